@@ -1,0 +1,1 @@
+"""The etmi-fhir service: Flask API, FHIR façade, validation, store and EHR sync."""
