@@ -102,3 +102,13 @@ class Episode:
     responses: tuple[QuestionnaireAnswers, ...] = ()
     goals: tuple[ActivityGoal, ...] = ()
     scores: tuple[OutcomeScore, ...] = ()
+
+
+@dataclass(frozen=True)
+class CarePlanState:
+    """What an EHR may change on an ETMI CarePlan: the plan's status, end and activity statuses."""
+
+    episode_id: str
+    status: EpisodeStatus
+    end: str | None
+    activities: tuple[tuple[SessionComponent, str], ...]

@@ -1,0 +1,127 @@
+"""Episode <-> CarePlan (profile etmi-careplan) and the chronic low back pain Condition it addresses.
+
+Activity codes: SNOMED CT 304558001 "Reassuring about exercise", 435551000124105 "Counseling about
+physical activity", 710849009 "Assessment of exercise behavior" [A] (VSAC "Counseling for Physical
+Activity"); brisk-walk exposure, goal setting and the postcard have no verified SNOMED concept and use
+the project's ``etmi-intervention`` CodeSystem. Categories: US Core ``assess-plan`` plus the Physical
+Activity IG's ``PhysicalActivity`` (sent together, valid for US Core 6.1 to 9.0). Condition code:
+SNOMED CT 278860009 "Chronic low back pain (finding)" [B].
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any, get_args
+
+from mappings import canonical as c
+from mappings import refs
+from mappings.domain import CarePlanState, Episode, EpisodeStatus, SessionComponent
+from mappings.errors import Issue, MappingError
+from mappings.goal import goal_identifier
+from mappings.outcome import PHYSICAL_ACTIVITY
+
+SESSION_COMPONENTS: dict[str, dict[str, str]] = {
+    "reassurance": refs.coding(c.SNOMED, "304558001", "Reassuring about exercise (procedure)"),
+    "pa-counselling": refs.coding(c.SNOMED, "435551000124105", "Counseling about physical activity (procedure)"),
+    "stage-matched-counselling": refs.coding(c.SNOMED, "710849009", "Assessment of exercise behavior (procedure)"),
+    "brisk-walk-exposure": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_BRISK_WALK, "Brisk-walking exposure"),
+    "goal-setting": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_GOAL_SETTING, "Physical activity goal setting"),
+    "postcard": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_POSTCARD, "ETMI reminder postcard given"),
+}
+#: The ETMI activities every plan lists; other components appear once a session delivered them.
+CORE_ACTIVITIES: tuple[SessionComponent, ...] = ("reassurance", "pa-counselling", "brisk-walk-exposure", "goal-setting")
+CLBP = refs.concept(c.SNOMED, "278860009", "Chronic low back pain (finding)")
+TITLE = "ETMI self-management plan for chronic low back pain"
+
+
+def careplan_identifier(episode: Episode) -> dict[str, str]:
+    return refs.identifier(episode.episode_id, "careplan")
+
+
+def condition_identifier(episode: Episode) -> dict[str, str]:
+    return refs.identifier(episode.episode_id, "condition")
+
+
+def condition_to_fhir(episode: Episode) -> dict[str, Any]:
+    resource = refs.base_resource("Condition", condition_identifier(episode), c.ETMI_SD_CONDITION_CLBP)
+    resource.update({
+        "clinicalStatus": refs.concept(c.CONDITION_CLINICAL, "active", "Active"),
+        "verificationStatus": refs.concept(c.CONDITION_VER_STATUS, "confirmed", "Confirmed"),
+        "category": [refs.concept(c.CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
+        "code": CLBP,
+        "subject": refs.patient_reference(episode.patient),
+        "recordedDate": episode.start,
+    })
+    return resource
+
+
+def _activity_statuses(episode: Episode) -> list[tuple[SessionComponent, str]]:
+    delivered = {comp for s in episode.sessions for comp in s.components}
+    finished = episode.status != "active"
+    listed = list(CORE_ACTIVITIES) + [k for k in get_args(SessionComponent) if k in delivered
+                                      and k not in CORE_ACTIVITIES]
+    return [(k, "completed" if k in delivered else ("stopped" if finished else "not-started")) for k in listed]
+
+
+def _narrative(episode: Episode, activities: list[tuple[SessionComponent, str]]) -> dict[str, str]:
+    rows = "".join(f"<li>{escape(SESSION_COMPONENTS[k]['display'])}: {escape(st)}</li>" for k, st in activities)
+    div = (f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{escape(TITLE)} ({escape(episode.status)}, '
+           f"from {escape(episode.start)}; {len(episode.goals)} goal(s), {len(episode.sessions)} session(s))</p>"
+           f"<ul>{rows}</ul></div>")
+    return {"status": "generated", "div": div}
+
+
+def careplan_to_fhir(episode: Episode) -> dict[str, Any]:
+    activities = _activity_statuses(episode)
+    resource = refs.base_resource("CarePlan", careplan_identifier(episode), c.ETMI_SD_CAREPLAN)
+    period = {"start": episode.start, **({"end": episode.end} if episode.end else {})}
+    resource.update({
+        "text": _narrative(episode, activities),
+        "status": episode.status,
+        "intent": "plan",
+        "category": [refs.concept(c.US_CORE_CAREPLAN_CATEGORY, "assess-plan", "Assessment and Plan of Treatment"),
+                     PHYSICAL_ACTIVITY],
+        "title": TITLE,
+        "subject": refs.patient_reference(episode.patient),
+        "period": period,
+        "addresses": [refs.reference("Condition", condition_identifier(episode))],
+    })
+    if episode.goals:
+        resource["goal"] = [refs.reference("Goal", goal_identifier(episode, g)) for g in episode.goals]
+    resource["activity"] = [{"detail": {"code": {"coding": [SESSION_COMPONENTS[k]]}, "status": st}}
+                            for k, st in activities]
+    return resource
+
+
+def careplan_from_fhir(resource: dict[str, Any]) -> CarePlanState:
+    """A CarePlan as an EHR returns it -> the parts of the episode an EHR may change."""
+    issues: list[Issue] = []
+    parts = refs.local_part(resource, "careplan")
+    if parts is None:
+        issues.append(Issue("error", "required", f"no ETMI business identifier (system {c.SID_RESOURCE})",
+                            "CarePlan.identifier"))
+    status = resource.get("status")
+    if status not in get_args(EpisodeStatus):
+        issues.append(Issue("error", "code-invalid", f"CarePlan status {status!r} has no ETMI episode status",
+                            "CarePlan.status"))
+    by_code = {(cd["system"], cd["code"]): k for k, cd in SESSION_COMPONENTS.items()}
+    activities: list[tuple[SessionComponent, str]] = []
+    for i, act in enumerate(resource.get("activity", [])):
+        detail = act.get("detail", {})
+        keys = [by_code[(cd.get("system"), cd.get("code"))] for cd in detail.get("code", {}).get("coding", [])
+                if (cd.get("system"), cd.get("code")) in by_code]
+        if not keys:
+            issues.append(Issue("error", "code-invalid", "activity is not an ETMI component",
+                                f"CarePlan.activity[{i}].detail.code"))
+            continue
+        activities.append((keys[0], str(detail.get("status"))))  # type: ignore[arg-type]
+    if issues:
+        raise MappingError(issues)
+    assert parts is not None
+    return CarePlanState(episode_id=parts[0], status=status, end=resource.get("period", {}).get("end"),  # type: ignore[arg-type]
+                         activities=tuple(activities))
+
+
+def careplan_state(episode: Episode) -> CarePlanState:
+    """The state ``careplan_from_fhir(careplan_to_fhir(episode))`` must give back."""
+    return CarePlanState(episode.episode_id, episode.status, episode.end, tuple(_activity_statuses(episode)))

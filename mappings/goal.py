@@ -1,0 +1,102 @@
+"""Activity goal <-> Goal (profile etmi-goal-activity, after the HL7 Physical Activity IG ``pa-goal``).
+
+The target is LOINC 82290-8 "Frequency of moderate to vigorous aerobic physical activity" [A] in UCUM
+``min/wk`` [A]; the category is the Physical Activity IG's ``PhysicalActivity`` code. Achievement
+status codes come from http://terminology.hl7.org/CodeSystem/goal-achievement (FHIR R4 core).
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from mappings import canonical as c
+from mappings import refs
+from mappings.domain import ActivityGoal, Episode, GoalAchievement, GoalLifecycle
+from mappings.errors import Issue, MappingError
+from mappings.outcome import OBSERVATION_KINDS, PHYSICAL_ACTIVITY, check_value, quantity
+
+MIN_PER_WEEK = OBSERVATION_KINDS["evs-min-per-week"]
+
+ACHIEVEMENT_DISPLAY = {
+    "in-progress": "In Progress", "improving": "Improving", "worsening": "Worsening", "no-change": "No Change",
+    "achieved": "Achieved", "sustaining": "Sustaining", "not-achieved": "Not Achieved",
+    "no-progress": "No Progress", "not-attainable": "Not Attainable",
+}
+
+
+def goal_identifier(episode: Episode, goal: ActivityGoal) -> dict[str, str]:
+    return refs.identifier(episode.episode_id, "goal", goal.goal_id)
+
+
+def goal_to_fhir(goal: ActivityGoal, episode: Episode) -> dict[str, Any]:
+    issues = check_value(MIN_PER_WEEK, goal.target_minutes_per_week, "goal.target_minutes_per_week")
+    if issues:
+        raise MappingError(issues)
+    resource = refs.base_resource("Goal", goal_identifier(episode, goal), c.ETMI_SD_GOAL)
+    resource["lifecycleStatus"] = goal.lifecycle_status
+    if goal.achievement_status:
+        resource["achievementStatus"] = refs.concept(
+            c.GOAL_ACHIEVEMENT, goal.achievement_status, ACHIEVEMENT_DISPLAY[goal.achievement_status])
+    target: dict[str, Any] = {
+        "measure": refs.concept(c.LOINC, MIN_PER_WEEK.code, MIN_PER_WEEK.display),
+        "detailQuantity": quantity(goal.target_minutes_per_week, "min/wk"),
+    }
+    if goal.due:
+        target["dueDate"] = goal.due
+    resource.update({
+        "category": [PHYSICAL_ACTIVITY],
+        "description": {"text": goal.description},
+        "subject": refs.patient_reference(episode.patient),
+        "startDate": goal.start,
+        "target": [target],
+    })
+    return resource
+
+
+def goal_from_fhir(resource: dict[str, Any]) -> ActivityGoal:
+    """A Goal as an EHR returns it (a clinician may have edited it) -> the domain goal.
+
+    Raises ``MappingError`` naming each element that an ETMI activity goal cannot hold.
+    """
+    issues: list[Issue] = []
+    parts = refs.local_part(resource, "goal")
+    if parts is None:
+        issues.append(Issue("error", "required", "no ETMI business identifier (system "
+                            f"{c.SID_RESOURCE}, value <episode>/goal/<id>)", "Goal.identifier"))
+    lifecycle = resource.get("lifecycleStatus")
+    if lifecycle not in get_args(GoalLifecycle):
+        issues.append(Issue("error", "code-invalid", f"unknown lifecycleStatus {lifecycle!r}", "Goal.lifecycleStatus"))
+    achievement = _achievement(resource)
+    if achievement is not None and achievement not in get_args(GoalAchievement):
+        issues.append(Issue("error", "code-invalid", f"unknown achievementStatus {achievement!r}",
+                            "Goal.achievementStatus"))
+    targets = [t for t in resource.get("target", []) if _is_minutes_per_week(t)]
+    if len(targets) != 1:
+        issues.append(Issue("error", "required", "exactly one target with measure LOINC 82290-8 in min/wk "
+                            "is required", "Goal.target"))
+    if issues:
+        raise MappingError(issues)
+    assert parts is not None
+    target = targets[0]
+    return ActivityGoal(
+        goal_id=parts[1],
+        description=resource.get("description", {}).get("text", ""),
+        target_minutes_per_week=target["detailQuantity"]["value"],
+        start=resource.get("startDate", ""),
+        due=target.get("dueDate"),
+        lifecycle_status=lifecycle,  # type: ignore[arg-type]
+        achievement_status=achievement,  # type: ignore[arg-type]
+    )
+
+
+def _achievement(resource: dict[str, Any]) -> str | None:
+    for cd in resource.get("achievementStatus", {}).get("coding", []):
+        if cd.get("system") == c.GOAL_ACHIEVEMENT:
+            return str(cd.get("code"))
+    return None
+
+
+def _is_minutes_per_week(target: dict[str, Any]) -> bool:
+    codes = {(cd.get("system"), cd.get("code")) for cd in target.get("measure", {}).get("coding", [])}
+    qty = target.get("detailQuantity", {})
+    return (c.LOINC, MIN_PER_WEEK.code) in codes and qty.get("system") == c.UCUM and qty.get("code") == "min/wk"
