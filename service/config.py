@@ -1,0 +1,57 @@
+"""Settings from ``ETMI_*`` environment variables: the only module that reads ``os.environ``.
+
+| Variable | Default | Meaning |
+|---|---|---|
+| ETMI_DATABASE_URL | sqlite:///var/etmi.db | SQLAlchemy URL (``postgresql://...`` for PostgreSQL) |
+| ETMI_AUTH_MODE | jwt | ``jwt`` (bearer tokens) or ``none`` (dev only, logged loudly) |
+| ETMI_AUTH_ISSUER | (empty) | issuer whose JWKS signs the access tokens |
+| ETMI_AUTH_AUDIENCE | (empty) | expected ``aud`` (usually the public ``/fhir`` base URL) |
+| ETMI_AUTH_JWKS_URL | issuer's ``jwks_uri`` | overrides JWKS discovery |
+| ETMI_PROFILES_DIR | profiles/package | the ETMI implementation guide package |
+| ETMI_PAGE_SIZE | 50 | default ``_count`` of façade searches (max 500) |
+| ETMI_AUTO_MIGRATE | true | run Alembic migrations at start-up |
+| ETMI_LOG_LEVEL | INFO | log level of the JSON logs |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+ROOT = Path(__file__).resolve().parents[1]
+AuthMode = Literal["jwt", "none"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'etmi.db'}"
+    auth_mode: AuthMode = "jwt"
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_jwks_url: str = ""
+    profiles_dir: Path = ROOT / "profiles" / "package"
+    page_size: int = 50
+    auto_migrate: bool = True
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        mode = env.get("ETMI_AUTH_MODE", defaults.auth_mode).strip().lower()
+        if mode not in ("jwt", "none"):
+            raise ValueError(f"ETMI_AUTH_MODE must be 'jwt' or 'none', not {mode!r}")
+        return cls(
+            database_url=env.get("ETMI_DATABASE_URL", defaults.database_url),
+            auth_mode="none" if mode == "none" else "jwt",
+            auth_issuer=env.get("ETMI_AUTH_ISSUER", "").rstrip("/"),
+            auth_audience=env.get("ETMI_AUTH_AUDIENCE", ""),
+            auth_jwks_url=env.get("ETMI_AUTH_JWKS_URL", ""),
+            profiles_dir=Path(env.get("ETMI_PROFILES_DIR", str(defaults.profiles_dir))),
+            page_size=int(env.get("ETMI_PAGE_SIZE", str(defaults.page_size))),
+            auto_migrate=env.get("ETMI_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no"),
+            log_level=env.get("ETMI_LOG_LEVEL", defaults.log_level).upper(),
+        )

@@ -1,0 +1,52 @@
+"""The store: SQLAlchemy models, repositories, Alembic migrations and the outbox.
+
+``open_store(url)`` gives a ``Store`` whose ``outbox`` and ``id_map`` are what the sync workers use
+(see /work/briefs/outbox-api.md and ``service/store/README.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.store.db import make_engine, migrations_current, session_factory, upgrade
+from service.store.outbox import IdMap, OutboxEntry, OutboxRepository
+
+__all__ = ["IdMap", "OutboxEntry", "OutboxRepository", "Store", "open_store"]
+
+
+@dataclass
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session] = field(init=False)
+    outbox: OutboxRepository = field(init=False)
+    id_map: IdMap = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = session_factory(self.engine)
+        self.outbox = OutboxRepository(self.sessions)
+        self.id_map = IdMap(self.sessions)
+
+    def reachable(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def migrations_current(self) -> bool:
+        return migrations_current(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, migrate: bool = True) -> Store:
+    """Connect (and by default migrate) the database at a SQLAlchemy URL."""
+    engine = make_engine(url)
+    if migrate:
+        upgrade(engine)
+    return Store(engine)

@@ -1,0 +1,29 @@
+"""Alembic environment: the engine comes from ``config.attributes`` or ``ETMI_DATABASE_URL``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Engine
+
+from service.store.models import Base
+
+
+def _engine() -> Engine:
+    engine = context.config.attributes.get("engine")
+    if engine is None:
+        from service.config import Settings
+        from service.store.db import make_engine
+
+        engine = make_engine(Settings.from_env().database_url)
+    return engine
+
+
+def run_migrations_online() -> None:
+    with _engine().connect() as connection:
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

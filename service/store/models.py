@@ -1,0 +1,156 @@
+"""SQLAlchemy 2 tables of the store: domain records, FHIR resources, id map, outbox, audit.
+
+Timestamps are naive UTC ``datetime`` values (the same on SQLite and PostgreSQL). JSON columns hold
+the exact dicts the service validated and sent; ``resource_hash`` is the SHA-256 of their canonical
+orjson form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class PatientRow(Base):
+    """A patient known only by its business identifier; ``id`` is the local FHIR Patient id."""
+
+    __tablename__ = "patient"
+    __table_args__ = (
+        UniqueConstraint("identifier_system", "identifier_value", name="uq_patient_identifier"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identifier_system: Mapped[str] = mapped_column(String(255))
+    identifier_value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DomainRecord(Base):
+    """One domain object (episode, session, goal, answers, score) as JSON, keyed by business id."""
+
+    __tablename__ = "domain_record"
+    __table_args__ = (UniqueConstraint("kind", "business_id", name="uq_domain_record_business_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    business_id: Mapped[str] = mapped_column(String(255))
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), index=True)
+    episode_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FhirResourceRow(Base):
+    """One version of a FHIR resource as sent. ``current`` marks the latest version."""
+
+    __tablename__ = "fhir_resource"
+    __table_args__ = (
+        UniqueConstraint("resource_type", "resource_id", "version_id", name="uq_fhir_resource_version"),
+        Index("ix_fhir_resource_current", "resource_type", "current", "last_updated"),
+        Index("ix_fhir_resource_patient", "patient_id", "resource_type"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[int] = mapped_column(Integer)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(40))
+    date_low: Mapped[str | None] = mapped_column(String(32))
+    date_high: Mapped[str | None] = mapped_column(String(32))
+    last_updated: Mapped[datetime] = mapped_column(DateTime)
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    resource_hash: Mapped[str] = mapped_column(String(64))
+
+
+class SearchToken(Base):
+    """Token index of a current resource version: ``name`` is ``code`` or ``identifier``."""
+
+    __tablename__ = "search_token"
+    __table_args__ = (
+        Index("ix_search_token_lookup", "resource_type", "name", "code"),
+        Index("ix_search_token_resource", "resource_type", "resource_id"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(40))
+    system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+
+
+class IdMapRow(Base):
+    """Local resource id to the id the resource has on one EHR target."""
+
+    __tablename__ = "id_map"
+    __table_args__ = (UniqueConstraint("target", "resource_type", "local_id", name="uq_id_map_local"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    local_id: Mapped[str] = mapped_column(String(64))
+    remote_id: Mapped[str] = mapped_column(String(255))
+    remote_version: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxRow(Base):
+    """A write waiting to reach the EHR; inserted in the transaction that stored the data."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    local_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(20))
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    remote_ids: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditRow(Base):
+    """Who changed what: never a body, a name or a token."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(40))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(255))
+    version_id: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class IdempotencyRow(Base):
+    """The stored answer to a write, replayed when the same key (or business id) comes again."""
+
+    __tablename__ = "idempotency"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

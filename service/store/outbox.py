@@ -1,0 +1,208 @@
+"""The outbox: writes waiting to reach an EHR, and the repository the sync workers use.
+
+An entry is inserted by ``enqueue`` inside the transaction that stores the data, so an accepted
+write is never lost and never sent without being stored. Workers ``claim`` due entries under a
+lease, then end each claim with ``mark_sent``, ``mark_failed`` or ``dead_letter``. Entries of one
+patient leave in order: an entry is claimable only while no older entry of the same patient is
+still pending, failed (waiting for a retry) or in flight. Dead letters do not block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from service.store.db import transaction, utcnow
+from service.store.models import IdMapRow, OutboxRow
+
+Operation = Literal["transaction", "create", "update", "delete"]
+Status = Literal["pending", "in-flight", "sent", "failed", "dead"]
+WAITING: tuple[str, ...] = ("pending", "failed", "in-flight")
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A claimed outbox row. ``resource`` is the FHIR JSON to send (a Bundle for ``transaction``)."""
+
+    id: int
+    patient_key: str
+    resource_type: str
+    local_id: str
+    resource: dict[str, Any]
+    operation: str
+    attempts: int
+    next_attempt_at: datetime
+    status: str
+    worker_id: str | None
+    lease_until: datetime | None
+    created_at: datetime
+
+
+def _entry(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(
+        id=row.id, patient_key=row.patient_key, resource_type=row.resource_type, local_id=row.local_id,
+        resource=row.resource, operation=row.operation, attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at, status=row.status, worker_id=row.claimed_by,
+        lease_until=row.lease_until, created_at=row.created_at,
+    )
+
+
+def naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def enqueue(
+    session: Session, *, patient_key: str, resource_type: str, local_id: str, operation: Operation,
+    resource: dict[str, Any], now: datetime | None = None,
+) -> OutboxRow:
+    """Add an entry in the caller's transaction (the one that stores the data)."""
+    moment = now or utcnow()
+    row = OutboxRow(
+        patient_key=patient_key, resource_type=resource_type, local_id=local_id, operation=operation,
+        resource=resource, status="pending", attempts=0, next_attempt_at=moment, created_at=moment,
+        updated_at=moment,
+    )
+    session.add(row)
+    return row
+
+
+class OutboxRepository:
+    """What the sync workers call. Every method is one short transaction."""
+
+    def __init__(self, factory: sessionmaker[Session], clock: Callable[[], datetime] = utcnow) -> None:
+        self._factory = factory
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return naive_utc(self._clock())
+
+    def claim(self, batch_size: int, worker_id: str, lease_seconds: float) -> list[OutboxEntry]:
+        """Lease up to ``batch_size`` due entries (oldest first) to ``worker_id``."""
+        now = self._now()
+        with transaction(self._factory) as session:
+            query = select(OutboxRow).where(self._due(now)).order_by(OutboxRow.id).limit(batch_size)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.status, row.claimed_by = "in-flight", worker_id
+                row.lease_until = now + timedelta(seconds=lease_seconds)
+                row.attempts += 1
+                row.updated_at = now
+            return [_entry(row) for row in rows]
+
+    @staticmethod
+    def _due(now: datetime) -> Any:
+        older = aliased(OutboxRow)
+        blocked = exists().where(
+            older.patient_key == OutboxRow.patient_key, older.id < OutboxRow.id,
+            or_(older.status.in_(("pending", "failed")),
+                and_(older.status == "in-flight", older.lease_until >= now)),
+        )
+        ready = or_(
+            and_(OutboxRow.status.in_(("pending", "failed")), OutboxRow.next_attempt_at <= now),
+            and_(OutboxRow.status == "in-flight", OutboxRow.lease_until < now),
+        )
+        return and_(ready, ~blocked)
+
+    def _finish(self, entry: OutboxEntry, **values: Any) -> bool:
+        """End a claim; False when the lease was lost (another worker owns the entry now)."""
+        with transaction(self._factory) as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == entry.id, OutboxRow.status == "in-flight",
+                       OutboxRow.claimed_by == entry.worker_id)
+                .values(claimed_by=None, lease_until=None, updated_at=self._now(), **values)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def mark_sent(self, entry: OutboxEntry, remote_ids: Mapping[str, str], target: str = "default") -> bool:
+        """Record success. ``remote_ids`` maps local references (``Goal/g1``) to the EHR's
+        (``Goal/123`` or ``Goal/123/_history/2``); they go to the id map of ``target``."""
+        if not self._finish(entry, status="sent", remote_ids=dict(remote_ids), last_error=None):
+            return False
+        with transaction(self._factory) as session:
+            for local, remote in remote_ids.items():
+                _put_id(session, target, local, remote, self._now())
+        return True
+
+    def mark_failed(self, entry: OutboxEntry, error: str, retry_at: datetime) -> bool:
+        """A retryable failure: the entry is due again at ``retry_at``. ``error`` holds no bodies."""
+        return self._finish(
+            entry, status="failed", last_error=error[:2000], next_attempt_at=naive_utc(retry_at)
+        )
+
+    def dead_letter(self, entry: OutboxEntry, outcome: Mapping[str, Any]) -> bool:
+        """Give up on the entry; ``outcome`` is the OperationOutcome that explains why."""
+        return self._finish(entry, status="dead", outcome=dict(outcome))
+
+    def replay(self, ids: Iterable[int]) -> int:
+        """Queue failed or dead entries again, now, with a fresh attempt count."""
+        with transaction(self._factory) as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(ids)), OutboxRow.status.in_(("failed", "dead")))
+                .values(status="pending", attempts=0, next_attempt_at=self._now(), outcome=None,
+                        claimed_by=None, lease_until=None, updated_at=self._now())
+            )
+            return int(getattr(result, "rowcount", 0))
+
+    def get(self, entry_id: int) -> OutboxEntry | None:
+        with self._factory() as session:
+            row = session.get(OutboxRow, entry_id)
+            return _entry(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        """Entries per status, for health pages and tests."""
+        with self._factory() as session:
+            statuses = session.scalars(select(OutboxRow.status))
+            totals: dict[str, int] = {}
+            for status in statuses:
+                totals[status] = totals.get(status, 0) + 1
+            return totals
+
+
+def _put_id(session: Session, target: str, local: str, remote: str, now: datetime) -> None:
+    resource_type, _, local_id = local.partition("/")
+    parts = remote.split("/")
+    remote_id = parts[1] if len(parts) > 1 else remote
+    version = parts[3] if len(parts) > 3 and parts[2] == "_history" else None
+    row = session.scalar(select(IdMapRow).where(
+        IdMapRow.target == target, IdMapRow.resource_type == resource_type, IdMapRow.local_id == local_id))
+    if row is None:
+        session.add(IdMapRow(target=target, resource_type=resource_type, local_id=local_id,
+                             remote_id=remote_id, remote_version=version, updated_at=now))
+    else:
+        row.remote_id, row.remote_version, row.updated_at = remote_id, version, now
+
+
+class IdMap:
+    """Local id to remote id, per EHR target."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def get(self, target: str, resource_type: str, local_id: str) -> tuple[str, str | None] | None:
+        """The remote ``(id, version)`` of a local resource on ``target``, if it was sent."""
+        with self._factory() as session:
+            row = session.scalar(select(IdMapRow).where(
+                IdMapRow.target == target, IdMapRow.resource_type == resource_type,
+                IdMapRow.local_id == local_id))
+            return (row.remote_id, row.remote_version) if row else None
+
+    def put(self, target: str, resource_type: str, local_id: str, remote_id: str,
+            remote_version: str | None = None) -> None:
+        remote = f"{resource_type}/{remote_id}" + (f"/_history/{remote_version}" if remote_version else "")
+        with transaction(self._factory) as session:
+            _put_id(session, target, f"{resource_type}/{local_id}", remote, utcnow())
+
+    def local_id(self, target: str, resource_type: str, remote_id: str) -> str | None:
+        with self._factory() as session:
+            return session.scalar(select(IdMapRow.local_id).where(
+                IdMapRow.target == target, IdMapRow.resource_type == resource_type,
+                IdMapRow.remote_id == remote_id))
