@@ -1,0 +1,101 @@
+"""One ETMI episode -> the ordered list of its FHIR resources -> a transaction Bundle.
+
+Entries are conditional on business identifiers, so sending the same Bundle twice changes nothing:
+facts that do not change once recorded (Patient, Condition, Procedure, QuestionnaireResponse,
+Observation) are conditional creates (``ifNoneExist``); Goal and CarePlan, which a clinician may edit,
+are conditional updates (``PUT Type?identifier=...``; a server keeps the version when nothing changed).
+References between entries use ``urn:uuid`` full URLs, and referenced resources come first, because
+HAPI enforces referential integrity inside a transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from mappings import refs
+from mappings.careplan import careplan_to_fhir, condition_to_fhir
+from mappings.domain import Episode, QuestionnaireKind
+from mappings.errors import Issue, MappingError
+from mappings.extraction import extract_observations
+from mappings.goal import goal_to_fhir
+from mappings.outcome import score_to_observation
+from mappings.questionnaire import answers_to_questionnaire_response
+from mappings.session import session_to_fhir
+
+#: Types a clinician may edit in the EHR: sent as conditional updates. Everything else: conditional create.
+UPDATABLE_TYPES = frozenset({"Goal", "CarePlan"})
+
+
+def patient_to_fhir(episode: Episode) -> dict[str, Any]:
+    """The patient as a bare identifier: the service never holds demographics."""
+    ident = refs.patient_identifier(episode.patient)
+    return {"resourceType": "Patient", "id": refs.resource_id(ident), "identifier": [ident]}
+
+
+Questionnaires = Mapping[QuestionnaireKind, dict[str, Any]]
+
+
+def episode_resources(episode: Episode, questionnaires: Questionnaires) -> list[dict[str, Any]]:
+    """Every resource of an episode, referenced resources before the ones that reference them."""
+    issues: list[Issue] = []
+    out: list[dict[str, Any]] = [patient_to_fhir(episode), condition_to_fhir(episode)]
+
+    def collect(path: str, build: Any, *args: Any) -> Any:
+        try:
+            return build(*args)
+        except MappingError as err:
+            issues.extend(Issue(i.severity, i.code, i.diagnostics, f"{path}.{i.expression}") for i in err.issues)
+            return None
+
+    goals = [collect(f"goals[{i}]", goal_to_fhir, g, episode) for i, g in enumerate(episode.goals)]
+    out += goals
+    out.append(careplan_to_fhir(episode))
+    out += [collect(f"sessions[{i}]", session_to_fhir, s, episode) for i, s in enumerate(episode.sessions)]
+    for i, response in enumerate(episode.responses):
+        questionnaire = questionnaires[response.questionnaire]
+        qr = collect(f"responses[{i}]", answers_to_questionnaire_response, response, episode, questionnaire)
+        if qr is not None:
+            out.append(qr)
+            out += collect(f"responses[{i}]", extract_observations, qr, questionnaire) or []
+    out += [collect(f"scores[{i}]", score_to_observation, s, episode) for i, s in enumerate(episode.scores)]
+    if issues:
+        raise MappingError(issues)
+    return out
+
+
+def conditional_query(resource: dict[str, Any]) -> str:
+    """``identifier=system|value`` search for the resource's first business identifier."""
+    idents = resource["identifier"]
+    ident = idents[0] if isinstance(idents, list) else idents
+    return f"identifier={quote(ident['system'], safe=':/')}|{quote(ident['value'], safe='')}"
+
+
+def _rewrite(value: Any, local: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: (local.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, local))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, local) for v in value]
+    return value
+
+
+def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A transaction Bundle of conditional entries; in-bundle references become ``urn:uuid`` URLs."""
+    resources = list(resources)
+    local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources}
+    entries = []
+    for resource in resources:
+        body = _rewrite(copy.deepcopy(resource), local)
+        body.pop("id", None)
+        rtype, query = resource["resourceType"], conditional_query(resource)
+        request = ({"method": "PUT", "url": f"{rtype}?{query}"} if rtype in UPDATABLE_TYPES
+                   else {"method": "POST", "url": rtype, "ifNoneExist": query})
+        entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": body, "request": request})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def episode_to_bundle(episode: Episode, questionnaires: Questionnaires) -> dict[str, Any]:
+    return transaction_bundle(episode_resources(episode, questionnaires))

@@ -1,0 +1,151 @@
+"""SDC observation-based extraction: QuestionnaireResponse -> Observations, driven by the Questionnaire.
+
+Follows the SDC rules (hl7.fhir.uv.sdc, ``extraction.html``): an item is extracted when it has a
+``code`` and ``observationExtract`` is true on the item, an ancestor or the Questionnaire; each answer
+becomes one Observation with status ``final``, ``code`` = the item's codes, ``subject``/``encounter``/
+``basedOn`` from the response, ``effectiveDateTime`` = ``authored``, ``performer`` = ``author``,
+``derivedFrom`` = the response (and, for calculated totals, the Observations of their inputs), and a
+``valueQuantity`` when the item has a ``questionnaire-unit``. Skipped questions produce nothing.
+Observations whose code is an ETMI outcome kind claim that kind's profile and must be in its range.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mappings import canonical as c
+from mappings import refs
+from mappings.errors import Issue, MappingError
+from mappings.outcome import KIND_BY_CODE, SURVEY, check_value
+from mappings.scoring import RULES
+
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _extension(element: dict[str, Any], url: str) -> list[dict[str, Any]]:
+    return [e for e in element.get("extension", []) if e.get("url") == url]
+
+
+def _extract_flag(element: dict[str, Any], inherited: bool) -> bool:
+    flags = _extension(element, c.EXT_OBSERVATION_EXTRACT)
+    return bool(flags[0].get("valueBoolean")) if flags else inherited
+
+
+def extractable_items(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """linkId -> item for every coded item whose (inherited) observationExtract flag is true."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(items: list[dict[str, Any]], inherited: bool) -> None:
+        for item in items:
+            flag = _extract_flag(item, inherited)
+            if flag and item.get("code") and item.get("type") != "group":
+                found[item["linkId"]] = item
+            walk(item.get("item", []), flag)
+
+    walk(questionnaire.get("item", []), _extract_flag(questionnaire, False))
+    return found
+
+
+def _value(item: dict[str, Any], answer: dict[str, Any], path: str) -> dict[str, Any]:
+    units = _extension(item, c.EXT_QUESTIONNAIRE_UNIT)
+    for key, value in answer.items():
+        if key in ("valueInteger", "valueDecimal"):
+            if units:
+                unit = units[0]["valueCoding"]
+                return {"valueQuantity": {"value": value, "unit": unit["code"], "system": unit["system"],
+                                          "code": unit["code"]}}
+            return {"valueInteger": value} if key == "valueInteger" else {"valueQuantity": {"value": value}}
+        if key == "valueCoding":
+            return {"valueCodeableConcept": {"coding": [value]}}
+        if key in ("valueBoolean", "valueString", "valueDateTime", "valueQuantity"):
+            return {key: value}
+        if key == "valueDate":
+            return {"valueDateTime": value}
+    raise MappingError([Issue("error", "not-supported", "answer type cannot become an Observation value", path)])
+
+
+def _kind_issues(item: dict[str, Any], value: dict[str, Any], path: str) -> list[Issue]:
+    for cd in item.get("code", []):
+        kind = KIND_BY_CODE.get((cd.get("system"), cd.get("code")))
+        if kind is not None:
+            raw = value.get("valueQuantity", {}).get("value") if kind.unit else \
+                value.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code")
+            return check_value(kind, raw, path)
+    return []
+
+
+def _profile(item: dict[str, Any]) -> str | None:
+    for cd in item.get("code", []):
+        kind = KIND_BY_CODE.get((cd.get("system"), cd.get("code")))
+        if kind is not None:
+            return kind.profile
+    return None
+
+
+def _answers(qr: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
+    found: list[tuple[str, int, dict[str, Any]]] = []
+
+    def walk(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            for i, answer in enumerate(item.get("answer", [])):
+                found.append((item["linkId"], i, answer))
+                walk(answer.get("item", []))
+            walk(item.get("item", []))
+
+    walk(qr.get("item", []))
+    return found
+
+
+def _observation(qr: dict[str, Any], item: dict[str, Any], index: int, answer: dict[str, Any]) -> dict[str, Any]:
+    link = item["linkId"]
+    path = f"QuestionnaireResponse.item.where(linkId='{link}').answer[{index}]"
+    value = _value(item, answer, path)
+    issues = _kind_issues(item, value, path)
+    if issues:
+        raise MappingError(issues)
+    suffix = (link,) if index == 0 else (link, index)
+    obs = refs.base_resource("Observation", refs.identifier(qr["identifier"]["value"], *suffix), _profile(item))
+    obs["basedOn"] = qr["basedOn"] if qr.get("basedOn") else []
+    categories = [e["valueCodeableConcept"] for e in _extension(item, c.EXT_OBSERVATION_EXTRACT_CATEGORY)]
+    obs.update({"status": "final", "category": categories or [SURVEY], "code": {"coding": item["code"]},
+                "subject": qr["subject"]})
+    if "encounter" in qr:
+        obs["encounter"] = qr["encounter"]
+    obs["effectiveDateTime"] = qr["authored"]
+    if _INSTANT.match(qr["authored"]):
+        obs["issued"] = qr["authored"]
+    if "author" in qr:
+        obs["performer"] = [qr["author"]]
+    obs.update(value)
+    obs["derivedFrom"] = [{"reference": f"QuestionnaireResponse/{qr['id']}"}]
+    if not obs["basedOn"]:
+        del obs["basedOn"]
+    return obs
+
+
+def extract_observations(qr: dict[str, Any], questionnaire: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Observations that observation-based extraction of ``qr`` produces, inputs before totals."""
+    items = extractable_items(questionnaire)
+    by_link: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    issues: list[Issue] = []
+    for link, index, answer in _answers(qr):
+        if link not in items:
+            continue
+        try:
+            obs = _observation(qr, items[link], index, answer)
+        except MappingError as err:
+            issues.extend(err.issues)
+            continue
+        by_link.setdefault(link, obs)
+        out.append(obs)
+    if issues:
+        raise MappingError(issues)
+    for total, (_, inputs) in RULES.items():
+        if total in by_link:
+            by_link[total]["derivedFrom"] += [{"reference": f"Observation/{by_link[i]['id']}"}
+                                              for i in inputs if i in by_link]
+    # totals after the Observations they are derived from (referential integrity on write)
+    totals = [o for o in out if o in [by_link.get(t) for t in RULES]]
+    return [o for o in out if o not in totals] + totals

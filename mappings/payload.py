@@ -1,0 +1,182 @@
+"""The documented ETMI episode payload (JSON) -> ``Episode``, with every problem reported at once.
+
+The format is described in ``examples/README.md`` with ``examples/episode.json``. Each issue's
+``expression`` is the path in the payload (``sessions[1].performed``), so a clinic system can point
+at the field to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+from mappings.domain import (
+    ActivityGoal,
+    AnswerValue,
+    Episode,
+    EpisodeStatus,
+    GoalAchievement,
+    GoalLifecycle,
+    OutcomeScore,
+    PatientRef,
+    QuestionnaireAnswers,
+    QuestionnaireKind,
+    Session,
+    SessionComponent,
+)
+from mappings.errors import Issue, MappingError
+
+# FHIR R4 primitive formats (date, dateTime); a time needs a zone.
+DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+DATETIME = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+                      r"(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?$")
+LOCAL_ID = re.compile(r"^[A-Za-z0-9.\-_]{1,40}$")
+
+
+class Reader:
+    """Reads typed fields out of nested JSON, collecting an Issue per problem instead of stopping."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+
+    def fail(self, path: str, message: str, code: str = "invalid") -> None:
+        self.issues.append(Issue("error", code, message, path))
+
+    def field(self, obj: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], required: bool = True,
+              default: Any = None) -> Any:
+        here = f"{path}.{key}" if path else key
+        if key not in obj or obj[key] is None:
+            if required:
+                self.fail(here, f"{key} is required", "required")
+            return default
+        value = obj[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            self.fail(here, f"{key} must be {_names(kind)}, got {type(value).__name__}", "structure")
+            return default
+        return value
+
+    def pattern(self, obj: dict[str, Any], key: str, path: str, regex: re.Pattern[str], what: str,
+                required: bool = True) -> str | None:
+        value: str | None = self.field(obj, key, path, str, required)
+        if value is not None and not regex.match(value):
+            self.fail(f"{path}.{key}" if path else key, f"{key} must be {what}, got {value!r}", "value")
+            return None
+        return value
+
+    def choice(self, obj: dict[str, Any], key: str, path: str, allowed: tuple[str, ...], default: str | None) -> Any:
+        value = self.field(obj, key, path, str, required=default is None, default=default)
+        if value is not None and value not in allowed:
+            self.fail(f"{path}.{key}" if path else key, f"{key} must be one of {', '.join(allowed)}", "code-invalid")
+        return value
+
+    def items(self, obj: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
+        values = self.field(obj, key, "", list, required=False, default=[])
+        out = []
+        for i, v in enumerate(values):
+            if isinstance(v, dict):
+                out.append((f"{key}[{i}]", v))
+            else:
+                self.fail(f"{key}[{i}]", "must be an object", "structure")
+        return out
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _names(kind: type | tuple[type, ...]) -> str:
+    names = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", "dict": "an object",
+             "list": "a list"}
+    return " or ".join(names.get(k.__name__, k.__name__) for k in _as_tuple(kind))
+
+
+WHEN = "a FHIR dateTime with a time zone, e.g. 2026-01-05T09:00:00+02:00"
+
+
+def _session(r: Reader, path: str, s: dict[str, Any]) -> Session:
+    components = r.field(s, "components", path, list, required=False, default=[])
+    for i, comp in enumerate(components):
+        if comp not in get_args(SessionComponent):
+            r.fail(f"{path}.components[{i}]", f"unknown component {comp!r}; one of "
+                   f"{', '.join(get_args(SessionComponent))}", "code-invalid")
+    return Session(number=r.field(s, "number", path, int, default=0),
+                   performed=r.pattern(s, "performed", path, DATETIME, WHEN) or "",
+                   etmi_delivered=r.field(s, "etmi_delivered", path, bool, default=False),
+                   components=tuple(components))
+
+
+def _answers(r: Reader, path: str, raw: dict[str, Any]) -> tuple[tuple[str, tuple[AnswerValue, ...]], ...]:
+    out = []
+    for link, value in raw.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or any(not isinstance(v, int | float | bool | str) for v in values):
+            r.fail(f"{path}.{link}", "an answer is a number, boolean or string, or a non-empty list of them",
+                   "structure")
+            continue
+        out.append((link, tuple(values)))
+    return tuple(out)
+
+
+def _response(r: Reader, path: str, q: dict[str, Any]) -> QuestionnaireAnswers:
+    answers = r.field(q, "answers", path, dict, default={})
+    return QuestionnaireAnswers(
+        response_id=r.pattern(q, "response_id", path, LOCAL_ID, "1-40 letters, digits, '.', '-' or '_'") or "",
+        questionnaire=r.choice(q, "questionnaire", path, get_args(QuestionnaireKind), None),
+        authored=r.pattern(q, "authored", path, DATETIME, WHEN) or "",
+        answers=_answers(r, f"{path}.answers", answers),
+        status=r.choice(q, "status", path, ("completed", "amended", "in-progress"), "completed"),
+    )
+
+
+def _goal(r: Reader, path: str, g: dict[str, Any]) -> ActivityGoal:
+    return ActivityGoal(
+        goal_id=r.pattern(g, "goal_id", path, LOCAL_ID, "1-40 letters, digits, '.', '-' or '_'") or "",
+        description=r.field(g, "description", path, str, default=""),
+        target_minutes_per_week=r.field(g, "target_minutes_per_week", path, int, default=0),
+        start=r.pattern(g, "start", path, DATE, "a FHIR date (YYYY-MM-DD)") or "",
+        due=r.pattern(g, "due", path, DATE, "a FHIR date (YYYY-MM-DD)", required=False),
+        lifecycle_status=r.choice(g, "lifecycle_status", path, get_args(GoalLifecycle), "active"),
+        achievement_status=r.choice(g, "achievement_status", path, get_args(GoalAchievement), "")
+        or None,
+    )
+
+
+def _score(r: Reader, path: str, s: dict[str, Any]) -> OutcomeScore:
+    return OutcomeScore(score_id=r.pattern(s, "score_id", path, LOCAL_ID, "1-40 letters, digits, '.', '-' or '_'")
+                        or "", kind=r.field(s, "kind", path, str, default=""),
+                        value=r.field(s, "value", path, (int, float, str), default=0),
+                        effective=r.pattern(s, "effective", path, DATETIME, WHEN) or "")
+
+
+def _unique(r: Reader, key: str, values: list[Any]) -> None:
+    for i, v in enumerate(values):
+        if v in values[:i]:
+            r.fail(f"{key}[{i}]", f"duplicate {v!r}: each must be unique within the episode", "duplicate")
+
+
+def episode_from_json(data: Any) -> Episode:
+    """Parse and check an episode payload; raises ``MappingError`` listing every problem."""
+    r = Reader()
+    if not isinstance(data, dict):
+        raise MappingError([Issue("error", "structure", "the payload must be a JSON object", "$")])
+    patient = r.field(data, "patient", "", dict, default={})
+    sessions = [_session(r, p, s) for p, s in r.items(data, "sessions")]
+    responses = [_response(r, p, q) for p, q in r.items(data, "responses")]
+    goals = [_goal(r, p, g) for p, g in r.items(data, "goals")]
+    scores = [_score(r, p, s) for p, s in r.items(data, "scores")]
+    _unique(r, "sessions", [s.number for s in sessions])
+    _unique(r, "responses", [q.response_id for q in responses])
+    _unique(r, "goals", [g.goal_id for g in goals])
+    _unique(r, "scores", [s.score_id for s in scores])
+    episode = Episode(
+        episode_id=r.pattern(data, "episode_id", "", LOCAL_ID, "1-40 letters, digits, '.', '-' or '_'") or "",
+        patient=PatientRef(system=r.field(patient, "system", "patient", str, default=""),
+                           value=r.field(patient, "value", "patient", str, default="")),
+        start=r.pattern(data, "start", "", DATE, "a FHIR date (YYYY-MM-DD)") or "",
+        status=r.choice(data, "status", "", get_args(EpisodeStatus), "active"),
+        end=r.pattern(data, "end", "", DATE, "a FHIR date (YYYY-MM-DD)", required=False),
+        sessions=tuple(sessions), responses=tuple(responses), goals=tuple(goals), scores=tuple(scores),
+    )
+    if r.issues:
+        raise MappingError(r.issues)
+    return episode
