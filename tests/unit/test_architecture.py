@@ -1,0 +1,70 @@
+"""Import contracts that keep the layout telling (architecture.md, "Rules that keep it easy to change")."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def python_files(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", python_files("mappings"), ids=lambda p: p.name)
+def test_mappings_are_pure(path: Path) -> None:
+    """mappings/ imports only the standard library and itself: no I/O libraries, no service code."""
+    foreign = {m for m in imported_modules(path) if top(m) not in sys.stdlib_module_names and top(m) != "mappings"}
+    assert not foreign, f"{path.relative_to(ROOT)} imports {sorted(foreign)}"
+
+
+@pytest.mark.parametrize("path", python_files("mappings"), ids=lambda p: p.name)
+def test_mappings_have_no_clock_randomness_or_io(path: Path) -> None:
+    banned = {"datetime", "time", "random", "secrets", "os", "io", "socket", "logging", "pathlib", "subprocess"}
+    used = {top(m) for m in imported_modules(path)} & banned
+    assert not used, f"{path.relative_to(ROOT)} imports {sorted(used)}: time and ids come in as arguments"
+
+
+def test_only_adapters_do_network_io() -> None:
+    offenders = [
+        f"{p.relative_to(ROOT)}: {sorted(m)}"
+        for p in python_files("service")
+        if "adapters" not in p.parts
+        and (m := {x for x in imported_modules(p) if top(x) in {"requests", "urllib3", "httpx", "socket"}})
+    ]
+    assert not offenders, offenders
+
+
+def test_sync_talks_to_ports_not_to_flask_or_http() -> None:
+    offenders = [
+        f"{p.relative_to(ROOT)}: {sorted(m)}"
+        for p in python_files("service/sync")
+        if (m := {x for x in imported_modules(p)
+                  if top(x) in {"flask", "requests"} or x.startswith(("service.adapters", "service.api"))})
+    ]
+    assert not offenders, offenders
+
+
+def test_only_config_reads_the_environment() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in python_files("service")
+                 if p.name != "config.py" and ("os.environ" in p.read_text() or "getenv(" in p.read_text())]
+    assert not offenders, f"only service/config.py may read the environment: {offenders}"
