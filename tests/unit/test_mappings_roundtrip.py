@@ -1,0 +1,119 @@
+"""Both directions of the per-concept mappings: from_fhir(to_fhir(x)) == x, and the clinical rules."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+
+from mappings import canonical as c
+from mappings.careplan import careplan_from_fhir, careplan_state, careplan_to_fhir
+from mappings.domain import ActivityGoal, Episode, OutcomeScore, PatientRef, Session
+from mappings.errors import MappingError
+from mappings.goal import goal_from_fhir, goal_to_fhir
+from mappings.outcome import OBSERVATION_KINDS, observation_to_score, score_to_observation
+from mappings.session import session_from_fhir, session_to_fhir
+
+PATIENT = PatientRef("urn:oid:1.2.3", "P1")
+GOAL = ActivityGoal("walk", "Brisk walking 150 min/week", 150, "2026-01-05", "2026-03-01", "active", "in-progress")
+SESSION = Session(2, "2026-01-19T09:30:00+02:00", True, ("reassurance", "brisk-walk-exposure", "postcard"))
+EPISODE = Episode("EP-1", PATIENT, "2026-01-05", "active", None, (SESSION,), (), (GOAL,), ())
+
+
+def test_goal_round_trip() -> None:
+    assert goal_from_fhir(goal_to_fhir(GOAL, EPISODE)) == GOAL
+
+
+def test_goal_target_is_minutes_per_week_loinc_82290_8() -> None:
+    target = goal_to_fhir(GOAL, EPISODE)["target"][0]
+    assert target["measure"]["coding"][0] == {"system": c.LOINC, "code": "82290-8",
+                                              "display": "Frequency of moderate to vigorous aerobic physical activity"}
+    assert target["detailQuantity"] == {"value": 150, "unit": "min/wk", "system": c.UCUM, "code": "min/wk"}
+
+
+def test_goal_edited_in_the_ehr_maps_back() -> None:
+    edited = goal_to_fhir(GOAL, EPISODE)
+    edited["target"][0]["detailQuantity"]["value"] = 120
+    edited["lifecycleStatus"] = "on-hold"
+    edited["meta"] = {"versionId": "3", "lastUpdated": "2026-02-01T10:00:00.000+00:00"}
+    back = goal_from_fhir(edited)
+    assert (back.target_minutes_per_week, back.lifecycle_status) == (120, "on-hold")
+
+
+def test_goal_in_hours_is_refused_with_the_path() -> None:
+    bad = goal_to_fhir(GOAL, EPISODE)
+    bad["target"][0]["detailQuantity"].update(unit="h/wk", code="h/wk")
+    with pytest.raises(MappingError) as err:
+        goal_from_fhir(bad)
+    assert [i.expression for i in err.value.issues] == ["Goal.target"]
+
+
+@pytest.mark.parametrize("minutes", [-1, 4201])
+def test_goal_target_out_of_range(minutes: int) -> None:
+    with pytest.raises(MappingError):
+        goal_to_fhir(dataclasses.replace(GOAL, target_minutes_per_week=minutes), EPISODE)
+
+
+def test_careplan_round_trip_and_categories() -> None:
+    plan = careplan_to_fhir(EPISODE)
+    assert careplan_from_fhir(plan) == careplan_state(EPISODE)
+    codes = {(cd["system"], cd["code"]) for cat in plan["category"] for cd in cat["coding"]}
+    assert codes == {(c.US_CORE_CAREPLAN_CATEGORY, "assess-plan"), (c.PA_TEMPORARY_CODES, "PhysicalActivity")}
+    assert plan["intent"] == "plan" and plan["goal"] == [{"reference": f"Goal/{goal_to_fhir(GOAL, EPISODE)['id']}"}]
+
+
+def test_careplan_activities_follow_delivered_sessions() -> None:
+    statuses = dict(careplan_state(EPISODE).activities)
+    assert statuses == {"reassurance": "completed", "pa-counselling": "not-started",
+                        "brisk-walk-exposure": "completed", "goal-setting": "not-started", "postcard": "completed"}
+
+
+def test_careplan_status_changed_in_the_ehr() -> None:
+    plan = copy.deepcopy(careplan_to_fhir(EPISODE))
+    plan["status"] = "completed"
+    plan["period"]["end"] = "2026-02-02"
+    state = careplan_from_fhir(plan)
+    assert (state.status, state.end) == ("completed", "2026-02-02")
+
+
+def test_careplan_unknown_activity_is_named() -> None:
+    plan = careplan_to_fhir(EPISODE)
+    plan["activity"][1]["detail"]["code"] = {"text": "massage"}
+    with pytest.raises(MappingError) as err:
+        careplan_from_fhir(plan)
+    assert err.value.issues[0].expression == "CarePlan.activity[1].detail.code"
+
+
+def test_session_round_trip() -> None:
+    proc = session_to_fhir(SESSION, EPISODE)
+    assert session_from_fhir(proc) == SESSION
+    assert proc["code"]["coding"][0]["code"] == "91251008"
+
+
+@pytest.mark.parametrize("kind,value", [("pain", 7), ("function", 55.5), ("fabq-pa", 24), ("evs-min-per-week", 150),
+                                        ("ttm-stage", "preparation"), ("gad2", 3), ("phq2", 0)])
+def test_score_round_trip(kind: str, value: int | float | str) -> None:
+    score = OutcomeScore("s1", kind, value, "2026-01-05T09:00:00+02:00")
+    obs = score_to_observation(score, EPISODE)
+    assert obs["meta"]["profile"] == [OBSERVATION_KINDS[kind].profile]
+    assert observation_to_score(obs) == score
+
+
+@pytest.mark.parametrize("kind,value", [("pain", 11), ("pain", -1), ("pain", 6.5), ("function", 100.1),
+                                        ("fabq-pa", 25), ("fabq-w", 43), ("evs-days", 8), ("phq2", 7),
+                                        ("ttm-stage", "ready"), ("pain", "6"), ("pain", True)])
+def test_scores_out_of_range_or_of_wrong_type_are_refused(kind: str, value: int | float | str) -> None:
+    with pytest.raises(MappingError) as err:
+        score_to_observation(OutcomeScore("s1", kind, value, "2026-01-05T09:00:00+02:00"), EPISODE)
+    assert err.value.issues[0].expression == "score.value"
+
+
+def test_function_polarity_is_higher_is_better() -> None:
+    kind = OBSERVATION_KINDS["function"]
+    assert (kind.low, kind.high) == (0, 100) and "higher is better" in kind.display
+
+
+def test_ids_are_deterministic_and_not_numeric() -> None:
+    a, b = goal_to_fhir(GOAL, EPISODE)["id"], goal_to_fhir(GOAL, EPISODE)["id"]
+    assert a == b and not a.isdigit() and len(a) <= 64
