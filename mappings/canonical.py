@@ -93,8 +93,6 @@ ETMI_SD_GOAL: Final = f"{_SD}/etmi-goal-activity"
 ETMI_SD_CAREPLAN: Final = f"{_SD}/etmi-careplan"
 ETMI_SD_PROCEDURE_SESSION: Final = f"{_SD}/etmi-procedure-session"
 ETMI_SD_CONDITION_CLBP: Final = f"{_SD}/etmi-condition-clbp"
-ETMI_EXT_SESSION_NUMBER: Final = f"{_SD}/etmi-session-number"  # Procedure extension, valuePositiveInt
-ETMI_EXT_SESSION_COMPONENT: Final = f"{_SD}/etmi-session-component"  # Procedure extension, valueCodeableConcept
 ETMI_EXT_SESSION_NUMBER: Final = f"{_SD}/etmi-session-number"
 ETMI_EXT_SESSION_COMPONENT: Final = f"{_SD}/etmi-session-component"
 
