@@ -53,7 +53,11 @@ function configuration(issuer) {
       resourceIndicators: {
         enabled: true,
         useGrantedResource: () => true,
-        defaultResource: (ctx, _client, oneOf) => oneOf ?? ctx.oidc.params?.aud ?? state.defaultAudience,
+        // SMART apps send aud, not resource; an unknown aud is refused by the aud check (invalid_request)
+        defaultResource: (ctx, _client, oneOf) => {
+          const aud = ctx.oidc.params?.aud;
+          return oneOf ?? (state.isAudience(aud) ? aud : state.defaultAudience);
+        },
         getResourceServerInfo: (ctx, resource) => {
           if (!state.isAudience(resource)) throw new errors.InvalidTarget(`${resource} is not a FHIR server known here`);
           const scope = String(scopeSource(ctx)).split(' ').filter((s) => SMART_SCOPE.test(s)).join(' ');
