@@ -1,0 +1,36 @@
+"""The project's FHIR R4 validator (see README.md in this folder).
+
+``validate(resource, profile=None)`` checks a resource dict (or a Bundle) against R4 core and every
+profile it claims in ``meta.profile`` (or the one forced) and returns an OperationOutcome dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.validation.definitions import DefinitionsMissing
+from service.validation.engine import Engine
+from service.validation.outcome import has_errors
+
+__all__ = ["DefinitionsMissing", "Engine", "default_engine", "has_errors", "reset", "validate"]
+
+_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """The process-wide engine (definitions from ``$ETMI_R4_DEFINITIONS`` / ``.cache/r4``)."""
+    global _engine
+    if _engine is None:
+        _engine = Engine()
+    return _engine
+
+
+def reset() -> None:
+    """Forgets the process-wide engine (e.g. after the profiles changed)."""
+    global _engine
+    _engine = None
+
+
+def validate(resource: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
+    """Validates a resource against base R4 and its profiles; returns an OperationOutcome dict."""
+    return default_engine().validate(resource, profile)

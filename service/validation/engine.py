@@ -1,0 +1,119 @@
+"""The validator: definitions, compiled trees and terminology, shared by every validation."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from service.validation.definitions import Definitions, load_core, load_project
+from service.validation.model import CORE, Compiler, TypeNode
+from service.validation.outcome import Issues, operation_outcome
+from service.validation.primitives import build_primitives
+from service.validation.questionnaire import check_answers
+from service.validation.terminology import Terminology
+from service.validation.walker import Walker
+
+JSON = dict[str, Any]
+
+
+class Engine:
+    """Compiles definitions lazily and keeps them for the life of the process."""
+
+    def __init__(self, core: str | os.PathLike[str] | None = None,
+                 profiles: str | os.PathLike[str] | None = None) -> None:
+        self.defs: Definitions = load_core(core)
+        load_project(self.defs, profiles)
+        self.terminology = Terminology(self.defs)
+        self.primitives = build_primitives(self.defs)
+        self.compiler = Compiler(self.defs, set(self.primitives))
+        self.resource_types = frozenset(
+            sd["type"] for sd in self.defs.structures.values()
+            if sd.get("kind") == "resource" and sd.get("derivation") == "specialization" and not sd.get("abstract")
+        )
+
+    def add(self, resource: JSON) -> None:
+        """Registers one more conformance resource (profile, ValueSet, CodeSystem, Questionnaire)."""
+        self.defs.add(resource, project=True)
+        self.compiler = Compiler(self.defs, set(self.primitives))
+        self.terminology = Terminology(self.defs)
+
+    def validate(self, resource: Any, profile: str | None = None) -> JSON:
+        """Validates a resource (or Bundle) against R4 and its profiles: an OperationOutcome dict."""
+        issues = Issues()
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        Walker(self, issues).resource(resource, rtype if isinstance(rtype, str) else "", profile)
+        return operation_outcome(issues)
+
+    def is_resource_type(self, name: str) -> bool:
+        return name in self.resource_types
+
+    def nodes_for(self, rtype: str, data: JSON, forced: str | None, path: str, issues: Issues) -> list[TypeNode]:
+        """The trees to walk a resource with: each known profile it claims (or the forced one), else R4."""
+        if rtype not in self.resource_types:
+            issues.error("structure", path or rtype, f"Unknown resource type {rtype!r}")
+            return []
+        meta = data.get("meta")
+        claimed = meta.get("profile") if isinstance(meta, dict) else None
+        urls = [forced] if forced else [u for u in claimed if isinstance(u, str)] if isinstance(claimed, list) else []
+        nodes = []
+        for url in urls:
+            sd = self.defs.structures.get(url.split("|", 1)[0])
+            node = self.compiler.structure(url) if sd is not None else None
+            if node is None:
+                issues.warning("not-found", f"{path}.meta.profile",
+                               f"Profile reference '{url}' has not been checked because it is unknown")
+            elif sd is not None and sd["type"] != rtype:
+                issues.error("invalid", f"{path}.meta.profile", f"Profile {url} is for {sd['type']}, not {rtype}")
+            else:
+                nodes.append(node)
+        if not nodes:
+            base = self.compiler.structure(CORE + rtype)
+            if base is not None:
+                nodes.append(base)
+        return nodes
+
+    # --- terminology ------------------------------------------------------------------------
+    def check_coding(self, coding: JSON, path: str, issues: Issues) -> None:
+        """A code of a CodeSystem the validator holds completely must exist in it."""
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str) or not isinstance(code, str):
+            return
+        index = self.terminology.code_system(system)
+        if index is not None and code not in index.codes:
+            issues.error("code-invalid", f"{path}.code", f"Unknown code '{code}' in the CodeSystem '{system}'")
+
+    def check_binding(self, value: Any, code: str, binding: tuple[str, str], path: str, issues: Issues) -> None:
+        strength, url = binding
+        expansion = self.terminology.expand(url)
+        if expansion is None:
+            return
+        if code in ("code", "string", "uri"):
+            ok = isinstance(value, str) and expansion.has_code(value)
+            shown = repr(value)
+        elif code == "Coding":
+            if "code" not in value:
+                return
+            ok = expansion.has_coding(value.get("system"), value.get("code"))
+            shown = f"{value.get('system')}#{value.get('code')}"
+        elif code == "CodeableConcept":
+            codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+            if not codings and strength == "extensible":
+                return
+            ok = any(expansion.has_coding(c.get("system"), c.get("code")) for c in codings)
+            shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings) or "no coding"
+        elif code == "Quantity":
+            if "code" not in value:
+                return
+            ok = expansion.has_coding(value.get("system"), value.get("code"))
+            shown = f"{value.get('system')}#{value.get('code')}"
+        else:
+            return
+        if not ok:
+            message = f"The value {shown} is not in the value set {url} ({strength} binding)"
+            if strength == "required":
+                issues.error("code-invalid", path, message)
+            else:
+                issues.warning("code-invalid", path, message)
+
+    def check_answers(self, qr: JSON, path: str, issues: Issues) -> None:
+        check_answers(self, qr, path, issues)

@@ -1,0 +1,169 @@
+"""FHIRPath invariants: compiled once with fhirpathpy, evaluated with result caching.
+
+An expression is split at a top-level ``or`` (or one ``implies``) so each part can be decided on its
+own. A part that reads only members of its context node (no ``%resource``, ``$this`` or
+context-wide functions) is a pure function of those members, so its result is cached by their JSON
+(exact, not a heuristic). A few core invariants fhirpathpy can't run (``htmlChecks()``) or that
+walk the whole resource have native equivalents in :mod:`service.validation.natives`, used only
+when the definition's expression is exactly the R4 one (tests compare them with fhirpathpy).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fhirpathpy import apply_parsed_path
+from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.models import models
+from fhirpathpy.parser import parse
+
+from service.validation.natives import NATIVES
+
+MODEL = models["r4"]
+_OPTIONS = {"traceFn": lambda *_: None}
+_TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|`[^`]*`|[%$]?[A-Za-z_][A-Za-z0-9_]*|@[0-9T:.+\-Z]+|\d+(?:\.\d+)?|\S")
+_KEYWORDS = frozenset({"and", "or", "xor", "implies", "div", "mod", "in", "contains", "is", "as", "true", "false"})
+_CACHE_LIMIT = 4096
+#: Expressions fhirpathpy failed to evaluate (counted as passing; reported by the bench/tests).
+FAILURES: dict[str, str] = {}
+_MISSING = object()
+
+
+def _tokens(expression: str) -> list[str]:
+    return _TOKEN.findall(expression)
+
+
+def _split_top(expression: str, word: str) -> list[str]:
+    """Splits at a top-level keyword (outside parentheses and string literals)."""
+    parts, depth, start = [], 0, 0
+    pattern = re.compile(rf"'(?:[^'\\]|\\.)*'|[()]|\b{word}\b")
+    for match in pattern.finditer(expression):
+        text = match.group()
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        elif text == word and depth == 0:
+            parts.append(expression[start : match.start()].strip())
+            start = match.end()
+    parts.append(expression[start:].strip())
+    return parts
+
+
+def _analyse(expression: str) -> tuple[frozenset[str] | None, bool]:
+    """(members of the context read, or None if the whole node matters; whether cacheable)."""
+    tokens = _tokens(expression)
+    members: set[str] = set()
+    whole, cacheable = False, True
+    for i, token in enumerate(tokens):
+        prev = tokens[i - 1] if i else ""
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token.startswith("%"):
+            cacheable = cacheable and token == "%ucum"
+        elif token == "$this" or token.startswith("$"):
+            whole = True
+        elif token[0] == "`" or (token[0].isalpha() or token[0] == "_"):
+            name = token.strip("`")
+            if prev == "." or name in _KEYWORDS:
+                continue
+            if nxt == "(":
+                whole = whole or name != "iif"
+            else:
+                members.add(name)
+    return (None if whole else frozenset(members)), cacheable
+
+
+class Part:
+    """One separately decidable piece of an invariant, with its result cache."""
+
+    __slots__ = ("cache", "cacheable", "expression", "key_memo", "members", "parsed")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self.parsed = parse(expression)
+        self.members, self.cacheable = _analyse(expression)
+        self.cache: dict[Any, list[Any]] = {}
+        self.key_memo: dict[str, bool] = {}
+
+    def _selects(self, key: str) -> bool:
+        hit = self.key_memo.get(key)
+        if hit is None:
+            name = key[1:] if key.startswith("_") else key
+            members = self.members or frozenset()
+            hit = any(name == m or (name.startswith(m) and name[len(m) : len(m) + 1].isupper()) for m in members)
+            self.key_memo[key] = hit
+        return hit
+
+    def evaluate(self, data: Any, base: str, env: dict[str, Any]) -> list[Any]:
+        if not self.cacheable:
+            return self._run(data, base, env)
+        try:
+            if self.members is not None:
+                projected = {k: v for k, v in data.items() if self._selects(k)} if isinstance(data, dict) else data
+                key: Any = (base, orjson.dumps(projected) if projected else b"")
+                if not projected:
+                    data = {}
+            else:
+                key = (base, orjson.dumps(data))
+        except TypeError:
+            return self._run(data, base, env)
+        found = self.cache.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self.cache) >= _CACHE_LIMIT:
+                self.cache.clear()
+            found = self.cache[key] = self._run(data, base, env)
+        return found  # type: ignore[return-value]
+
+    def _run(self, data: Any, base: str, env: dict[str, Any]) -> list[Any]:
+        try:
+            node = ResourceNode.create_node(data, base)
+            result: list[Any] = apply_parsed_path(node, self.parsed, env, MODEL, _OPTIONS)
+            return result
+        except Exception as exc:  # fhirpathpy raises plain Exceptions for unsupported functions
+            FAILURES.setdefault(self.expression, f"{type(exc).__name__}: {exc}")
+            return [True]
+
+
+class Constraint:
+    """An invariant of an element, as compiled for evaluation on its context node."""
+
+    __slots__ = ("expression", "human", "key", "mode", "native", "parts", "severity", "source")
+
+    def __init__(self, key: str, severity: str, human: str, expression: str, child: str | None = None,
+                 source: str | None = None) -> None:
+        self.key, self.severity, self.human, self.source = key, severity, human, source
+        self.expression = expression
+        native = NATIVES.get(key)
+        self.native: Callable[[Any, dict[str, Any]], bool] | None = None
+        self.parts: list[Part] = []
+        self.mode = "single"
+        if native is not None and native[0] == expression:
+            self.native = native[1]
+            return
+        text = f"{child}.all({expression})" if child else expression
+        implies = _split_top(text, "implies")
+        ors = _split_top(text, "or")
+        if len(implies) == 2 and "xor" not in text:
+            self.mode, self.parts = "implies", [Part(implies[0]), Part(implies[1])]
+        elif len(ors) > 1 and len(implies) == 1 and not _has_top(text, "xor"):
+            self.mode, self.parts = "or", [Part(p) for p in ors]
+        else:
+            self.parts = [Part(text)]
+
+    def holds(self, data: Any, base: str, env: dict[str, Any]) -> bool:
+        if self.native is not None:
+            return self.native(data, env)
+        if self.mode == "or":
+            return any(part.evaluate(data, base, env) == [True] for part in self.parts)
+        if self.mode == "implies":
+            if self.parts[0].evaluate(data, base, env) == [False]:
+                return True
+            return self.parts[1].evaluate(data, base, env) == [True]
+        return self.parts[0].evaluate(data, base, env) == [True]
+
+
+def _has_top(expression: str, word: str) -> bool:
+    return len(_split_top(expression, word)) > 1

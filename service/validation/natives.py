@@ -1,0 +1,161 @@
+"""Native equivalents of R4 core invariants that fhirpathpy can't run or runs slowly.
+
+Each entry maps a constraint key to (the exact R4 expression, a function). The function is used only
+when a definition carries exactly that expression; anything else goes to fhirpathpy.
+``tests/validation/test_natives.py`` checks each one against fhirpathpy where fhirpathpy can run it.
+``htmlChecks()`` (txt-1, txt-2) is not implemented by fhirpathpy: the rules here are those of the
+R4 Narrative page (XHTML div, a limited element set, no scripts or event attributes, some content).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from typing import Any
+
+XHTML = "{http://www.w3.org/1999/xhtml}"
+#: Elements R4 allows in a narrative (Narrative.div, "Narrative" page, section 6.4.1).
+ALLOWED_HTML = frozenset(
+    "a abbr acronym b big blockquote br caption cite code col colgroup dd dfn div dl dt em h1 h2 h3 h4 h5 "
+    "h6 hr i img li ol p pre q samp small span strong sub sup table tbody td tfoot th thead tr tt ul var".split()
+)
+Native = Callable[[Any, dict[str, Any]], bool]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def dom3(data: Any, env: dict[str, Any]) -> bool:
+    """Every contained resource is referenced ('#id') from the resource, or references it ('#')."""
+    contained = data.get("contained") if isinstance(data, dict) else None
+    if not contained:
+        return True
+    local_refs = {s for s in _strings(data) if s.startswith("#")}
+    for resource in contained:
+        if not isinstance(resource, dict):
+            continue
+        if f"#{resource.get('id')}" in local_refs:
+            continue
+        if "#" not in {s for s in _strings(resource) if s == "#"}:
+            return False
+    return True
+
+
+def dom6(data: Any, env: dict[str, Any]) -> bool:
+    text = data.get("text") if isinstance(data, dict) else None
+    return isinstance(text, dict) and text.get("div") is not None
+
+
+def ext1(data: Any, env: dict[str, Any]) -> bool:
+    has_value = any(k.startswith("value") and k[5:6].isupper() for k in data)
+    return bool(data.get("extension")) != has_value
+
+
+def ref1(data: Any, env: dict[str, Any]) -> bool:
+    reference = data.get("reference")
+    if not isinstance(reference, str) or not reference.startswith("#"):
+        return True
+    root = env.get("rootResource") or {}
+    ids = {c.get("id") for c in root.get("contained", []) if isinstance(c, dict)}
+    return reference[1:] in ids
+
+
+def obs7(data: Any, env: dict[str, Any]) -> bool:
+    if not any(k.startswith("value") and k[5:6].isupper() for k in data):
+        return True
+    codings = (data.get("code") or {}).get("coding") or []
+    for component in data.get("component") or []:
+        for coding in ((component or {}).get("code") or {}).get("coding") or []:
+            if coding in codings:
+                return False
+    return True
+
+
+def _parse_div(data: Any) -> ET.Element | None:
+    div = data.get("div") if isinstance(data, dict) else None
+    if not isinstance(div, str):
+        return None
+    try:
+        return ET.fromstring(div)
+    except ET.ParseError:
+        return None
+
+
+def txt1(data: Any, env: dict[str, Any]) -> bool:
+    """The div is XHTML with only the allowed elements and no scripts or event handlers."""
+    if not isinstance(data, dict) or "div" not in data:
+        return True
+    root = _parse_div(data)
+    if root is None or root.tag != f"{XHTML}div":
+        return False
+    for node in root.iter():
+        if not isinstance(node.tag, str) or not node.tag.startswith(XHTML):
+            return False
+        if node.tag[len(XHTML) :] not in ALLOWED_HTML:
+            return False
+        if any(name.lower().startswith("on") for name in node.attrib):
+            return False
+    return True
+
+
+def txt2(data: Any, env: dict[str, Any]) -> bool:
+    """The div has some non-whitespace content (text or an image)."""
+    if not isinstance(data, dict) or "div" not in data:
+        return True
+    root = _parse_div(data)
+    if root is None:
+        return False
+    return any((node.text or "").strip() or (node.tail or "").strip() or node.tag == f"{XHTML}img"
+               for node in root.iter())
+
+
+def que2(data: Any, env: dict[str, Any]) -> bool:
+    """linkIds are unique across the whole Questionnaire."""
+    seen: set[Any] = set()
+    stack = list(data.get("item") or [])
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, dict):
+            continue
+        link = item.get("linkId")
+        if link is not None:
+            if link in seen:
+                return False
+            seen.add(link)
+        stack.extend(item.get("item") or [])
+        for answer in item.get("answerOption") or []:
+            stack.extend((answer or {}).get("item") or [])
+    return True
+
+
+NATIVES: dict[str, tuple[str, Native]] = {
+    "dom-3": (
+        "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) "
+        "| %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = "
+        "'#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) "
+        "= '#').exists()).not()).trace('unmatched', id).empty()",
+        dom3,
+    ),
+    "dom-6": ("text.`div`.exists()", dom6),
+    "ext-1": ("extension.exists() != value.exists()", ext1),
+    "ref-1": (
+        "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
+        "%rootResource.contained.id.trace('ids'))",
+        ref1,
+    ),
+    "obs-7": (
+        "value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()",
+        obs7,
+    ),
+    "txt-1": ("htmlChecks()", txt1),
+    "txt-2": ("htmlChecks()", txt2),
+    "que-2": ("descendants().linkId.isDistinct()", que2),
+}

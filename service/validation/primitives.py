@@ -1,0 +1,119 @@
+"""Checks of primitive values: JSON type (no lax coercion), the regex of the R4 type, ranges, dates.
+
+The regexes come from the R4 primitive type StructureDefinitions (``<type>.value`` carries the
+``structuredefinition-regex`` extension), never from code.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from service.validation.definitions import Definitions
+
+REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
+FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+INT32 = (-(2**31), 2**31 - 1)
+MAX_STRING = 1024 * 1024
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+#: An error message for a bad value, or None when it is fine.
+Check = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PrimitiveSpec:
+    name: str
+    check: Check
+
+
+def _json_kind(name: str) -> str:
+    if name == "boolean":
+        return "boolean"
+    if name in ("integer", "positiveInt", "unsignedInt", "integer64"):
+        return "integer"
+    if name == "decimal":
+        return "decimal"
+    return "string"
+
+
+def _calendar_ok(text: str) -> bool:
+    match = _DATE.match(text)
+    if match is None:
+        return True
+    year, month, day = (int(g) for g in match.groups())
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+
+
+def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
+    kind = _json_kind(name)
+    if kind == "boolean":
+        return lambda v: None if v is True or v is False else f"must be a JSON boolean (true/false), not {v!r}"
+    if kind == "integer":
+        low = 1 if name == "positiveInt" else 0 if name == "unsignedInt" else INT32[0]
+
+        def check_int(v: Any) -> str | None:
+            if type(v) is not int:
+                return f"must be a JSON integer, not {v!r}"
+            if not low <= v <= INT32[1]:
+                return f"integer {v} is out of range for {name}"
+            return None
+
+        return check_int
+    if kind == "decimal":
+        return lambda v: (
+            None
+            if (type(v) in (int, float) or isinstance(v, Decimal))
+            else f"must be a JSON number, not {v!r}"
+        )
+    dated = name in ("date", "dateTime", "instant")
+
+    def check_str(v: Any) -> str | None:
+        if type(v) is not str:
+            return f"must be a JSON string, not {v!r}"
+        if not v.strip():
+            return "must not be empty or only whitespace"
+        if len(v) > MAX_STRING:
+            return "is longer than 1 MB"
+        if regex is not None and regex.fullmatch(v) is None:
+            return f"{v!r} is not a valid {name}"
+        if dated and not _calendar_ok(v):
+            return f"{v!r} is not a valid {name} (no such day)"
+        return None
+
+    return check_str
+
+
+def build_primitives(defs: Definitions) -> dict[str, PrimitiveSpec]:
+    """One spec per R4 primitive type, with the regexes from the primitive StructureDefinitions."""
+    specs: dict[str, PrimitiveSpec] = {}
+    for sd in defs.structures.values():
+        if sd.get("kind") != "primitive-type" or sd.get("derivation") == "constraint":
+            continue
+        name = sd["type"]
+        regex = None
+        for element in sd["elements"]:
+            if element["path"] == f"{name}.value":
+                for ext in element.get("type", [{}])[0].get("extension", []):
+                    if ext.get("url") == REGEX_EXT:
+                        regex = re.compile(ext["valueString"])
+        if name == "xhtml":
+            regex = None  # checked by the narrative rules
+        specs[name] = PrimitiveSpec(name, _make_check(name, regex))
+    return specs
+
+
+def type_code(type_entry: dict[str, Any]) -> str:
+    """A snapshot type code, mapping the FHIRPath System types to their FHIR type."""
+    code: str = type_entry.get("code", "")
+    if code.startswith("http://hl7.org/fhirpath/System."):
+        for ext in type_entry.get("extension", []):
+            if ext.get("url") == FHIR_TYPE_EXT:
+                value: str = ext.get("valueUrl") or ext.get("valueUri") or "string"
+                return value
+        return "string"
+    return code

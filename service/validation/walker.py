@@ -1,0 +1,285 @@
+"""Walks one JSON resource against compiled :class:`TypeNode` trees and collects issues."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from service.validation.model import Elem, Slice, TypeNode
+from service.validation.outcome import Issues
+
+if TYPE_CHECKING:
+    from service.validation.engine import Engine
+
+RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
+_REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+_RELATIVE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+def _dump(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
+
+
+def pattern_matches(pattern: Any, value: Any) -> bool:
+    """FHIR pattern semantics: every key and list item of the pattern is found in the value."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and pattern_matches(v, value[k]) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return isinstance(value, list) and all(any(pattern_matches(p, v) for v in value) for p in pattern)
+    if isinstance(pattern, bool) or isinstance(value, bool):
+        return pattern is value
+    return bool(pattern == value)
+
+
+class Walker:
+    """Validation of one top-level resource (and everything it contains)."""
+
+    def __init__(self, engine: Engine, issues: Issues) -> None:
+        self.engine = engine
+        self.compiler = engine.compiler
+        self.prims = engine.primitives
+        self.issues = issues
+        self.env: dict[str, Any] = {}
+        self.full_urls: dict[str, str] = {}
+
+    # --- resources --------------------------------------------------------------------------
+    def resource(self, data: Any, path: str, forced: str | None = None) -> None:
+        if not isinstance(data, dict):
+            self.issues.error("structure", path, "A resource must be a JSON object")
+            return
+        rtype = data.get("resourceType")
+        if not isinstance(rtype, str):
+            self.issues.error("structure", path, "The resource has no resourceType")
+            return
+        nodes = self.engine.nodes_for(rtype, data, forced, path, self.issues)
+        if not nodes:
+            return
+        saved = self.env
+        self.env = {"resource": data, "rootResource": saved.get("rootResource", data), "context": data}
+        if rtype == "Bundle":
+            self._index_bundle(data)
+        for node in nodes:
+            self.object(data, node, path or rtype)
+        if rtype == "QuestionnaireResponse":
+            self.engine.check_answers(data, path or rtype, self.issues)
+        self.env = saved
+
+    def _index_bundle(self, bundle: dict[str, Any]) -> None:
+        for entry in bundle.get("entry") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                url = entry.get("fullUrl")
+                if isinstance(url, str):
+                    self.full_urls[url] = entry["resource"].get("resourceType", "")
+
+    # --- objects ----------------------------------------------------------------------------
+    def object(self, data: dict[str, Any], node: TypeNode, path: str) -> None:
+        keys = node.keys
+        counts: dict[Elem, int] = {}
+        chosen: dict[Elem, str] = {}
+        for key, value in data.items():
+            entry = keys.get(key)
+            if entry is None:
+                self._other_key(data, key, value, node, path, counts)
+                continue
+            elem, code = entry
+            if chosen.get(elem, key) != key:
+                self.issues.error("structure", f"{path}.{key}",
+                                  f"Only one of {chosen[elem]}, {key} is allowed ({elem.name}[x] has one type)")
+            chosen[elem] = key
+            sub = f"{path}.{key}"
+            if elem.array:
+                if not isinstance(value, list):
+                    self.issues.error("structure", sub, f"{key} must be a JSON array (max cardinality > 1)")
+                    continue
+                if not value:
+                    self.issues.error("structure", sub, "Arrays must not be empty")
+                    continue
+                counts[elem] = len(value)
+                if elem.slices:
+                    self.sliced(data, key, value, elem, code, sub)
+                    continue
+                extras = data.get("_" + key) if elem.primitive else None
+                for i, item in enumerate(value):
+                    if item is None and isinstance(extras, list) and i < len(extras) and extras[i] is not None:
+                        continue
+                    self.item(item, elem, code, f"{sub}[{i}]")
+            elif isinstance(value, list):
+                self.issues.error("structure", sub, f"{key} must not be an array (max cardinality 1)")
+            else:
+                counts[elem] = 1
+                self.item(value, elem, code, sub)
+        for elem in node.checked:
+            self._cardinality(elem, counts.get(elem, 0), path)
+        for constraint in node.constraints:
+            if not constraint.holds(data, node.fp_base, self.env):
+                self.issues.invariant(constraint, path)
+
+    def _other_key(self, data: dict[str, Any], key: str, value: Any, node: TypeNode, path: str,
+                   counts: dict[Elem, int]) -> None:
+        if key == "resourceType" and node.resource_type is not None:
+            if value != node.resource_type:
+                self.issues.error("structure", path, f"resourceType {value!r} does not match {node.resource_type}")
+            return
+        if key.startswith("_") and key[1:] in node.keys and node.keys[key[1:]][0].primitive:
+            elem = node.keys[key[1:]][0]
+            counts.setdefault(elem, 1)
+            element = self.compiler.datatype("Element")
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                sub = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
+                if item is None and isinstance(value, list):
+                    continue
+                if not isinstance(item, dict) or element is None:
+                    self.issues.error("structure", sub, "A primitive's extension holder must be an object")
+                else:
+                    self._complex(item, element, sub)
+            return
+        for name, elem in node.choices.items():
+            if key.startswith(name) and key[len(name) : len(name) + 1].isupper():
+                allowed = ", ".join(elem.types.values())
+                self.issues.error("structure", f"{path}.{key}",
+                                  f"Type {key[len(name):]} is not allowed for {name}[x] (allowed: {allowed})")
+                return
+        self.issues.error("structure", f"{path}.{key}", f"Unknown element '{key}'")
+
+    def _cardinality(self, elem: Elem, count: int, path: str) -> None:
+        if count < elem.min:
+            self.issues.error("required", f"{path}.{elem.name}",
+                              f"{elem.name}: minimum required = {elem.min}, but only found {count}")
+        elif 0 <= elem.max < count:
+            self.issues.error("structure", f"{path}.{elem.name}",
+                              f"{elem.name}: max allowed = {elem.max}, but found {count}")
+        if count == 0:
+            for piece in elem.slices:
+                if piece.elem.min > 0 and piece.discriminators is not None:
+                    self.issues.error("required", f"{path}.{elem.name}",
+                                      f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found 0")
+
+    def _complex(self, value: dict[str, Any], node: TypeNode, path: str) -> None:
+        if not value or (len(value) == 1 and "id" in value):
+            self.issues.error("invariant", path, "Constraint failed: ele-1: All FHIR elements must have a @value or children")
+            return
+        self.object(value, node, path)
+
+    # --- items --------------------------------------------------------------------------------
+    def item(self, value: Any, elem: Elem, code: str, path: str) -> None:
+        if value is None:
+            self.issues.error("structure", path, "null is not allowed (omit the element instead)")
+            return
+        spec = self.prims.get(code)
+        if spec is not None:
+            message = spec.check(value)
+            if message is not None:
+                self.issues.error("value", path, f"{code} {message}")
+                return
+            if elem.max_length is not None and isinstance(value, str) and len(value) > elem.max_length:
+                self.issues.error("value", path, f"Value is longer than maxLength {elem.max_length}")
+        elif not isinstance(value, dict):
+            self.issues.error("structure", path, f"{code} must be a JSON object, not {_dump(value)}")
+            return
+        elif code in RESOURCE_CODES:
+            self.resource(value, path)
+            return
+        else:
+            node = elem.type_children.get(code) or elem.children
+            if node is None and code == "Extension":
+                url = value.get("url")
+                node = self.compiler.structure(url) if isinstance(url, str) else None
+            node = node or self.compiler.datatype(code)
+            if node is not None:
+                self._complex(value, node, path)
+            for constraint in elem.constraints:
+                if not constraint.holds(value, node.fp_base if node else code, self.env):
+                    self.issues.invariant(constraint, path)
+            if code == "Reference":
+                self.reference(value, elem, path)
+            elif code == "Coding":
+                self.engine.check_coding(value, path, self.issues)
+        if elem.fixed is not None and value != elem.fixed[0]:
+            self.issues.error("value", path, f"Value must be exactly {_dump(elem.fixed[0])}")
+        if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):
+            self.issues.error("value", path, f"Value must match the pattern {_dump(elem.pattern[0])}")
+        if elem.binding is not None:
+            self.engine.check_binding(value, code, elem.binding, path, self.issues)
+
+    def reference(self, value: dict[str, Any], elem: Elem, path: str) -> None:
+        ref = value.get("reference")
+        found: str | None = None
+        if isinstance(ref, str):
+            if ref.startswith("#"):
+                contained = self.env.get("resource", {}).get("contained") or []
+                found = next((c.get("resourceType") for c in contained
+                              if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+            elif ref.startswith("urn:"):
+                found = self.full_urls.get(ref)
+            else:
+                match = _REF.search(ref)
+                if match is None:
+                    if "://" not in ref:
+                        self.issues.error("value", f"{path}.reference", f"Invalid reference {ref!r}")
+                    return
+                if "://" not in ref and not _RELATIVE.match(ref):
+                    self.issues.error("value", f"{path}.reference", f"Invalid relative reference {ref!r}")
+                found = match.group(1)
+                if not self.engine.is_resource_type(found):
+                    self.issues.error("value", f"{path}.reference", f"Unknown resource type {found!r} in {ref!r}")
+                    return
+        for kind, where in ((found, "reference"), (value.get("type"), "type")):
+            if isinstance(kind, str) and elem.targets is not None and kind not in elem.targets:
+                allowed = ", ".join(sorted(elem.targets))
+                self.issues.error("structure", f"{path}.{where}",
+                                  f"The type '{kind}' is not a valid target for this element (must be one of {allowed})")
+
+    # --- slices ---------------------------------------------------------------------------------
+    def sliced(self, parent: dict[str, Any], key: str, values: list[Any], elem: Elem, code: str, path: str) -> None:
+        counts: dict[str, int] = {}
+        for i, item in enumerate(values):
+            piece = self._match(item, elem.slices) if isinstance(item, dict) else None
+            if piece is None:
+                if elem.closed:
+                    self.issues.error("structure", f"{path}[{i}]", f"This item does not match any slice of {elem.name} (closed)")
+                self.item(item, elem, code, f"{path}[{i}]")
+                continue
+            counts[piece.name] = counts.get(piece.name, 0) + 1
+            self.item(item, piece.elem, code, f"{path}[{i}]")
+        for piece in elem.slices:
+            if piece.discriminators is None:
+                continue
+            found = counts.get(piece.name, 0)
+            if found < piece.elem.min:
+                self.issues.error("required", path, f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found {found}")
+            elif 0 <= piece.elem.max < found:
+                self.issues.error("structure", path, f"Slice {elem.name}:{piece.name}: max allowed = {piece.elem.max}, found {found}")
+
+    @staticmethod
+    def _match(item: dict[str, Any], slices: tuple[Slice, ...]) -> Slice | None:
+        for piece in slices:
+            if piece.discriminators is None:
+                continue
+            if all(_disc_matches(item, d.path, d.expected, d.exists) for d in piece.discriminators):
+                return piece
+        return None
+
+
+def _values(item: Any, path: tuple[str, ...]) -> list[Any]:
+    current = [item]
+    for part in path:
+        nxt: list[Any] = []
+        for value in current:
+            if isinstance(value, dict) and part in value:
+                found = value[part]
+                nxt.extend(found if isinstance(found, list) else [found])
+        current = nxt
+    return current
+
+
+def _disc_matches(item: Any, path: tuple[str, ...], expected: tuple[Any, ...] | None, exists: bool) -> bool:
+    values = _values(item, path)
+    if expected is None:
+        return bool(values) == exists
+    return any(pattern_matches(expected[0], v) for v in values)
