@@ -1,0 +1,197 @@
+"""The push use-case: claim outbox entries → group per patient → send to every target → record.
+
+The store's claim is per-patient FIFO under a lease, so two workers never write for the same patient
+at once (HAPI's conditional-create race, hapi-fhir #3141, cannot duplicate); a process-local lock per
+patient adds the same guarantee between threads. Failures are sorted once:
+
+- ``RetryableError`` (429/503 with ``Retry-After``, other 5xx, timeouts, connection errors, a token
+  endpoint down, a reference not yet on the target) → ``mark_failed`` with backoff, dead-lettered
+  after ``max_attempts``;
+- ``ConflictError`` (409/412) → the conflict policy (``conflicts.py``), then the chunk is re-sent;
+- ``RejectedError``/``NotFoundError``/unresolvable conflicts → ``dead_letter`` with the target's
+  OperationOutcome. Held conflicts dead-letter only their entry, after the rest was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from mappings.errors import Issue, operation_outcome
+from service.sync.conflicts import resolve
+from service.sync.plan import PlanError, Write, plan_writes
+from service.sync.ports import (
+    Clock,
+    ConflictError,
+    FhirError,
+    FhirServerPort,
+    IdMapPort,
+    Json,
+    OutboxEntryLike,
+    OutboxPort,
+    RetryableError,
+    SyncStatePort,
+)
+from service.sync.retry import Backoff
+from service.sync.send import SendContext, failed_writes, send_plan
+from service.sync.targets import Target
+
+log = logging.getLogger("etmi.sync.push")
+MAX_CONFLICT_ROUNDS = 3
+
+
+@dataclass
+class PushReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    held: int = 0
+    conflicts: int = 0
+    lost_leases: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: PushReport) -> None:
+        for name in ("claimed", "sent", "retried", "dead", "held", "conflicts", "lost_leases"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+@dataclass
+class TargetOutcome:
+    """What happened to one patient's plan on one target."""
+
+    remote_ids: dict[str, str] = field(default_factory=dict)
+    held: list[Write] = field(default_factory=list)
+    error: FhirError | None = None
+
+
+def outcome_for(err: Exception, code: str = "exception") -> Json:
+    outcome = getattr(err, "outcome", None)
+    if isinstance(outcome, dict) and outcome.get("resourceType") == "OperationOutcome":
+        return outcome
+    return operation_outcome([Issue("error", code, str(err)[:500], "Bundle")])
+
+
+class Pusher:
+    def __init__(
+        self, outbox: OutboxPort, id_map: IdMapPort, targets: Sequence[tuple[Target, FhirServerPort]],
+        clock: Clock, worker_id: str, state: SyncStatePort | None = None,
+        backoff: Callable[[Target], Backoff] | None = None,
+    ) -> None:
+        if not targets:
+            raise ValueError("no EHR target configured")
+        self.outbox, self.id_map, self.targets = outbox, id_map, list(targets)
+        self.clock, self.worker_id, self.state = clock, worker_id, state
+        self._backoff = backoff or (lambda t: Backoff(t.backoff_base, t.backoff_cap, t.max_attempts))
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def run_once(self, batch_size: int | None = None) -> PushReport:
+        first = self.targets[0][0]
+        entries = self.outbox.claim(batch_size or first.batch_size, self.worker_id, first.lease_seconds)
+        report = PushReport(claimed=len(entries))
+        groups: dict[str, list[OutboxEntryLike]] = {}
+        for entry in entries:
+            groups.setdefault(entry.patient_key, []).append(entry)
+        for patient_key, group in groups.items():
+            with self._lock(patient_key):
+                report.add(self.push_patient(group))
+        return report
+
+    def _lock(self, patient_key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(patient_key, threading.Lock())
+
+    def push_patient(self, entries: Sequence[OutboxEntryLike]) -> PushReport:
+        report = PushReport()
+        try:
+            plan = plan_writes(entries)
+        except (PlanError, KeyError, TypeError) as err:
+            for entry in entries:
+                self._finish(report, "dead", self.outbox.dead_letter(entry, outcome_for(err, "invalid")))
+            return report
+        outcomes = [(t, self._push_target(t, server, plan, entries, report)) for t, server in self.targets]
+        for entry in entries:
+            self._conclude(entry, outcomes, report)
+        return report
+
+    def _push_target(
+        self, target: Target, server: FhirServerPort, plan: list[Write], entries: Sequence[OutboxEntryLike],
+        report: PushReport,
+    ) -> TargetOutcome:
+        writes = [w for w in plan if w.resource_type in target.push_types or w.resource_type == "Patient"]
+        ctx = SendContext(target, server, self.id_map, self.clock.now, [e.id for e in entries])
+        result = TargetOutcome()
+        for _round in range(MAX_CONFLICT_ROUNDS + 1):
+            try:
+                send_plan(writes, ctx)
+                break
+            except ConflictError as err:
+                resolution = resolve(failed_writes(err) or writes, ctx, self.state)
+                report.conflicts += len(resolution.conflicts)
+                for conflict in resolution.conflicts:
+                    log.info("sync.conflict", extra={"target": target.name, "resource_type": conflict.resource_type,
+                                                     "policy": conflict.policy, "resolution": conflict.resolution})
+                    if self.state is not None:
+                        self.state.record_conflict(conflict)
+                result.held += resolution.held
+                if not resolution.changed:
+                    result.error = err
+                    break
+            except FhirError as err:
+                result.error = err
+                break
+        else:
+            result.error = RetryableError(f"conflicts on {target.name} still unresolved after retries")
+        for key, (rid, ver) in ctx.results.items():
+            result.remote_ids[key] = f"{key.split('/')[0]}/{rid}" + (f"/_history/{ver}" if ver else "")
+        return result
+
+    def _conclude(
+        self, entry: OutboxEntryLike, outcomes: Sequence[tuple[Target, TargetOutcome]], report: PushReport,
+    ) -> None:
+        errors = [(t, o.error) for t, o in outcomes if o.error is not None]
+        fatal = [(t, e) for t, e in errors if not isinstance(e, RetryableError)]
+        held = [w for _t, o in outcomes for w in o.held if entry.id in w.entry_ids]
+        if fatal:
+            target, err = fatal[0]
+            log.warning("sync.dead_letter", extra={"target": target.name, "entry": entry.id, "status": err.status})
+            report.errors.append(f"{target.name}: {err}")
+            self._finish(report, "dead", self.outbox.dead_letter(entry, outcome_for(err, "processing")))
+        elif errors:
+            self._retry(entry, errors, report)
+        elif held:
+            names = ", ".join(sorted({f"{w.resource_type}/{w.local_id}" for w in held}))
+            outcome = operation_outcome([Issue("error", "conflict", f"held for a clinician: {names}", "Bundle")])
+            self._finish(report, "held", self.outbox.dead_letter(entry, outcome))
+        else:
+            target, first = outcomes[0]
+            self._finish(report, "sent", self.outbox.mark_sent(entry, first.remote_ids, target.name))
+
+    def _retry(self, entry: OutboxEntryLike, errors: Sequence[tuple[Target, FhirError]], report: PushReport) -> None:
+        target, err = errors[0]
+        backoff = self._backoff(target)
+        message = f"{target.name}: {err}"[:1000]
+        report.errors.append(message)
+        if backoff.exhausted(entry.attempts):
+            outcome = outcome_for(err, "transient")
+            self._finish(report, "dead", self.outbox.dead_letter(entry, outcome))
+            return
+        retry_after = getattr(err, "retry_after", None)
+        delay = backoff.delay(entry.attempts, retry_after)
+        log.info("sync.retry", extra={"target": target.name, "entry": entry.id, "status": err.status,
+                                      "delay": round(delay, 2)})
+        when = self.clock.now() + timedelta(seconds=delay)
+        self._finish(report, "retried", self.outbox.mark_failed(entry, message, when))
+
+    @staticmethod
+    def _finish(report: PushReport, what: str, ok: Any) -> None:
+        if not ok:
+            report.lost_leases += 1
+            return
+        setattr(report, what, getattr(report, what) + 1)

@@ -1,0 +1,183 @@
+"""EHR targets: where to push and pull, how to authenticate, how hard to push.
+
+A targets file is TOML or JSON with a list ``targets`` (or a table of tables keyed by name)::
+
+    [[targets]]
+    name = "hapi"
+    base_url = "http://127.0.0.1:8080/fhir"
+    mode = "transaction"              # transaction | batch | individual
+    max_entries = 50                  # transaction size limit of the target (Medplum: 8)
+    batch_size = 20                   # patients claimed per round
+    rate_limit = 20                   # requests per second (0: unlimited)
+    timeout = [5, 30]                 # connect, read seconds
+    push_types = ["Condition", "CarePlan", ...]
+    pull_types = ["CarePlan", "Goal"]
+    auth = { kind = "smart-backend", client_id = "etmi", private_key_file = "key.pem", kid = "k1",
+             alg = "ES384", scope = "system/*.cruds" }
+    conflicts = { Goal = "hold" }
+
+``targets_from_env`` reads ``ETMI_SYNC_TARGETS`` (a file path or inline JSON) or the one-target
+shorthand ``ETMI_EHR_BASE_URL`` (+ ``ETMI_EHR_BEARER_TOKEN``); ``service.config`` passes the env in.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ETMI_TYPES: tuple[str, ...] = (
+    "Patient", "Condition", "CarePlan", "Goal", "Procedure", "QuestionnaireResponse", "Observation", "Provenance",
+)
+PUSH_TYPES: tuple[str, ...] = tuple(t for t in ETMI_TYPES if t != "Provenance")
+AuthKind = Literal["none", "basic", "bearer", "smart-backend"]
+Mode = Literal["transaction", "batch", "individual"]
+
+
+class TargetConfigError(ValueError):
+    """The targets configuration is wrong; the message names the target and the key."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    kind: AuthKind = "none"
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    client_id: str | None = None
+    token_url: str | None = None
+    private_key_file: str | None = None
+    private_key_pem: str | None = None
+    kid: str | None = None
+    alg: str = "ES384"
+    scope: str = "system/*.cruds"
+    jku: str | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    base_url: str
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    mode: Mode = "transaction"
+    max_entries: int = 50
+    batch_size: int = 10
+    rate_limit: float = 0.0
+    timeout: tuple[float, float] = (5.0, 30.0)
+    push_types: tuple[str, ...] = PUSH_TYPES
+    pull_types: tuple[str, ...] = ("CarePlan", "Goal")
+    conflicts: Mapping[str, str] = field(default_factory=dict)
+    client_ids: bool = True
+    max_attempts: int = 10
+    backoff_base: float = 2.0
+    backoff_cap: float = 600.0
+    lease_seconds: float = 120.0
+    pull_overlap_seconds: float = 300.0
+    page_size: int = 50
+
+
+_INT_KEYS = ("max_entries", "batch_size", "max_attempts", "page_size")
+_FLOAT_KEYS = ("rate_limit", "backoff_base", "backoff_cap", "lease_seconds", "pull_overlap_seconds")
+
+
+def parse_target(name: str, raw: Mapping[str, Any]) -> Target:
+    """One target from its table; unknown keys are an error (a typo must not pass silently)."""
+    known = set(Target.__dataclass_fields__) - {"name"}
+    unknown = set(raw) - known - {"name"}
+    if unknown:
+        raise TargetConfigError(f"target {name!r}: unknown keys {sorted(unknown)}")
+    if not raw.get("base_url"):
+        raise TargetConfigError(f"target {name!r}: base_url is required")
+    kwargs: dict[str, Any] = {"name": name, "base_url": str(raw["base_url"]).rstrip("/")}
+    if "auth" in raw:
+        kwargs["auth"] = _parse_auth(name, raw["auth"])
+    mode = raw.get("mode", "transaction")
+    if mode not in ("transaction", "batch", "individual"):
+        raise TargetConfigError(f"target {name!r}: mode must be transaction, batch or individual")
+    kwargs["mode"] = mode
+    for key in _INT_KEYS:
+        if key in raw:
+            kwargs[key] = int(raw[key])
+    for key in _FLOAT_KEYS:
+        if key in raw:
+            kwargs[key] = float(raw[key])
+    if "timeout" in raw:
+        t = raw["timeout"]
+        kwargs["timeout"] = (float(t), float(t)) if isinstance(t, int | float) else (float(t[0]), float(t[1]))
+    for key in ("push_types", "pull_types"):
+        if key in raw:
+            kwargs[key] = _types(name, key, raw[key])
+    if "conflicts" in raw:
+        kwargs["conflicts"] = {str(k): str(v) for k, v in dict(raw["conflicts"]).items()}
+    if "client_ids" in raw:
+        kwargs["client_ids"] = bool(raw["client_ids"])
+    if kwargs.get("max_entries", 50) < 2:
+        raise TargetConfigError(f"target {name!r}: max_entries must be at least 2")
+    return Target(**kwargs)
+
+
+def _types(name: str, key: str, value: Any) -> tuple[str, ...]:
+    types = tuple(str(v) for v in value)
+    bad = [t for t in types if t not in ETMI_TYPES]
+    if bad:
+        raise TargetConfigError(f"target {name!r}: {key} has types ETMI does not exchange: {bad}")
+    return types
+
+
+def _parse_auth(name: str, raw: Mapping[str, Any]) -> AuthConfig:
+    fields = set(AuthConfig.__dataclass_fields__)
+    unknown = set(raw) - fields
+    if unknown:
+        raise TargetConfigError(f"target {name!r}: unknown auth keys {sorted(unknown)}")
+    values: dict[str, Any] = {k: str(v) for k, v in raw.items()}
+    auth = AuthConfig(**values)
+    if auth.kind not in ("none", "basic", "bearer", "smart-backend"):
+        raise TargetConfigError(f"target {name!r}: auth.kind must be none, basic, bearer or smart-backend")
+    if auth.kind == "basic" and not (auth.username and auth.password is not None):
+        raise TargetConfigError(f"target {name!r}: basic auth needs username and password")
+    if auth.kind == "bearer" and not auth.token:
+        raise TargetConfigError(f"target {name!r}: bearer auth needs token")
+    if auth.kind == "smart-backend":
+        if not auth.client_id or not (auth.private_key_file or auth.private_key_pem):
+            raise TargetConfigError(f"target {name!r}: smart-backend needs client_id and a private key")
+        if auth.alg not in ("RS384", "ES384"):
+            raise TargetConfigError(f"target {name!r}: smart-backend alg must be RS384 or ES384")
+    return auth
+
+
+def parse_targets(doc: Mapping[str, Any]) -> list[Target]:
+    raw = doc.get("targets", [])
+    items: list[tuple[str, Mapping[str, Any]]]
+    if isinstance(raw, Mapping):
+        items = [(str(k), v) for k, v in raw.items()]
+    else:
+        items = [(str(t.get("name") or f"target{i + 1}"), t) for i, t in enumerate(raw)]
+    targets = [parse_target(n, t) for n, t in items]
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise TargetConfigError(f"duplicate target names: {names}")
+    return targets
+
+
+def load_targets(path: str | Path) -> list[Target]:
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    doc = json.loads(text) if p.suffix == ".json" or text.lstrip().startswith("{") else tomllib.loads(text)
+    return parse_targets(doc)
+
+
+def targets_from_env(env: Mapping[str, str]) -> list[Target]:
+    spec = env.get("ETMI_SYNC_TARGETS", "").strip()
+    if spec.startswith("{"):
+        return parse_targets(json.loads(spec))
+    if spec:
+        return load_targets(spec)
+    base = env.get("ETMI_EHR_BASE_URL", "").strip()
+    if not base:
+        return []
+    token = env.get("ETMI_EHR_BEARER_TOKEN")
+    auth = {"kind": "bearer", "token": token} if token else {"kind": "none"}
+    return [parse_target("default", {"base_url": base, "auth": auth})]

@@ -1,0 +1,75 @@
+"""Helpers shared by the sync tests: a real SQLite store with episodes in its outbox, targets, pushers.
+
+The integration tests (tests/integration/test_sync_*.py) use the real store and the real FHIR
+servers; only tests/sync/test_*.py unit tests use the in-process fakes of ``fakes.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mappings.bundle import episode_to_bundle
+from mappings.payload import episode_from_json
+from service.adapters.fhir_client import FhirClient
+from service.ig import load_package
+from service.store import Store, open_store
+from service.store.db import transaction
+from service.store.outbox import enqueue
+from service.synthetic import synthetic_episode
+from service.sync.clock import SystemClock
+from service.sync.push import Pusher
+from service.sync.targets import Target, parse_target
+
+
+def new_store(tmp_path: Path) -> Store:
+    return open_store(f"sqlite:///{tmp_path / 'etmi.db'}")
+
+
+def unique_episode(index: int = 0, seed: int = 2026) -> dict[str, Any]:
+    """A synthetic episode whose patient and episode ids are unique to this run (shared servers)."""
+    payload = synthetic_episode(index, seed=seed)
+    run = uuid.uuid4().hex[:10]
+    payload["patient"]["value"] = f"{payload['patient']['value']}-{run}"
+    payload["episode_id"] = f"{payload['episode_id']}-{run}"
+    return payload
+
+
+def episode_bundle(payload: dict[str, Any]) -> dict[str, Any]:
+    return episode_to_bundle(episode_from_json(payload), load_package().questionnaires())
+
+
+def enqueue_bundle(store: Store, bundle: dict[str, Any], patient_key: str, local_id: str = "episode") -> None:
+    with transaction(store.sessions) as session:
+        enqueue(session, patient_key=patient_key, resource_type="Bundle", local_id=local_id,
+                operation="transaction", resource=bundle)
+
+
+def enqueue_resource(store: Store, resource: dict[str, Any], patient_key: str, operation: str = "update") -> None:
+    with transaction(store.sessions) as session:
+        enqueue(session, patient_key=patient_key, resource_type=resource["resourceType"],
+                local_id=resource["id"], operation=operation, resource=resource)  # type: ignore[arg-type]
+
+
+def target_for(base_url: str, name: str = "t", **options: Any) -> Target:
+    raw: dict[str, Any] = {"base_url": base_url, "backoff_base": 0.01, "backoff_cap": 0.05, **options}
+    if "medplum" in name and "max_entries" not in options:
+        raw["max_entries"] = 8
+    return parse_target(name, raw)
+
+
+def pusher(store: Store, targets: Sequence[Target], worker: str = "w1", state: Any = None) -> Pusher:
+    pairs = [(t, FhirClient(t.base_url, timeout=t.timeout)) for t in targets]
+    return Pusher(store.outbox, store.id_map, pairs, SystemClock(), worker, state=state)
+
+
+def drain(p: Pusher, rounds: int = 20) -> list[Any]:
+    reports = []
+    for _ in range(rounds):
+        report = p.run_once()
+        reports.append(report)
+        if report.claimed == 0:
+            break
+    return reports
