@@ -2,7 +2,7 @@
 
 Invariant: etmi-goal-target-range
 Description: "The weekly activity target is between 0 and 4200 minutes per week."
-Expression: "(detail as Quantity).value >= 0 and (detail as Quantity).value <= 4200"
+Expression: "target.all((detail as Quantity).value >= 0 and (detail as Quantity).value <= 4200)"
 Severity: #error
 
 Profile: EtmiGoalActivity
@@ -11,6 +11,7 @@ Id: etmi-goal-activity
 Title: "ETMI physical activity goal"
 Description: "A leisure-time physical activity goal in minutes per week (LOINC 82290-8, UCUM min/wk). Mirrors the HL7 Physical Activity IG pa-goal (category PhysicalActivity, target.measure 82290-8, detailQuantity in min/wk, dueDate) on core Goal."
 * insert EtmiResource
+* obeys etmi-goal-target-range
 * lifecycleStatus MS
 * achievementStatus MS
 * category 1..1 MS
@@ -21,7 +22,6 @@ Description: "A leisure-time physical activity goal in minutes per week (LOINC 8
 * start[x] 1..1 MS
 * start[x] only date
 * target 1..1 MS
-* target obeys etmi-goal-target-range
 * target.measure 1..1 MS
 * target.measure = $loinc#82290-8
 * target.detail[x] 1..1 MS

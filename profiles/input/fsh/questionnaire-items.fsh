@@ -108,12 +108,12 @@ RuleSet: FabqItems
 * item[=].code = EtmiObservation#fabq-pa "FABQ physical activity subscale"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.pa2' or linkId = 'fabq.pa3' or linkId = 'fabq.pa4' or linkId = 'fabq.pa5').answer.value.code.toInteger().aggregate($this + $total, 0)]])
+* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.pa2' or linkId = 'fabq.pa3' or linkId = 'fabq.pa4' or linkId = 'fabq.pa5').answer.value.code.select(toInteger()).aggregate($this + $total, 0)]])
 * item[+] insert IntegerItem(fabq.w_score, [[FABQ work subscale (items 6, 7, 9, 10, 11, 12, 15)]], 0, 42)
 * item[=].code = EtmiObservation#fabq-w "FABQ work subscale"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.w6' or linkId = 'fabq.w7' or linkId = 'fabq.w9' or linkId = 'fabq.w10' or linkId = 'fabq.w11' or linkId = 'fabq.w12' or linkId = 'fabq.w15').answer.value.code.toInteger().aggregate($this + $total, 0)]])
+* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.w6' or linkId = 'fabq.w7' or linkId = 'fabq.w9' or linkId = 'fabq.w10' or linkId = 'fabq.w11' or linkId = 'fabq.w12' or linkId = 'fabq.w15').answer.value.code.select(toInteger()).aggregate($this + $total, 0)]])
 * item[+] insert DecimalItem(fab.score100, [[Fear-avoidance score 0-100 (only if the source system supplies it)]], 0, 100)
 * item[=].code = EtmiObservation#fear-avoidance-0-100 "Fear-avoidance score 0-100"
 * item[=] insert Unit({score})
