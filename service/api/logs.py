@@ -1,0 +1,57 @@
+"""Structured JSON logs and the request id. Log records carry only whitelisted fields: never a body,
+a name, free text or a token."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, request
+
+FIELDS = ("event", "method", "path", "status", "duration_ms", "request_id", "resource_type", "resource_id",
+          "version_id", "error_type", "count", "auth_mode", "outbox_id")
+access = logging.getLogger("etmi.access")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
+                               "msg": record.getMessage()}
+        out.update({k: getattr(record, k) for k in FIELDS if hasattr(record, k)})
+        if record.exc_info and record.exc_info[0] is not None:
+            out["exception"] = record.exc_info[0].__name__
+        return orjson.dumps(out).decode()
+
+
+def configure(level: str) -> None:
+    root = logging.getLogger("etmi")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+        root.propagate = False
+    root.setLevel(level)
+
+
+def _request_id() -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.request_id = _request_id()
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "-")
+        took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        access.info("request", extra={"event": "request", "method": request.method, "path": request.path,
+                                      "status": response.status_code, "duration_ms": round(took, 2),
+                                      "request_id": g.get("request_id", "-")})
+        return response

@@ -1,0 +1,113 @@
+# mypy: disable-error-code="untyped-decorator"
+"""``/api/v1`` blueprints: transport only (parse -> use-case -> serialise)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Api, Blueprint
+from sqlalchemy import select
+
+from service.api import items
+from service.api.context import authorize, current
+from service.api.routes_common import caller, respond
+from service.api.schemas import EpisodeSchema, PatientSchema, WriteResultSchema
+from service.api.writes import EpisodeWriter, load_episode
+from service.fhir.errors import ApiError
+from service.fhir.respond import json_response
+from service.store.db import transaction, utcnow
+from service.store.models import DomainRecord, PatientRow
+from service.store.resources import save_resource
+
+episodes = Blueprint("episodes", __name__, url_prefix="/api/v1/episodes", description="ETMI episodes of care")
+patients = Blueprint("patients", __name__, url_prefix="/api/v1/patients",
+                     description="Patients, by business identifier only")
+ERRORS = {"description": "OperationOutcome (application/fhir+json)"}
+
+
+@episodes.before_request
+@patients.before_request
+def _json_body() -> None:
+    if request.method in ("POST", "PUT", "PATCH"):
+        if not request.is_json:
+            raise ApiError(400, "the body must be JSON (Content-Type: application/json)")
+        if not request.get_data():
+            raise ApiError(400, "the body is empty")
+
+
+@episodes.route("", methods=["POST"])
+@episodes.arguments(EpisodeSchema)
+@episodes.response(201, WriteResultSchema)
+@episodes.alt_response(200, schema=WriteResultSchema, description="already stored (idempotent retry)")
+@episodes.alt_response(422, description=ERRORS["description"])
+def post_episode(payload: dict[str, Any]) -> Response:
+    """Store a whole episode (idempotent on episode_id and on the Idempotency-Key header)."""
+    limit = authorize("CarePlan", "c")
+    return respond(EpisodeWriter(current()).write(payload, "create", caller(limit), request.get_json()))
+
+
+@episodes.route("/<episode_id>", methods=["PUT"])
+@episodes.arguments(EpisodeSchema)
+@episodes.response(200, WriteResultSchema)
+@episodes.alt_response(412, description=ERRORS["description"])
+def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
+    """Replace an episode (If-Match: W/"<version>" guards against lost updates)."""
+    limit = authorize("CarePlan", "u")
+    if payload["episode_id"] != episode_id:
+        raise ApiError(422, "episode_id in the body differs from the URL", expression="episode_id")
+    return respond(EpisodeWriter(current()).write(payload, "replace", caller(limit), request.get_json()))
+
+
+@episodes.route("/<episode_id>", methods=["GET"])
+def get_episode(episode_id: str) -> Response:
+    """The stored episode payload, its version (ETag) and the FHIR resources it produced."""
+    limit = authorize("CarePlan", "r")
+    record = load_episode(current(), episode_id)
+    if limit is not None and record.patient_id != limit:
+        raise ApiError(403, "the token's patient does not match the episode's patient")
+    body = {"episode_id": record.business_id, "version": record.version, "patient_id": record.patient_id,
+            "episode": record.data}
+    return json_response(body, headers={"ETag": f'W/"{record.version}"'})
+
+
+@patients.route("", methods=["POST"])
+@patients.arguments(PatientSchema)
+def post_patient(payload: dict[str, Any]) -> Response:
+    """Register a patient by business identifier (idempotent: the same identifier gives the same id)."""
+    authorize("Patient", "c")
+    from mappings.bundle import patient_to_fhir
+    from mappings.domain import Episode, PatientRef
+
+    ref = PatientRef(payload["system"], payload["value"])
+    resource = patient_to_fhir(Episode("-", ref, "2000-01-01"))
+    now = utcnow()
+    with transaction(current().store.sessions) as session:
+        created = session.get(PatientRow, resource["id"]) is None
+        if created:
+            session.add(PatientRow(id=resource["id"], identifier_system=ref.system, identifier_value=ref.value,
+                                   created_at=now))
+            save_resource(session, resource, now)
+    body = {"id": resource["id"], "system": ref.system, "value": ref.value}
+    return json_response(body, 201 if created else 200, {"Location": f"/api/v1/patients/{resource['id']}"})
+
+
+@patients.route("/<patient_id>", methods=["GET"])
+def get_patient(patient_id: str) -> Response:
+    limit = authorize("Patient", "r")
+    if limit is not None and limit != patient_id:
+        raise ApiError(403, "the token's patient does not match")
+    with current().store.sessions() as session:
+        row = session.get(PatientRow, patient_id)
+        episode_ids = list(session.scalars(select(DomainRecord.business_id).where(
+            DomainRecord.kind == "episode", DomainRecord.patient_id == patient_id)))
+    if row is None:
+        raise ApiError(404, f"patient {patient_id!r} is not known")
+    return json_response({"id": row.id, "system": row.identifier_system, "value": row.identifier_value,
+                          "episodes": episode_ids})
+
+
+def register(api: Api) -> None:
+    api.register_blueprint(patients)
+    api.register_blueprint(episodes)
+    api.register_blueprint(items.bp)

@@ -1,0 +1,35 @@
+"""Shared transport helpers of the ``/api/v1`` blueprints."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from service.api.context import actor, request_id
+from service.api.writes import Caller, WriteResult
+from service.fhir.errors import ApiError
+from service.fhir.respond import json_response
+
+
+def _if_match() -> int | None:
+    value = request.headers.get("If-Match")
+    if value is None:
+        return None
+    digits = value.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise ApiError(400, "If-Match must be an ETag like W/\"3\"", expression="If-Match")
+    return int(digits)
+
+
+def caller(patient_limit: str | None) -> Caller:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= 200:
+        raise ApiError(400, "Idempotency-Key must be 1-200 characters", expression="Idempotency-Key")
+    return Caller(actor=actor(), request_id=request_id(), idempotency_key=f"{request.path}|{key}" if key else None,
+                  if_match=_if_match(), patient_limit=patient_limit)
+
+
+def respond(result: WriteResult) -> Response:
+    headers = dict(result.headers)
+    if result.location:
+        headers["Location"] = result.location
+    return json_response(result.body, result.status, headers)

@@ -1,0 +1,209 @@
+"""The write use-case: payload -> mapping -> validation -> one transaction (data, FHIR, outbox, audit).
+
+The episode JSON is the aggregate: every write (a whole episode, or one session, goal, answer set or
+score added to it) produces the new episode payload and goes through ``EpisodeWriter.write``. A
+rejected write raises ``MappingError``/``ApiError`` (422) before anything is stored. An accepted one
+stores the changed FHIR resources as new versions and, if anything changed, enqueues one transaction
+Bundle in the same database transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mappings.bundle import episode_resources, transaction_bundle
+from mappings.domain import Episode
+from mappings.errors import Issue, MappingError
+from mappings.payload import episode_from_json
+from mappings.refs import patient_identifier, resource_id
+from service.api.context import Context
+from service.fhir.errors import ApiError
+from service.fhir.validator import error_issues
+from service.store.db import transaction, utcnow
+from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
+from service.store.outbox import enqueue
+from service.store.resources import save_resource
+
+Mode = Literal["create", "replace", "amend"]
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass
+class WriteResult:
+    status: int
+    body: dict[str, Any]
+    location: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: str
+    request_id: str
+    idempotency_key: str | None = None
+    if_match: int | None = None
+    patient_limit: str | None = None
+    base_version: int | None = None
+
+
+class StaleWrite(Exception):
+    """The episode changed between reading it and writing the amended version: read again."""
+
+
+def mapped(ctx: Context, payload: dict[str, Any]) -> tuple[Episode, list[dict[str, Any]]]:
+    """Map and validate; raise 422 with every issue found."""
+    episode = episode_from_json(payload)
+    questionnaires = ctx.package.questionnaires()
+    missing = {r.questionnaire for r in episode.responses} - set(questionnaires)
+    if missing:
+        raise ApiError(503, f"questionnaire(s) {', '.join(sorted(missing))} not loaded from the profiles package")
+    resources = episode_resources(episode, questionnaires)
+    issues: list[Issue] = []
+    for i, resource in enumerate(resources):
+        issues += error_issues(ctx.validate(resource, None), f"Bundle.entry[{i}].resource")
+    if issues:
+        raise MappingError(issues)
+    return episode, resources
+
+
+class EpisodeWriter:
+    def __init__(self, ctx: Context, clock: Callable[[], datetime] = utcnow) -> None:
+        self.ctx = ctx
+        self.clock = clock
+
+    def write(self, payload: dict[str, Any], mode: Mode, caller: Caller, raw: Any = None) -> WriteResult:
+        """Store an episode payload. ``raw`` is the request body the idempotency key is bound to."""
+        episode, resources = mapped(self.ctx, payload)
+        if caller.patient_limit and caller.patient_limit != resource_id(patient_identifier(episode.patient)):
+            raise ApiError(403, "the token's patient does not match the episode's patient")
+        digest = request_hash(raw if raw is not None else payload)
+        for attempt in (1, 2):
+            try:
+                with transaction(self.ctx.store.sessions) as session:
+                    return self._store(session, episode, payload, resources, mode, caller, digest)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def amend(self, episode_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], caller: Caller,
+              raw: Any) -> WriteResult:
+        """Apply ``change`` to the stored episode payload and write the result (optimistic retry)."""
+        if caller.idempotency_key:
+            with self.ctx.store.sessions() as session:
+                if replay := _replay(session, caller.idempotency_key, request_hash(raw)):
+                    return replay
+        for _ in range(5):
+            record = load_episode(self.ctx, episode_id)
+            if caller.patient_limit and caller.patient_limit != record.patient_id:
+                raise ApiError(403, "the token's patient does not match the episode's patient")
+            if caller.if_match is not None and caller.if_match != record.version:
+                raise ApiError(412, f"episode is at version {record.version}, not {caller.if_match}",
+                               expression="If-Match")
+            payload = change(copy.deepcopy(record.data))
+            try:
+                return self.write(payload, "amend", dataclasses.replace(caller, base_version=record.version), raw)
+            except StaleWrite:
+                continue
+        raise ApiError(409, "the episode is being changed concurrently; retry")
+
+    def _store(self, session: Session, episode: Episode, payload: dict[str, Any], resources: list[dict[str, Any]],
+               mode: Mode, caller: Caller, digest: str) -> WriteResult:
+        now = self.clock()
+        key = caller.idempotency_key
+        if key and (replay := _replay(session, key, digest)):
+            return replay
+        record = session.scalar(select(DomainRecord).where(
+            DomainRecord.kind == "episode", DomainRecord.business_id == episode.episode_id).with_for_update())
+        _check_mode(record, payload, mode, caller)
+        patient_id = _patient(session, episode, now)
+        if record is None:
+            record = DomainRecord(kind="episode", business_id=episode.episode_id, patient_id=patient_id,
+                                  episode_id=episode.episode_id, data=payload, version=1, updated_at=now)
+            session.add(record)
+        elif record.data != payload:
+            record.data, record.version, record.updated_at = payload, record.version + 1, now
+        saved = [save_resource(session, r, now) for r in resources]
+        changed = [s for s in saved if s.changed]
+        outbox_id = None
+        if changed:
+            row = enqueue(session, patient_key=patient_id, resource_type="Bundle", local_id=episode.episode_id,
+                          operation="transaction", resource=transaction_bundle(resources), now=now)
+            session.flush()
+            outbox_id = row.id
+            session.add_all(AuditRow(at=now, actor=caller.actor, action="create" if s.version_id == 1 else "update",
+                                     resource_type=s.resource_type, resource_id=s.resource_id,
+                                     version_id=s.version_id, request_id=caller.request_id) for s in changed)
+        result = _result(record, saved, outbox_id, created=record.version == 1 and bool(changed) and mode == "create")
+        if key:
+            session.add(IdempotencyRow(key=key, request_hash=digest, status_code=result.status,
+                                       location=result.location, body=result.body, created_at=now))
+        return result
+
+
+def _replay(session: Session, key: str, digest: str) -> WriteResult | None:
+    stored = session.get(IdempotencyRow, key)
+    if stored is None:
+        return None
+    if stored.request_hash != digest:
+        raise ApiError(409, "this Idempotency-Key was already used with a different request body",
+                       expression="Idempotency-Key")
+    return WriteResult(stored.status_code, stored.body, stored.location,
+                       headers={"Idempotent-Replayed": "true", "ETag": f'W/"{stored.body.get("version")}"'})
+
+
+def _check_mode(record: DomainRecord | None, payload: dict[str, Any], mode: Mode, caller: Caller) -> None:
+    if record is None:
+        if mode != "create":
+            raise ApiError(404, "episode is not known")
+        return
+    if caller.base_version is not None and caller.base_version != record.version:
+        raise StaleWrite
+    if caller.if_match is not None and caller.if_match != record.version:
+        raise ApiError(412, f"episode is at version {record.version}, not {caller.if_match}", expression="If-Match")
+    if mode == "create" and record.data != payload:
+        raise ApiError(409, f"episode {record.business_id} exists with other content; PUT it to change it",
+                       expression="episode_id")
+
+
+def _patient(session: Session, episode: Episode, now: datetime) -> str:
+    pid = resource_id(patient_identifier(episode.patient))
+    if session.get(PatientRow, pid) is None:
+        session.add(PatientRow(id=pid, identifier_system=episode.patient.system,
+                               identifier_value=episode.patient.value, created_at=now))
+        session.flush()
+    return pid
+
+
+def _result(record: DomainRecord, saved: list[Any], outbox_id: int | None, created: bool) -> WriteResult:
+    body = {
+        "episode_id": record.business_id, "version": record.version, "patient_id": record.patient_id,
+        "outcome": "created" if created else ("updated" if outbox_id else "unchanged"), "outbox_id": outbox_id,
+        "resources": [{"reference": f"{s.resource_type}/{s.resource_id}", "version": s.version_id,
+                       "changed": s.changed} for s in saved],
+    }
+    location = f"/api/v1/episodes/{record.business_id}"
+    return WriteResult(201 if created else 200, body, location, headers={"ETag": f'W/"{record.version}"'})
+
+
+def load_episode(ctx: Context, episode_id: str) -> DomainRecord:
+    with ctx.store.sessions() as session:
+        record = session.scalar(select(DomainRecord).where(
+            DomainRecord.kind == "episode", DomainRecord.business_id == episode_id))
+    if record is None:
+        raise ApiError(404, f"episode {episode_id!r} is not known")
+    return record

@@ -1,0 +1,58 @@
+"""``create_app(settings=None)``: the only composition root of the service."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_smorest import Api
+
+from service.api import health, logs, routes
+from service.api.context import Context
+from service.config import Settings
+from service.fhir import errors, facade
+from service.fhir.conformance import Package
+from service.fhir.validator import validate
+from service.security import TokenVerifier
+from service.store import open_store
+
+log = logging.getLogger("etmi.app")
+
+
+def _api_config(app: Flask) -> None:
+    app.config.update(
+        API_TITLE="ETMI API", API_VERSION="v1", OPENAPI_VERSION="3.1.0", OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json", OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={"info": {"description": "ETMI clinic data in; FHIR R4 out. Errors are "
+                                                  "application/fhir+json OperationOutcomes."}},
+    )
+
+
+def _verifier(settings: Settings) -> TokenVerifier | None:
+    if settings.auth_mode == "none":
+        log.warning("AUTHENTICATION DISABLED (ETMI_AUTH_MODE=none): development mode, every caller is trusted",
+                    extra={"event": "auth_disabled", "auth_mode": "none"})
+        return None
+    return TokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    app = Flask("service")
+    _api_config(app)
+    app.extensions["etmi"] = Context(
+        settings=settings,
+        store=open_store(settings.database_url, migrate=settings.auto_migrate),
+        package=Package.load(settings.profiles_dir),
+        verifier=_verifier(settings),
+        validate=validate,
+    )
+    logs.install(app)
+    api = Api(app)
+    routes.register(api)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(facade.bp)
+    errors.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""The FHIR façade at ``/fhir`` and the one error model (OperationOutcome)."""

@@ -1,0 +1,134 @@
+"""Bearer JWT access tokens checked against the issuer's JWKS, and SMART scopes.
+
+Scopes: SMART v2 (``system/*.rs``, ``user/*.cruds``, ``patient/Observation.rs``) and the v1 forms
+``.read``, ``.write`` and ``.*``. A ``patient/`` scope grants access only to the compartment of the
+token's ``patient`` claim. Scopes with a ``?query`` restriction are not honoured (ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import requests
+
+log = logging.getLogger("etmi.auth")
+
+_SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(\*|read|write|c?r?u?d?s?)$")
+_V1 = {"*": "cruds", "read": "rs", "write": "cud"}
+ALGORITHMS = ["RS256", "RS384", "ES256", "ES384"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    context: str
+    resource_type: str
+    permissions: frozenset[str]
+
+    def grants(self, resource_type: str, interaction: str) -> bool:
+        return self.resource_type in ("*", resource_type) and interaction in self.permissions
+
+
+def parse_scopes(text: str) -> list[Scope]:
+    scopes = []
+    for word in text.split():
+        match = _SCOPE.match(word)
+        if match and match.group(3):
+            perms = _V1.get(match.group(3), match.group(3))
+            scopes.append(Scope(match.group(1), match.group(2), frozenset(perms)))
+    return scopes
+
+
+class Forbidden(Exception):
+    """The token is valid but its scopes do not allow the interaction."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: ``subject`` for the audit trail, the scopes and the patient in context."""
+
+    subject: str
+    scopes: tuple[Scope, ...] = ()
+    patient: str | None = None
+    dev: bool = False
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def patient_limit(self, resource_type: str, interaction: str) -> str | None:
+        """None when unrestricted; the patient id when only a ``patient/`` scope allows this.
+
+        Raises ``Forbidden`` when nothing allows it.
+        """
+        if self.dev:
+            return None
+        granting = [s for s in self.scopes if s.grants(resource_type, interaction)]
+        if any(s.context in ("user", "system") for s in granting):
+            return None
+        if granting and self.patient:
+            return self.patient
+        raise Forbidden(f"scope does not allow {interaction!r} on {resource_type}")
+
+
+DEV_PRINCIPAL = Principal(subject="dev-mode", scopes=(Scope("system", "*", frozenset("cruds")),), dev=True)
+
+
+class InvalidToken(Exception):
+    """Missing, malformed, expired or wrongly signed token."""
+
+
+class TokenVerifier:
+    """Checks bearer JWTs against the JWKS of one issuer (discovered or configured)."""
+
+    def __init__(self, issuer: str, audience: str = "", jwks_url: str = "") -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self._jwks_url = jwks_url
+        self._client: jwt.PyJWKClient | None = None
+        self._lock = threading.Lock()
+
+    def _jwks(self) -> jwt.PyJWKClient:
+        with self._lock:
+            if self._client is None:
+                url = self._jwks_url or self._discover()
+                self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=10)
+            return self._client
+
+    def _discover(self) -> str:
+        for path in ("/.well-known/openid-configuration", "/.well-known/smart-configuration"):
+            try:
+                response = requests.get(self.issuer + path, timeout=10)
+                if response.ok and response.json().get("jwks_uri"):
+                    return str(response.json()["jwks_uri"])
+            except (requests.RequestException, ValueError):
+                continue
+        raise InvalidToken("issuer metadata not reachable")
+
+    def verify(self, token: str) -> Principal:
+        if not self.issuer:
+            raise InvalidToken("no token issuer configured (ETMI_AUTH_ISSUER)")
+        try:
+            key = self._jwks().get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=ALGORITHMS, issuer=self.issuer,
+                audience=self.audience or None, options={"require": ["exp", "iss"], "verify_aud": bool(self.audience)},
+            )
+        except jwt.PyJWTError as err:
+            raise InvalidToken(type(err).__name__) from err
+        scope = claims.get("scope", "")
+        scopes = parse_scopes(scope if isinstance(scope, str) else " ".join(scope))
+        subject = str(claims.get("sub") or claims.get("client_id") or "unknown")
+        patient = claims.get("patient")
+        return Principal(subject=subject, scopes=tuple(scopes), patient=str(patient) if patient else None,
+                         claims=claims)
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise InvalidToken("missing bearer token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("authorization is not a bearer token")
+    return token.strip()

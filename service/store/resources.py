@@ -1,0 +1,142 @@
+"""FHIR resources as sent: versions, content hashes, the search index, read / vread / search."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.store.index import index_resource, instant_string
+from service.store.models import FhirResourceRow, SearchToken
+
+#: One search-parameter value: token ``(system or None, code)`` or date ``(prefix, low, high)``.
+TokenValue = tuple[str | None, str | None]
+DateValue = tuple[str, str, str]
+
+
+def content_hash(resource: dict[str, Any]) -> str:
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    body["meta"] = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Saved:
+    resource_type: str
+    resource_id: str
+    version_id: int
+    changed: bool
+
+
+def save_resource(session: Session, resource: dict[str, Any], now: datetime) -> Saved:
+    """Store a new version unless the content is unchanged; the stored copy gets ``meta`` filled in."""
+    rtype, rid = resource["resourceType"], resource["id"]
+    digest = content_hash(resource)
+    current = session.scalar(select(FhirResourceRow).where(
+        FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id == rid, FhirResourceRow.current))
+    if current is not None and current.resource_hash == digest:
+        return Saved(rtype, rid, current.version_id, changed=False)
+    version = current.version_id + 1 if current else 1
+    if current is not None:
+        current.current = False
+        session.execute(delete(SearchToken).where(SearchToken.resource_type == rtype, SearchToken.resource_id == rid))
+    stored = copy.deepcopy(resource)
+    stored["meta"] = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": instant_string(now)}
+    idx = index_resource(resource)
+    session.add(FhirResourceRow(
+        resource_type=rtype, resource_id=rid, version_id=version, current=True, patient_id=idx.patient_id,
+        status=idx.status, date_low=idx.date_low, date_high=idx.date_high, last_updated=now, resource=stored,
+        resource_hash=digest))
+    session.add_all(SearchToken(resource_type=rtype, resource_id=rid, name=n, system=s, code=c)
+                    for n, s, c in idx.tokens)
+    return Saved(rtype, rid, version, changed=True)
+
+
+def read(session: Session, rtype: str, rid: str, version: int | None = None) -> FhirResourceRow | None:
+    query = select(FhirResourceRow).where(FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id == rid)
+    query = query.where(FhirResourceRow.version_id == version) if version else query.where(FhirResourceRow.current)
+    return session.scalar(query)
+
+
+def history(session: Session, rtype: str, rid: str) -> list[FhirResourceRow]:
+    return list(session.scalars(select(FhirResourceRow).where(
+        FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id == rid)
+        .order_by(FhirResourceRow.version_id.desc())))
+
+
+@dataclass
+class SearchQuery:
+    """Parsed search criteria; each list holds OR-ed alternatives, separate criteria are AND-ed."""
+
+    resource_type: str
+    ids: list[str] = field(default_factory=list)
+    patients: list[str] = field(default_factory=list)
+    tokens: list[tuple[str, list[TokenValue]]] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    dates: list[DateValue] = field(default_factory=list)
+    last_updated: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    sort_desc: bool = False
+    sort_by_date: bool = False
+    count: int = 50
+    offset: int = 0
+
+
+def _range(prefix: str, low_col: Any, high_col: Any, low: Any, high: Any) -> Any:
+    conditions = {
+        "eq": and_(low_col >= low, high_col <= high), "ne": or_(low_col < low, high_col > high),
+        "gt": high_col > high, "lt": low_col < low, "ge": high_col >= low, "le": low_col <= high,
+        "sa": low_col > high, "eb": high_col < low,
+    }
+    return conditions[prefix]
+
+
+def _filtered(q: SearchQuery) -> Select[FhirResourceRow]:
+    row = FhirResourceRow
+    query = select(row).where(row.resource_type == q.resource_type, row.current)
+    if q.ids:
+        query = query.where(row.resource_id.in_(q.ids))
+    if q.patients:
+        query = query.where(row.patient_id.in_(q.patients))
+    if q.statuses:
+        query = query.where(row.status.in_(q.statuses))
+    for prefix, low, high in q.dates:
+        query = query.where(_range(prefix, row.date_low, row.date_high, low, high))
+    for prefix, lowdt, highdt in q.last_updated:
+        query = query.where(_range(prefix, row.last_updated, row.last_updated, lowdt, highdt))
+    for name, values in q.tokens:
+        alternatives = [_token(system, code) for system, code in values]
+        query = query.where(row.resource_id.in_(select(SearchToken.resource_id).where(
+            SearchToken.resource_type == q.resource_type, SearchToken.name == name, or_(*alternatives))))
+    return query
+
+
+def _token(system: str | None, code: str | None) -> Any:
+    conditions = []
+    if system is not None:
+        conditions.append(SearchToken.system == system)
+    if code is not None:
+        conditions.append(SearchToken.code == code)
+    return and_(*conditions)
+
+
+def search(session: Session, q: SearchQuery) -> tuple[int, list[FhirResourceRow]]:
+    """The total number of matches and one page of them."""
+    query = _filtered(q)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order = FhirResourceRow.date_low if q.sort_by_date else FhirResourceRow.last_updated
+    ordering = [order.desc(), FhirResourceRow.pk.desc()] if q.sort_desc else [order, FhirResourceRow.pk]
+    rows = list(session.scalars(query.order_by(*ordering).offset(q.offset).limit(q.count))) if q.count else []
+    return int(total), rows
+
+
+def current_many(session: Session, rtype: str, ids: list[str]) -> list[FhirResourceRow]:
+    if not ids:
+        return []
+    return list(session.scalars(select(FhirResourceRow).where(
+        FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(ids), FhirResourceRow.current)))
