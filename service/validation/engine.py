@@ -26,6 +26,8 @@ class Engine:
         self.terminology = Terminology(self.defs)
         self.primitives = build_primitives(self.defs)
         self.compiler = Compiler(self.defs, set(self.primitives))
+        #: Issues of already validated complex values, by (element, type, JSON): see Walker.item.
+        self.memo: dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]] = {}
         self.resource_types = frozenset(
             sd["type"] for sd in self.defs.structures.values()
             if sd.get("kind") == "resource" and sd.get("derivation") == "specialization" and not sd.get("abstract")
@@ -36,6 +38,7 @@ class Engine:
         self.defs.add(resource, project=True)
         self.compiler = Compiler(self.defs, set(self.primitives))
         self.terminology = Terminology(self.defs)
+        self.memo.clear()
 
     def validate(self, resource: Any, profile: str | None = None) -> JSON:
         """Validates a resource (or Bundle) against R4 and its profiles: an OperationOutcome dict."""

@@ -23,7 +23,14 @@ from fhirpathpy.parser import parse
 from service.validation.natives import NATIVES
 
 MODEL = models["r4"]
-_OPTIONS = {"traceFn": lambda *_: None}
+
+
+def _has_value(inputs: list[Any]) -> list[bool]:
+    """FHIRPath hasValue() (missing in fhirpathpy 2.2.4): one primitive item with a value."""
+    return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
+
+
+_OPTIONS = {"traceFn": lambda *_: None, "userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}}}
 _TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|`[^`]*`|[%$]?[A-Za-z_][A-Za-z0-9_]*|@[0-9T:.+\-Z]+|\d+(?:\.\d+)?|\S")
 _KEYWORDS = frozenset({"and", "or", "xor", "implies", "div", "mod", "in", "contains", "is", "as", "true", "false"})
 _CACHE_LIMIT = 4096
@@ -155,7 +162,10 @@ class Constraint:
 
     def holds(self, data: Any, base: str, env: dict[str, Any]) -> bool:
         if self.native is not None:
-            return self.native(data, env)
+            try:
+                return self.native(data, env)
+            except (AttributeError, TypeError, KeyError):
+                return True  # malformed content: the structural checks report it
         if self.mode == "or":
             return any(part.evaluate(data, base, env) == [True] for part in self.parts)
         if self.mode == "implies":

@@ -174,6 +174,8 @@ class _SdCompiler:
         last = eid.rsplit(".", 1)[1].split(":", 1)[0]
         name = last[:-3] if last.endswith("[x]") else last
         codes = [type_code(t) for t in element.get("type", [])] or ["BackboneElement"]
+        if (element.get("base") or {}).get("path") == "Resource.id":
+            codes = ["id"]  # R4 snapshots type Resource.id as System.String; the spec says id
         choice = last.endswith("[x]")
         types = {(_choice_key(name, c) if choice else name): c for c in codes}
         base_max = (element.get("base") or {}).get("max", element.get("max"))

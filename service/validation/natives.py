@@ -16,8 +16,7 @@ from typing import Any
 XHTML = "{http://www.w3.org/1999/xhtml}"
 #: Elements R4 allows in a narrative (Narrative.div, "Narrative" page, section 6.4.1).
 ALLOWED_HTML = frozenset(
-    "a abbr acronym b big blockquote br caption cite code col colgroup dd dfn div dl dt em h1 h2 h3 h4 h5 "
-    "h6 hr i img li ol p pre q samp small span strong sub sup table tbody td tfoot th thead tr tt ul var".split()
+    ["a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var"]
 )
 Native = Callable[[Any, dict[str, Any]], bool]
 
@@ -79,42 +78,44 @@ def obs7(data: Any, env: dict[str, Any]) -> bool:
     return True
 
 
-def _parse_div(data: Any) -> ET.Element | None:
+_DIV_CACHE: dict[str, tuple[bool, bool]] = {}
+
+
+def _div_checks(data: Any) -> tuple[bool, bool]:
+    """(txt-1, txt-2) for a Narrative, computed once per distinct div."""
     div = data.get("div") if isinstance(data, dict) else None
     if not isinstance(div, str):
-        return None
+        return True, True
+    found = _DIV_CACHE.get(div)
+    if found is None:
+        if len(_DIV_CACHE) > 2048:
+            _DIV_CACHE.clear()
+        found = _DIV_CACHE[div] = _check_div(div)
+    return found
+
+
+def _check_div(div: str) -> tuple[bool, bool]:
     try:
-        return ET.fromstring(div)
+        root = ET.fromstring(div)
     except ET.ParseError:
-        return None
+        return False, False
+    allowed = root.tag == f"{XHTML}div"
+    for node in root.iter():
+        if not isinstance(node.tag, str) or not node.tag.startswith(XHTML) or node.tag[len(XHTML) :] not in ALLOWED_HTML or any(name.lower().startswith("on") for name in node.attrib):
+            allowed = False
+    content = any((node.text or "").strip() or (node.tail or "").strip() or node.tag == f"{XHTML}img"
+                  for node in root.iter())
+    return allowed, content
 
 
 def txt1(data: Any, env: dict[str, Any]) -> bool:
     """The div is XHTML with only the allowed elements and no scripts or event handlers."""
-    if not isinstance(data, dict) or "div" not in data:
-        return True
-    root = _parse_div(data)
-    if root is None or root.tag != f"{XHTML}div":
-        return False
-    for node in root.iter():
-        if not isinstance(node.tag, str) or not node.tag.startswith(XHTML):
-            return False
-        if node.tag[len(XHTML) :] not in ALLOWED_HTML:
-            return False
-        if any(name.lower().startswith("on") for name in node.attrib):
-            return False
-    return True
+    return _div_checks(data)[0]
 
 
 def txt2(data: Any, env: dict[str, Any]) -> bool:
     """The div has some non-whitespace content (text or an image)."""
-    if not isinstance(data, dict) or "div" not in data:
-        return True
-    root = _parse_div(data)
-    if root is None:
-        return False
-    return any((node.text or "").strip() or (node.tail or "").strip() or node.tag == f"{XHTML}img"
-               for node in root.iter())
+    return _div_checks(data)[1]
 
 
 def que2(data: Any, env: dict[str, Any]) -> bool:

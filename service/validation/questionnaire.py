@@ -123,6 +123,9 @@ def _item(q_item: JSON, item: JSON, path: str, ctx: _Context) -> None:
     if len(answers) > 1 and not q_item.get("repeats"):
         ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.get('linkId')}' allows only one answer")
     allowed = ANSWER_TYPES.get(str(kind))
+    if allowed is not None and kind in ("choice", "open-choice"):
+        option_keys = {found[0] for o in q_item.get("answerOption") or [] if (found := _value(o)) is not None}
+        allowed = tuple(sorted(set(allowed) | option_keys))
     for j, answer in enumerate(answers):
         apath = f"{path}.answer[{j}]"
         found = _value(answer)
@@ -151,7 +154,7 @@ def _option(q_item: JSON, key: str, value: Any, path: str, ctx: _Context) -> Non
         else:
             ok = any(k == key and o == value for k, o in options)
         if not ok:
-            ctx.issues.error("code-invalid", path, f"The answer is not one of the item's answerOptions")
+            ctx.issues.error("code-invalid", path, "The answer is not one of the item's answerOptions")
     elif isinstance(q_item.get("answerValueSet"), str) and key == "valueCoding" and isinstance(value, dict):
         expansion = ctx.engine.terminology.expand(q_item["answerValueSet"])
         if expansion is not None and not expansion.has_coding(value.get("system"), value.get("code")):

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 _REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+NO_MEMO = frozenset({"Reference"})
+MEMO_MAX_BYTES = 4096
+MEMO_LIMIT = 50_000
 _RELATIVE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
@@ -168,6 +171,35 @@ class Walker:
 
     # --- items --------------------------------------------------------------------------------
     def item(self, value: Any, elem: Elem, code: str, path: str) -> None:
+        """Validates one value; complex values without references are memoised by their JSON."""
+        if type(value) is not dict or code in NO_MEMO or code in RESOURCE_CODES:
+            self._item(value, elem, code, path)
+            return
+        try:
+            dumped = orjson.dumps(value)
+        except TypeError:
+            self._item(value, elem, code, path)
+            return
+        if b'"reference"' in dumped or len(dumped) > MEMO_MAX_BYTES:
+            self._item(value, elem, code, path)
+            return
+        key = (id(elem), code, dumped)
+        memo = self.engine.memo
+        found = memo.get(key)
+        if found is None:
+            outer, self.issues = self.issues, Issues()
+            try:
+                self._item(value, elem, code, "")
+                found = tuple(self.issues.items)
+            finally:
+                self.issues = outer
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = found
+        for severity, kind, relative, message in found:
+            self.issues.add(severity, kind, path + relative, message)
+
+    def _item(self, value: Any, elem: Elem, code: str, path: str) -> None:
         if value is None:
             self.issues.error("structure", path, "null is not allowed (omit the element instead)")
             return

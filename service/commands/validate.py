@@ -1,0 +1,64 @@
+"""``etmi-fhir validate FILE...``: validates FHIR R4 JSON files, one OperationOutcome per line (NDJSON).
+
+Each file holds a resource or a Bundle (every entry is validated; expressions start with
+``Bundle.entry[i].resource``). Resources are checked against base R4 and every known profile in
+``meta.profile``; ``--profile URL`` forces one. ``-`` reads standard input. Exit status: 0 when no
+issue is an error or fatal, 1 otherwise, 2 on usage errors (unreadable file, bad JSON, no definitions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+HELP = "validate FHIR R4 JSON resources/Bundles against R4 and the ETMI profiles (NDJSON OperationOutcomes)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="JSON file with a resource or Bundle; - for stdin")
+    parser.add_argument("--profile", metavar="URL", help="validate against this profile instead of meta.profile")
+    parser.add_argument("--definitions", metavar="DIR",
+                        help="R4 definitions directory (default $ETMI_R4_DEFINITIONS or .cache/r4)")
+    parser.add_argument("--profiles-dir", metavar="DIR",
+                        help="the project's conformance resources (default $ETMI_PROFILES or profiles/package)")
+
+
+def _read(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    with open(name, "rb") as handle:
+        return handle.read()
+
+
+def run(args: argparse.Namespace) -> int:
+    from service.validation import DefinitionsMissing, Engine, has_errors
+
+    try:
+        engine = Engine(args.definitions, args.profiles_dir)
+    except DefinitionsMissing as exc:
+        print(f"etmi-fhir validate: {exc}", file=sys.stderr)
+        return 2
+    if args.profile and args.profile.split("|", 1)[0] not in engine.defs.structures:
+        print(f"etmi-fhir validate: unknown profile {args.profile}", file=sys.stderr)
+        return 2
+    documents: list[Any] = []
+    for name in args.files:
+        try:
+            documents.append(orjson.loads(_read(name)))
+        except OSError as exc:
+            print(f"etmi-fhir validate: {name}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except orjson.JSONDecodeError as exc:
+            print(f"etmi-fhir validate: {name}: not JSON ({exc})", file=sys.stderr)
+            return 2
+    failed = False
+    out = sys.stdout.buffer
+    for document in documents:
+        outcome = engine.validate(document, args.profile)
+        failed = failed or has_errors(outcome)
+        out.write(orjson.dumps(outcome) + b"\n")
+    out.flush()
+    return 1 if failed else 0

@@ -1,0 +1,200 @@
+"""Mutation suite: each valid HAPI-style resource passes; each single-defect mutation is rejected
+with an error at the expected expression."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mappings import canonical as c
+from service.validation import Engine
+from tests.validation import fixtures
+
+JSON = dict[str, Any]
+Mutation = Callable[[JSON], Any]
+
+
+def errors(outcome: JSON) -> list[tuple[str, str, str]]:
+    return [(i["expression"][0], i["code"], i["diagnostics"]) for i in outcome["issue"]
+            if i["severity"] in ("error", "fatal")]
+
+
+@pytest.mark.parametrize("name", [*fixtures.BUILDERS, "Bundle"])
+def test_valid_hapi_style_resources_pass(engine: Engine, name: str) -> None:
+    outcome = engine.validate(fixtures.fresh(name))
+    assert errors(outcome) == []
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(resource: JSON) -> None:
+        target: Any = resource
+        parts = path.split(".")
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target[part]
+        last = parts[-1]
+        target[int(last) if last.isdigit() else last] = value
+    return mutate
+
+
+def _del(path: str) -> Mutation:
+    def mutate(resource: JSON) -> None:
+        target: Any = resource
+        parts = path.split(".")
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target[part]
+        del target[int(parts[-1]) if parts[-1].isdigit() else parts[-1]]
+    return mutate
+
+
+CASES: list[tuple[str, str, Mutation, str, str]] = [
+    # (id, resource, mutation, expected expression, expected fragment of the diagnostics)
+    ("obs-missing-status", "Observation", _del("status"), "Observation.status", "minimum required"),
+    ("obs-missing-code", "Observation", _del("code"), "Observation.code", "minimum required"),
+    ("obs-status-binding", "Observation", _set("status", "bogus"), "Observation.status", "not in the value set"),
+    ("obs-status-number", "Observation", _set("status", 1), "Observation.status", "JSON string"),
+    ("obs-decimal-as-string", "Observation", _set("valueQuantity.value", "6"), "Observation.valueQuantity.value",
+     "JSON number"),
+    ("obs-bad-date", "Observation", _set("effectiveDateTime", "2024-13-01"), "Observation.effectiveDateTime",
+     "not a valid dateTime"),
+    ("obs-time-without-zone", "Observation", _set("effectiveDateTime", "2024-05-02T09:00:00"),
+     "Observation.effectiveDateTime", "not a valid dateTime"),
+    ("obs-feb-30", "Observation", _set("effectiveDateTime", "2024-02-30"), "Observation.effectiveDateTime", "no such day"),
+    ("obs-bad-instant", "Observation", _set("issued", "2024-05-02"), "Observation.issued", "not a valid instant"),
+    ("obs-empty-string", "Observation", _set("code.text", ""), "Observation.code.text", "empty"),
+    ("obs-empty-array", "Observation", _set("note", []), "Observation.note", "must not be empty"),
+    ("obs-null", "Observation", _set("issued", None), "Observation.issued", "null"),
+    ("obs-unknown-element", "Observation", _set("colour", "red"), "Observation.colour", "Unknown element"),
+    ("obs-two-values", "Observation", _set("valueString", "6"), "Observation.valueString", "not allowed"),
+    ("obs-object-not-array", "Observation", _set("category", {"text": "survey"}), "Observation.category",
+     "JSON array"),
+    ("obs-array-not-object", "Observation", _set("code", [{"text": "x"}]), "Observation.code", "not be an array"),
+    ("obs-ele-1", "Observation", _set("code.coding.0", {}), "Observation.code.coding[0]", "ele-1"),
+    ("obs-ele-1-id-only", "Observation", _set("note.0", {"id": "n1"}), "Observation.note[0]", "ele-1"),
+    ("obs-subject-target", "Observation", _set("subject.reference", "Questionnaire/1"),
+     "Observation.subject.reference", "not a valid target"),
+    ("obs-subject-r4b-only-target", "Observation", _set("subject.reference", "Organization/1"),
+     "Observation.subject.reference", "not a valid target"),
+    ("obs-bad-reference", "Observation", _set("subject.reference", "Patient 1"), "Observation.subject.reference",
+     "Invalid"),
+    ("obs-ucum-unit", "Observation", _set("valueQuantity.code", "kg"), "Observation.valueQuantity.code", "pattern"),
+    ("obs-code-pattern", "Observation", _set("code.coding.0.code", "72514-4"), "Observation.code", "pattern"),
+    ("obs-category-slice", "Observation", _set("category.0.coding.0.code", "exam"), "Observation.category",
+     "survey"),
+    ("obs-qty-3", "Observation", _del("valueQuantity.system"), "Observation.valueQuantity.system",
+     "minimum required"),
+    ("obs-comparator-forbidden", "Observation", _set("valueQuantity.comparator", "<"),
+     "Observation.valueQuantity.comparator", "max allowed"),
+    ("obs-id-too-long", "Observation", _set("id", "x" * 65), "Observation.id", "not a valid id"),
+    ("obs-id-bad-char", "Observation", _set("id", "a_b"), "Observation.id", "not a valid id"),
+    ("obs-profile-meta-profile", "Observation", _set("meta.profile", [c.ETMI_SD_GOAL]), "Observation.meta.profile",
+     "is for Goal"),
+    ("obs-wrong-resource-type", "Observation", _set("resourceType", "Observatio"), "Observatio", "Unknown resource"),
+    ("obs-dar-and-value", "Observation", _set("dataAbsentReason", {"text": "unknown"}), "Observation", "obs-6"),
+    ("obs-narrative-script", "Observation",
+     _set("text.div", '<div xmlns="http://www.w3.org/1999/xhtml"><script>x()</script></div>'), "Observation.text",
+     "txt-1"),
+    ("obs-narrative-not-xhtml", "Observation", _set("text.div", "<div>plain</div>"), "Observation.text", "txt-1"),
+    ("obs-meta-lastupdated-no-zone", "Observation", _set("meta.lastUpdated", "2024-05-02T09:14:03.512"),
+     "Observation.meta.lastUpdated", "not a valid instant"),
+    ("obs-boolean-string", "Patient", _set("active", "true"), "Patient.active", "JSON boolean"),
+    ("pat-gender", "Patient", _set("gender", "F"), "Patient.gender", "not in the value set"),
+    ("pat-birthdate", "Patient", _set("birthDate", "14.03.1971"), "Patient.birthDate", "not a valid date"),
+    ("pat-contact-pat-1", "Patient", _set("contact", [{"gender": "male"}]), "Patient.contact[0]", "pat-1"),
+    ("pat-uri-space", "Patient", _set("identifier.0.system", "urn:a b"), "Patient.identifier[0].system",
+     "not a valid uri"),
+    ("goal-missing-lifecycle", "Goal", _del("lifecycleStatus"), "Goal.lifecycleStatus", "minimum required"),
+    ("goal-lifecycle-binding", "Goal", _set("lifecycleStatus", "done"), "Goal.lifecycleStatus", "not in the value set"),
+    ("goal-gol-1", "Goal", _del("target.0.measure"), "Goal.target[0]", "gol-1"),
+    ("goal-expressedby-target", "Goal", _set("expressedBy.reference", "Device/1"), "Goal.expressedBy.reference",
+     "not a valid target"),
+    ("goal-integer-as-float", "Goal", _set("target.0.detailQuantity.value", "150"),
+     "Goal.target[0].detailQuantity.value", "JSON number"),
+    ("careplan-intent", "CarePlan", _set("intent", "wish"), "CarePlan.intent", "not in the value set"),
+    ("careplan-cpl-3", "CarePlan", _set("activity.0.reference", {"reference": "ServiceRequest/1"}),
+     "CarePlan.activity[0]", "cpl-3"),
+    ("careplan-activity-status", "CarePlan", _set("activity.0.detail.status", "finished"),
+     "CarePlan.activity[0].detail.status", "not in the value set"),
+    ("careplan-per-1", "CarePlan", _set("period", {"start": "2024-08-01", "end": "2024-05-02"}), "CarePlan.period",
+     "per-1"),
+    ("careplan-goal-target", "CarePlan", _set("goal.0.reference", "Observation/1"), "CarePlan.goal[0].reference",
+     "not a valid target"),
+    ("procedure-status", "Procedure", _set("status", "done"), "Procedure.status", "not in the value set"),
+    ("procedure-missing-subject", "Procedure", _del("subject"), "Procedure.subject", "minimum required"),
+    ("procedure-ext-1", "Procedure", _set("extension.0", {"url": f"{c.BASE}/StructureDefinition/etmi-session-number"}),
+     "Procedure.extension[0]", "ext-1"),
+    ("procedure-ext-value-type", "Procedure", _set("extension.0.valuePositiveInt", 0), "Procedure.extension[0].valuePositiveInt",
+     "positiveInt"),
+    ("procedure-local-code", "Procedure", _set("category.coding.0.code", "etmi-programme"),
+     "Procedure.category.coding[0].code", "Unknown code"),
+    ("condition-clinical-status", "Condition", _set("clinicalStatus.coding.0.code", "gone"),
+     "Condition.clinicalStatus", "not in the value set"),
+    ("condition-con-4", "Condition", _set("abatementDateTime", "2024-01-01"), "Condition", "con-4"),
+    ("condition-subject-target", "Condition", _set("subject.reference", "Observation/2"),
+     "Condition.subject.reference", "not a valid target"),
+    ("questionnaire-item-type", "Questionnaire", _set("item.0.type", "number"), "Questionnaire.item[0].type",
+     "not in the value set"),
+    ("questionnaire-status", "Questionnaire", _set("status", "published"), "Questionnaire.status",
+     "not in the value set"),
+    ("questionnaire-que-1", "Questionnaire", _del("item.8.item"), "Questionnaire.item[8]", "que-1"),
+    ("questionnaire-que-2", "Questionnaire", _set("item.1.linkId", "q1"), "Questionnaire", "que-2"),
+    ("questionnaire-que-6", "Questionnaire",
+     _set("item.4", {"linkId": "d", "type": "display", "text": "x", "required": True}), "Questionnaire.item[4]", "que-6"),
+    ("questionnaire-que-7", "Questionnaire", _set("item.3.enableWhen.0.operator", "exists"),
+     "Questionnaire.item[3].enableWhen[0]", "que-7"),
+    ("qr-status", "QuestionnaireResponse", _set("status", "done"), "QuestionnaireResponse.status",
+     "not in the value set"),
+    ("qr-identifier-array", "QuestionnaireResponse", _set("identifier", [{"value": "x"}]),
+     "QuestionnaireResponse.identifier", "not be an array"),
+    ("qr-qrs-1", "QuestionnaireResponse", _set("item.0.item", [{"linkId": "x"}]), "QuestionnaireResponse.item[0]",
+     "qrs-1"),
+    ("qr-unknown-linkid", "QuestionnaireResponse", _set("item.0.linkId", "nope"), "QuestionnaireResponse.item[0]",
+     "No item with linkId"),
+    ("qr-answer-type", "QuestionnaireResponse", _set("item.0.answer.0", {"valueString": "6"}),
+     "QuestionnaireResponse.item[0].answer[0]", "does not fit item type"),
+    ("qr-score-above-max", "QuestionnaireResponse", _set("item.0.answer.0.valueInteger", 11),
+     "QuestionnaireResponse.item[0].answer[0]", "above the maximum"),
+    ("qr-score-below-min", "QuestionnaireResponse", _set("item.0.answer.0.valueInteger", -1),
+     "QuestionnaireResponse.item[0].answer[0]", "below the minimum"),
+    ("qr-decimal-above-max", "QuestionnaireResponse", _set("item.5.answer.0.valueDecimal", 100.5),
+     "QuestionnaireResponse.item[5].answer[0]", "above the maximum"),
+    ("qr-answer-option", "QuestionnaireResponse", _set("item.1.answer.0.valueCoding.code", "lt-1wk"),
+     "QuestionnaireResponse.item[1].answer[0]", "answerOptions"),
+    ("qr-string-option", "QuestionnaireResponse", _set("item.7.answer.1.valueString", "running"),
+     "QuestionnaireResponse.item[7].answer[1]", "answerOptions"),
+    ("qr-required-missing", "QuestionnaireResponse", _del("item.2"), "QuestionnaireResponse", "Required item 'q3'"),
+    ("qr-required-nested", "QuestionnaireResponse", _del("item.8.item.4"), "QuestionnaireResponse.item[8]",
+     "Required item 'g1.5'"),
+    ("qr-enable-when", "QuestionnaireResponse", _set("item.2.answer.0.valueBoolean", False), "QuestionnaireResponse",
+     "not enabled"),
+    ("qr-repeats", "QuestionnaireResponse", _set("item.0.answer", [{"valueInteger": 1}, {"valueInteger": 2}]),
+     "QuestionnaireResponse.item[0].answer", "only one answer"),
+    ("qr-max-length", "QuestionnaireResponse", _set("item.4.answer.0.valueString", "w" * 21),
+     "QuestionnaireResponse.item[4].answer[0]", "maxLength"),
+    ("qr-order", "QuestionnaireResponse", lambda r: r["item"].insert(0, r["item"].pop(3)),
+     "QuestionnaireResponse.item[1]", "out of the Questionnaire's order"),
+    ("qr-group-answer", "QuestionnaireResponse", _set("item.8.answer", [{"valueInteger": 1}]),
+     "QuestionnaireResponse.item[8].answer", "can't have answers"),
+    ("qr-date-answer", "QuestionnaireResponse", _set("item.6.answer.0.valueDate", "2023-9"),
+     "QuestionnaireResponse.item[6].answer[0].valueDate", "not a valid date"),
+    ("bundle-entry-defect", "Bundle", _set("entry.1.resource.status", "bogus"), "Bundle.entry[1].resource.status",
+     "not in the value set"),
+    ("bundle-type", "Bundle", _set("type", "list"), "Bundle.type", "not in the value set"),
+    ("bundle-bdl-1", "Bundle", _set("type", "collection"), "Bundle", "bdl-1"),
+    ("bundle-entry-unknown", "Bundle", _set("entry.0.resource.nickname", "P"), "Bundle.entry[0].resource.nickname",
+     "Unknown element"),
+]
+
+
+@pytest.mark.parametrize(("name", "mutate", "expression", "fragment"), [pytest.param(*case[1:], id=case[0]) for case in CASES])
+def test_single_defect_is_rejected(engine: Engine, name: str, mutate: Mutation, expression: str, fragment: str) -> None:
+    resource = fixtures.fresh(name)
+    mutate(resource)
+    found = errors(engine.validate(resource))
+    assert any(expr == expression and fragment in message for expr, _, message in found), found
+
+
+def test_every_resource_type_has_mutations() -> None:
+    covered = {case[1] for case in CASES}
+    assert covered >= {*fixtures.BUILDERS, "Bundle"}
