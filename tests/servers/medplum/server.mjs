@@ -47,7 +47,26 @@ async function readBody(req) {
   for await (const chunk of req) chunks.push(chunk);
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text.trim()) return undefined;
+  if (String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) {
+    return multiValue(new URLSearchParams(text)); // POST [type]/_search
+  }
   return JSON.parse(text);
+}
+
+function multiValue(params) {
+  const out = {};
+  for (const [key, value] of params) {
+    out[key] = key in out ? [].concat(out[key], value) : value;
+  }
+  return out;
+}
+
+// The issuer's SMART discovery document, also under the FHIR base (where clients look for it).
+async function smartConfiguration(res) {
+  if (!AUTH_ISSUER) return send(res, 404, outcomeBody('No authorization server configured', 'not-found'));
+  const upstream = await fetch(`${AUTH_ISSUER}/.well-known/smart-configuration`);
+  res.writeHead(upstream.status, { 'Content-Type': 'application/json' });
+  res.end(await upstream.text());
 }
 
 function resourceHeaders(method, status, resource, isSearch) {
@@ -65,8 +84,7 @@ function resourceHeaders(method, status, resource, isSearch) {
 }
 
 // Default _count, then fullUrl on every entry and self/next/previous links (_offset form).
-function pagedQuery(url) {
-  const params = new URLSearchParams(url.search);
+function withDefaultCount(params) {
   if (!params.has('_count') && !params.has('_summary')) params.set('_count', String(DEFAULT_COUNT));
   return params;
 }
@@ -110,6 +128,9 @@ async function handle(req, res) {
   if (method === 'GET' && relPath === 'metadata') {
     return send(res, 200, capabilityStatement(baseUrl, AUTH_ISSUER));
   }
+  if (method === 'GET' && relPath === '.well-known/smart-configuration') {
+    return smartConfiguration(res);
+  }
   const denied = await authorize(req);
   if (denied) {
     return send(res, 401, { ...unauthorized, issue: [{ ...unauthorized.issue[0], diagnostics: denied }] }, {
@@ -122,13 +143,23 @@ async function handle(req, res) {
   } catch (err) {
     return send(res, 400, badRequest(`Invalid JSON: ${err.message}`));
   }
-  const isSearch = method === 'GET' && LINKS && (relPath === '' || /^[A-Z][A-Za-z]+$/.test(relPath));
-  const params = isSearch ? pagedQuery(url) : url.searchParams;
-  const query = params.toString();
-  const fhirReq = { method, url: relPath + (query ? `?${query}` : ''), pathname: '', body, params: {}, query: {}, headers: req.headers, config: CONFIG };
+  const searchPost = method === 'POST' && /^[A-Z][A-Za-z]+\/_search$/.test(relPath) && body && !body.resourceType;
+  const isSearch = LINKS && ((method === 'GET' && (relPath === '' || /^[A-Z][A-Za-z]+$/.test(relPath))) || searchPost);
+  let params = new URLSearchParams(url.search);
+  if (searchPost) {
+    for (const [key, value] of Object.entries(body)) for (const v of [].concat(value)) params.append(key, v);
+  }
+  if (isSearch) params = withDefaultCount(params);
+  if (searchPost) body = multiValue(params); // Medplum reads POST _search parameters from the body
+  const query = searchPost ? '' : params.toString();
+  const fhirReq = {
+    method, url: relPath + (query ? `?${query}` : ''), pathname: '', body, params: {}, query: {},
+    headers: req.headers, config: CONFIG,
+  };
   const [outcome, resource] = await serialized(() => router.handleRequest(fhirReq, repo));
   const status = getStatus(outcome);
-  if (isSearch && resource?.resourceType === 'Bundle') addLinks(resource, relPath, params);
+  const searchPath = relPath.replace(/\/_search$/, '');
+  if (isSearch && resource?.resourceType === 'Bundle') addLinks(resource, searchPath, params);
   send(res, status, resource ?? outcome, resourceHeaders(method, status, resource, isSearch));
 }
 
