@@ -49,6 +49,9 @@ public class StorageConfig {
 				"http://loinc.org/*", "http://snomed.info/*", "http://unitsofmeasure.org/*",
 				"http://hl7.org/fhir/*", "http://terminology.hl7.org/*"));
 		s.setValidateResourceStatusForPackageUpload(false);
+		// pre-expansion into the database needs Hibernate Search (off here): expand in memory instead
+		s.setPreExpandValueSets(false);
+		s.setEnableTaskPreExpandValueSets(false);
 		s.setReuseCachedSearchResultsForMillis(null);
 		return s;
 	}
