@@ -206,5 +206,8 @@ server.listen(Number(env.PORT ?? 0), HOST, () => {
 });
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
-  process.on(signal, () => server.close(() => process.exit(0)));
+  process.on(signal, () => {
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref(); // do not wait for lingering keep-alive clients
+  });
 }
