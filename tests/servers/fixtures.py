@@ -59,7 +59,8 @@ class ServerProcess:
                     done.set()
             done.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         deadline = time.monotonic() + timeout
         while not done.wait(1.0):
             if time.monotonic() > deadline:
@@ -77,6 +78,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self._pump.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self._log.close()
 
 
