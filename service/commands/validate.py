@@ -36,14 +36,6 @@ def _read(name: str) -> bytes:
 def run(args: argparse.Namespace) -> int:
     from service.validation import DefinitionsMissing, Engine, has_errors
 
-    try:
-        engine = Engine(args.definitions, args.profiles_dir)
-    except DefinitionsMissing as exc:
-        print(f"etmi-fhir validate: {exc}", file=sys.stderr)
-        return 2
-    if args.profile and args.profile.split("|", 1)[0] not in engine.defs.structures:
-        print(f"etmi-fhir validate: unknown profile {args.profile}", file=sys.stderr)
-        return 2
     documents: list[Any] = []
     for name in args.files:
         try:
@@ -54,6 +46,14 @@ def run(args: argparse.Namespace) -> int:
         except orjson.JSONDecodeError as exc:
             print(f"etmi-fhir validate: {name}: not JSON ({exc})", file=sys.stderr)
             return 2
+    try:
+        engine = Engine(args.definitions, args.profiles_dir)
+    except DefinitionsMissing as exc:
+        print(f"etmi-fhir validate: {exc}", file=sys.stderr)
+        return 2
+    if args.profile and args.profile.split("|", 1)[0] not in engine.defs.structures:
+        print(f"etmi-fhir validate: unknown profile {args.profile}", file=sys.stderr)
+        return 2
     failed = False
     out = sys.stdout.buffer
     for document in documents:

@@ -20,7 +20,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORE = ROOT / ".cache" / "r4"
 DEFAULT_PROFILES = ROOT / "profiles" / "package"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 CORE_FILES = (
     "profiles-types",
     "profiles-resources",
@@ -77,10 +77,10 @@ class Definitions:
                 self.structures[url] = _trim_structure(resource)
             if project:
                 self.project_structures.add(url)
-        elif kind == "ValueSet":
-            self.value_sets.setdefault(url, resource) if not project else self.value_sets.update({url: resource})
-        elif kind == "CodeSystem":
-            self.code_systems.setdefault(url, resource) if not project else self.code_systems.update({url: resource})
+        elif kind == "ValueSet" and (project or url not in self.value_sets):
+            self.value_sets[url] = _trim_value_set(resource)
+        elif kind == "CodeSystem" and (project or url not in self.code_systems):
+            self.code_systems[url] = _trim_code_system(resource)
         elif kind == "Questionnaire":
             self.questionnaires[url] = resource
 
@@ -109,6 +109,8 @@ def load_core(path: str | os.PathLike[str] | None = None) -> Definitions:
         bundle = orjson.loads((directory / f"{name}.json").read_bytes())
         for entry in bundle.get("entry", []):
             defs.add(entry["resource"])
+    for stale in directory.glob("index-*.pickle"):
+        stale.unlink(missing_ok=True)
     tmp = index.with_suffix(f".tmp{os.getpid()}")
     with tmp.open("wb") as handle:
         pickle.dump(defs, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -151,3 +153,30 @@ def _trim_structure(sd: JSON) -> JSON:
         "context": sd.get("context"),
         "elements": elements,
     }
+
+
+def _trim_concepts(concepts: list[JSON]) -> list[JSON]:
+    out = []
+    for concept in concepts:
+        kept: JSON = {"code": concept.get("code")}
+        parents = [p for p in concept.get("property", []) if p.get("code") in ("parent", "subsumedBy")]
+        if parents:
+            kept["property"] = parents
+        if concept.get("concept"):
+            kept["concept"] = _trim_concepts(concept["concept"])
+        out.append(kept)
+    return out
+
+
+def _trim_code_system(cs: JSON) -> JSON:
+    kept = {k: cs[k] for k in ("resourceType", "url", "version", "content", "supplements") if k in cs}
+    kept["concept"] = _trim_concepts(cs.get("concept", []))
+    return kept
+
+
+def _trim_value_set(vs: JSON) -> JSON:
+    kept = {k: vs[k] for k in ("resourceType", "url", "version", "compose") if k in vs}
+    contains = (vs.get("expansion") or {}).get("contains")
+    if contains:
+        kept["expansion"] = {"contains": contains}
+    return kept

@@ -1,0 +1,111 @@
+"""The ``etmi-fhir validate`` command, the library entry point and the project's own examples."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from service import cli
+from service.validation import Engine, validate
+from tests.validation import fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "profiles" / "package" / "example").glob("[A-Z]*.json"))
+QUESTIONNAIRES = sorted((ROOT / "profiles" / "package").glob("Questionnaire-*.json"))
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, object]]]:
+    code = cli.main(["validate", *args])
+    lines = capsys.readouterr().out.splitlines()
+    return code, [orjson.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("path", EXAMPLES + QUESTIONNAIRES, ids=lambda p: p.name)
+def test_project_examples_pass(engine: Engine, path: Path) -> None:
+    outcome = engine.validate(orjson.loads(path.read_bytes()))
+    assert [i for i in outcome["issue"] if i["severity"] == "error"] == []
+
+
+def test_library_entry_point() -> None:
+    outcome = validate(fixtures.fresh("Patient"))
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert all(i["severity"] != "error" for i in outcome["issue"])
+
+
+def test_cli_ndjson_in_order_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(orjson.dumps(fixtures.fresh("Observation")))
+    broken = fixtures.fresh("Observation")
+    broken["status"] = "bogus"
+    bad.write_bytes(orjson.dumps(broken))
+    code, outcomes = run_cli([str(good)], capsys)
+    assert code == 0 and len(outcomes) == 1
+    code, outcomes = run_cli([str(good), str(bad)], capsys)
+    assert code == 1 and len(outcomes) == 2
+    assert outcomes[0]["issue"][0]["severity"] == "information"  # type: ignore[index]
+    assert outcomes[1]["issue"][0]["expression"] == ["Observation.status"]  # type: ignore[index]
+
+
+def test_cli_bundle_prefixes_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = fixtures.bundle()
+    bundle["entry"][1]["resource"]["valueQuantity"]["value"] = "6"
+    path = tmp_path / "bundle.json"
+    path.write_bytes(orjson.dumps(bundle))
+    code, outcomes = run_cli([str(path)], capsys)
+    expressions = [i["expression"][0] for i in outcomes[0]["issue"] if i["severity"] == "error"]  # type: ignore[index,union-attr]
+    assert code == 1
+    assert "Bundle.entry[1].resource.valueQuantity.value" in expressions
+
+
+def test_cli_stdin_and_forced_profile(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    resource = fixtures.fresh("Observation")
+    del resource["meta"]["profile"]
+    del resource["identifier"]
+    stdin = io.TextIOWrapper(io.BytesIO(orjson.dumps(resource)))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    code, _ = run_cli(["-"], capsys)
+    assert code == 0  # base R4 only: identifier is optional
+    stdin = io.TextIOWrapper(io.BytesIO(orjson.dumps(resource)))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    code, outcomes = run_cli(["--profile", "http://etmi.example.org/fhir/StructureDefinition/etmi-observation-pain", "-"],
+                             capsys)
+    assert code == 1
+    assert "Observation.identifier" in [i["expression"][0] for i in outcomes[0]["issue"]]  # type: ignore[index,union-attr]
+
+
+def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["validate", str(tmp_path / "missing.json")]) == 2
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    assert cli.main(["validate", str(junk)]) == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["validate"])
+    assert exc.value.code == 2
+    capsys.readouterr()
+
+
+def test_unknown_profile_is_a_warning(engine: Engine) -> None:
+    resource = fixtures.fresh("Patient")
+    resource["meta"]["profile"] = ["http://example.org/StructureDefinition/unknown"]
+    issues = engine.validate(resource)["issue"]
+    assert any(i["severity"] == "warning" and "unknown" in i["diagnostics"] for i in issues)
+
+
+def test_r4_extension_value_types(engine: Engine) -> None:
+    """R4 allows valueMeta in extensions (R4B does not); R4B's valueCodeableReference is not R4."""
+    resource = fixtures.fresh("Patient")
+    resource["extension"] = [{"url": "http://example.org/x", "valueMeta": {"versionId": "1"}}]
+    assert all(i["severity"] != "error" for i in engine.validate(resource)["issue"])
+    resource["extension"] = [{"url": "http://example.org/x", "valueCodeableReference": {"concept": {"text": "x"}}}]
+    assert any(i["severity"] == "error" for i in engine.validate(resource)["issue"])
+
+
+def test_missing_definitions_message(tmp_path: Path) -> None:
+    from service.validation.definitions import DefinitionsMissing
+
+    with pytest.raises(DefinitionsMissing, match="scripts/r4-definitions"):
+        Engine(tmp_path)
