@@ -20,10 +20,14 @@ HELP = "validate FHIR R4 JSON resources/Bundles against R4 and the ETMI profiles
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="JSON file with a resource or Bundle; - for stdin")
     parser.add_argument("--profile", metavar="URL", help="validate against this profile instead of meta.profile")
-    parser.add_argument("--definitions", metavar="DIR",
-                        help="R4 definitions directory (default $ETMI_R4_DEFINITIONS or .cache/r4)")
-    parser.add_argument("--profiles-dir", metavar="DIR",
-                        help="the project's conformance resources (default $ETMI_PROFILES or profiles/package)")
+    parser.add_argument(
+        "--definitions", metavar="DIR", help="R4 definitions directory (default $ETMI_R4_DEFINITIONS or .cache/r4)"
+    )
+    parser.add_argument(
+        "--profiles-dir",
+        metavar="DIR",
+        help="the project's conformance resources (default $ETMI_PROFILES or profiles/package)",
+    )
 
 
 def _read(name: str) -> bytes:

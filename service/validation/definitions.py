@@ -45,8 +45,20 @@ MEDPLUM_ADDITIONS = frozenset(
     }
 )
 _ELEMENT_KEYS = frozenset(
-    {"id", "path", "sliceName", "min", "max", "base", "type", "contentReference", "binding",
-     "constraint", "slicing", "maxLength"}
+    {
+        "id",
+        "path",
+        "sliceName",
+        "min",
+        "max",
+        "base",
+        "type",
+        "contentReference",
+        "binding",
+        "constraint",
+        "slicing",
+        "maxLength",
+    }
 )
 JSON = dict[str, Any]
 
@@ -169,13 +181,13 @@ def _trim_concepts(concepts: list[JSON]) -> list[JSON]:
 
 
 def _trim_code_system(cs: JSON) -> JSON:
-    kept = {k: cs[k] for k in ("resourceType", "url", "version", "content", "supplements") if k in cs}
+    kept: JSON = {k: cs[k] for k in ("resourceType", "url", "version", "content", "supplements") if k in cs}
     kept["concept"] = _trim_concepts(cs.get("concept", []))
     return kept
 
 
 def _trim_value_set(vs: JSON) -> JSON:
-    kept = {k: vs[k] for k in ("resourceType", "url", "version", "compose") if k in vs}
+    kept: JSON = {k: vs[k] for k in ("resourceType", "url", "version", "compose") if k in vs}
     contains = (vs.get("expansion") or {}).get("contains")
     if contains:
         kept["expansion"] = {"contains": contains}

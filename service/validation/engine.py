@@ -19,8 +19,9 @@ JSON = dict[str, Any]
 class Engine:
     """Compiles definitions lazily and keeps them for the life of the process."""
 
-    def __init__(self, core: str | os.PathLike[str] | None = None,
-                 profiles: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, core: str | os.PathLike[str] | None = None, profiles: str | os.PathLike[str] | None = None
+    ) -> None:
         self.defs: Definitions = load_core(core)
         load_project(self.defs, profiles)
         self.terminology = Terminology(self.defs)
@@ -29,7 +30,8 @@ class Engine:
         #: Issues of already validated complex values, by (element, type, JSON): see Walker.item.
         self.memo: dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]] = {}
         self.resource_types = frozenset(
-            sd["type"] for sd in self.defs.structures.values()
+            sd["type"]
+            for sd in self.defs.structures.values()
             if sd.get("kind") == "resource" and sd.get("derivation") == "specialization" and not sd.get("abstract")
         )
 
@@ -63,8 +65,11 @@ class Engine:
             sd = self.defs.structures.get(url.split("|", 1)[0])
             node = self.compiler.structure(url) if sd is not None else None
             if node is None:
-                issues.warning("not-found", f"{path}.meta.profile",
-                               f"Profile reference '{url}' has not been checked because it is unknown")
+                issues.warning(
+                    "not-found",
+                    f"{path}.meta.profile",
+                    f"Profile reference '{url}' has not been checked because it is unknown",
+                )
             elif sd is not None and sd["type"] != rtype:
                 issues.error("invalid", f"{path}.meta.profile", f"Profile {url} is for {sd['type']}, not {rtype}")
             else:

@@ -90,7 +90,7 @@ class Part:
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        self.parsed = parse(expression)
+        self.parsed = parse(expression)  # type: ignore[no-untyped-call]
         self.members, self.cacheable = _analyse(expression)
         self.cache: dict[Any, list[Any]] = {}
         self.key_memo: dict[str, bool] = {}
@@ -126,8 +126,8 @@ class Part:
 
     def _run(self, data: Any, base: str, env: dict[str, Any]) -> list[Any]:
         try:
-            node = ResourceNode.create_node(data, base)
-            result: list[Any] = apply_parsed_path(node, self.parsed, env, MODEL, _OPTIONS)
+            node = ResourceNode.create_node(data, base)  # type: ignore[no-untyped-call]
+            result: list[Any] = apply_parsed_path(node, self.parsed, env, MODEL, _OPTIONS)  # type: ignore[no-untyped-call]
             return result
         except Exception as exc:  # fhirpathpy raises plain Exceptions for unsupported functions
             FAILURES.setdefault(self.expression, f"{type(exc).__name__}: {exc}")
@@ -139,8 +139,9 @@ class Constraint:
 
     __slots__ = ("expression", "human", "key", "mode", "native", "parts", "severity", "source")
 
-    def __init__(self, key: str, severity: str, human: str, expression: str, child: str | None = None,
-                 source: str | None = None) -> None:
+    def __init__(
+        self, key: str, severity: str, human: str, expression: str, child: str | None = None, source: str | None = None
+    ) -> None:
         self.key, self.severity, self.human, self.source = key, severity, human, source
         self.expression = expression
         native = NATIVES.get(key)

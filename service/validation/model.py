@@ -75,7 +75,7 @@ def _constraints(element: JSON, child: str | None = None) -> list[Constraint]:
 
 
 def _max(value: str | None) -> int:
-    return -1 if value in (None, "*") else int(value)  # type: ignore[arg-type]
+    return -1 if value is None or value == "*" else int(value)
 
 
 def _choice_key(name: str, code: str) -> str:
@@ -156,8 +156,9 @@ class _SdCompiler:
             element = self.by_id[child_id]
             elem = self.elem(element, child_id)
             prefix = f"{last}:"
-            slice_ids = [s for s in child_ids if s.rsplit(".", 1)[1].startswith(prefix)
-                         and "/" not in s.rsplit(".", 1)[1]]
+            slice_ids = [
+                s for s in child_ids if s.rsplit(".", 1)[1].startswith(prefix) and "/" not in s.rsplit(".", 1)[1]
+            ]
             if slice_ids:
                 self.slices(elem, element, slice_ids)
             for key, code in elem.types.items():
@@ -246,7 +247,7 @@ class _SdCompiler:
             if kind in ("value", "pattern"):
                 expected = None
                 if target is not None:
-                    expected = next((( v,) for k, v in target.items() if k.startswith(("fixed", "pattern"))), None)
+                    expected = next(((v,) for k, v in target.items() if k.startswith(("fixed", "pattern"))), None)
                 if expected is None and parts == ("url",) and s_elem.ext_url:
                     expected = (s_elem.ext_url,)
                 if expected is None:

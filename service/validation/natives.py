@@ -16,7 +16,56 @@ from typing import Any
 XHTML = "{http://www.w3.org/1999/xhtml}"
 #: Elements R4 allows in a narrative (Narrative.div, "Narrative" page, section 6.4.1).
 ALLOWED_HTML = frozenset(
-    ["a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "ul", "var"]
+    [
+        "a",
+        "abbr",
+        "acronym",
+        "b",
+        "big",
+        "blockquote",
+        "br",
+        "caption",
+        "cite",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "samp",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "tt",
+        "ul",
+        "var",
+    ]
 )
 Native = Callable[[Any, dict[str, Any]], bool]
 
@@ -101,10 +150,16 @@ def _check_div(div: str) -> tuple[bool, bool]:
         return False, False
     allowed = root.tag == f"{XHTML}div"
     for node in root.iter():
-        if not isinstance(node.tag, str) or not node.tag.startswith(XHTML) or node.tag[len(XHTML) :] not in ALLOWED_HTML or any(name.lower().startswith("on") for name in node.attrib):
+        if (
+            not isinstance(node.tag, str)
+            or not node.tag.startswith(XHTML)
+            or node.tag[len(XHTML) :] not in ALLOWED_HTML
+            or any(name.lower().startswith("on") for name in node.attrib)
+        ):
             allowed = False
-    content = any((node.text or "").strip() or (node.tail or "").strip() or node.tag == f"{XHTML}img"
-                  for node in root.iter())
+    content = any(
+        (node.text or "").strip() or (node.tail or "").strip() or node.tag == f"{XHTML}img" for node in root.iter()
+    )
     return allowed, content
 
 

@@ -66,9 +66,7 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
         return check_int
     if kind == "decimal":
         return lambda v: (
-            None
-            if (type(v) in (int, float) or isinstance(v, Decimal))
-            else f"must be a JSON number, not {v!r}"
+            None if (type(v) in (int, float) or isinstance(v, Decimal)) else f"must be a JSON number, not {v!r}"
         )
     dated = name in ("date", "dateTime", "instant")
     good: set[str] = set()

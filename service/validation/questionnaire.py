@@ -20,11 +20,20 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 ANSWER_TYPES: dict[str, tuple[str, ...]] = {
-    "boolean": ("valueBoolean",), "decimal": ("valueDecimal",), "integer": ("valueInteger",),
-    "date": ("valueDate",), "dateTime": ("valueDateTime",), "time": ("valueTime",),
-    "string": ("valueString",), "text": ("valueString",), "url": ("valueUri",),
-    "choice": ("valueCoding",), "open-choice": ("valueCoding", "valueString"),
-    "attachment": ("valueAttachment",), "reference": ("valueReference",), "quantity": ("valueQuantity",),
+    "boolean": ("valueBoolean",),
+    "decimal": ("valueDecimal",),
+    "integer": ("valueInteger",),
+    "date": ("valueDate",),
+    "dateTime": ("valueDateTime",),
+    "time": ("valueTime",),
+    "string": ("valueString",),
+    "text": ("valueString",),
+    "url": ("valueUri",),
+    "choice": ("valueCoding",),
+    "open-choice": ("valueCoding", "valueString"),
+    "attachment": ("valueAttachment",),
+    "reference": ("valueReference",),
+    "quantity": ("valueQuantity",),
 }
 
 
@@ -39,7 +48,7 @@ class _Context:
 def _value(answer: Any, prefix: str = "value") -> tuple[str, Any] | None:
     if not isinstance(answer, dict):
         return None
-    return next(((k, v) for k, v in answer.items() if k.startswith(prefix) and k[len(prefix):][:1].isupper()), None)
+    return next(((k, v) for k, v in answer.items() if k.startswith(prefix) and k[len(prefix) :][:1].isupper()), None)
 
 
 def _index(items: list[Any], out: dict[str, list[tuple[str, Any]]]) -> None:
@@ -67,13 +76,19 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
         return
     questionnaire = find_questionnaire(engine, qr, url)
     if questionnaire is None:
-        issues.warning("not-found", f"{path}.questionnaire",
-                       f"The Questionnaire '{url}' could not be resolved, so the answers were not checked")
+        issues.warning(
+            "not-found",
+            f"{path}.questionnaire",
+            f"The Questionnaire '{url}' could not be resolved, so the answers were not checked",
+        )
         return
     version = url.split("|", 1)[1] if "|" in url else None
     if version is not None and questionnaire.get("version") not in (None, version):
-        issues.error("value", f"{path}.questionnaire",
-                     f"Questionnaire version {version} requested, but {questionnaire.get('version')} is known")
+        issues.error(
+            "value",
+            f"{path}.questionnaire",
+            f"Questionnaire version {version} requested, but {questionnaire.get('version')} is known",
+        )
     ctx = _Context(engine, issues, qr.get("status") in ("completed", "amended"))
     _index(qr.get("item") or [], ctx.answers)
     _items(questionnaire.get("item") or [], qr.get("item") or [], path, ctx, True)
@@ -115,7 +130,9 @@ def _item(q_item: JSON, item: JSON, path: str, ctx: _Context) -> None:
     answers = item.get("answer") or []
     if kind in ("group", "display"):
         if answers:
-            ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.get('linkId')}' ({kind}) can't have answers")
+            ctx.issues.error(
+                "structure", f"{path}.answer", f"Item '{q_item.get('linkId')}' ({kind}) can't have answers"
+            )
         if kind == "display" and item.get("item"):
             ctx.issues.error("structure", f"{path}.item", "Display items can't have child items")
         _items(q_item.get("item") or [], item.get("item") or [], path, ctx, True)
@@ -132,8 +149,11 @@ def _item(q_item: JSON, item: JSON, path: str, ctx: _Context) -> None:
         if found is not None:
             key, value = found
             if allowed is not None and key not in allowed:
-                ctx.issues.error("structure", apath,
-                                 f"Answer {key} does not fit item type '{kind}' (expected {' or '.join(allowed)})")
+                ctx.issues.error(
+                    "structure",
+                    apath,
+                    f"Answer {key} does not fit item type '{kind}' (expected {' or '.join(allowed)})",
+                )
             else:
                 _option(q_item, key, value, apath, ctx)
                 _limits(q_item, key, value, apath, ctx)
@@ -149,8 +169,13 @@ def _option(q_item: JSON, key: str, value: Any, path: str, ctx: _Context) -> Non
         if key == "valueString" and q_item.get("type") == "open-choice":
             return
         if key == "valueCoding" and isinstance(value, dict):
-            ok = any(k == "valueCoding" and isinstance(o, dict) and o.get("code") == value.get("code")
-                     and o.get("system") == value.get("system") for k, o in options)
+            ok = any(
+                k == "valueCoding"
+                and isinstance(o, dict)
+                and o.get("code") == value.get("code")
+                and o.get("system") == value.get("system")
+                for k, o in options
+            )
         else:
             ok = any(k == key and o == value for k, o in options)
         if not ok:

@@ -89,8 +89,8 @@ class Terminology:
             contains = (vs.get("expansion") or {}).get("contains")
             if not contains:
                 return None
-            pairs = {(c.get("system", ""), c["code"]) for c in _flatten(contains) if "code" in c}
-            return Expansion(frozenset(pairs), frozenset(c for _, c in pairs), frozenset())
+            listed = {(c.get("system", ""), c["code"]) for c in _flatten(contains) if "code" in c}
+            return Expansion(frozenset(listed), frozenset(c for _, c in listed), frozenset())
         pairs: set[tuple[str, str]] = set()
         open_systems: set[str] = set()
         for include in compose.get("include", []):

@@ -91,8 +91,11 @@ class Walker:
                 continue
             elem, code = entry
             if chosen.get(elem, key) != key:
-                self.issues.error("structure", f"{path}.{key}",
-                                  f"Only one of {chosen[elem]}, {key} is allowed ({elem.name}[x] has one type)")
+                self.issues.error(
+                    "structure",
+                    f"{path}.{key}",
+                    f"Only one of {chosen[elem]}, {key} is allowed ({elem.name}[x] has one type)",
+                )
             chosen[elem] = key
             sub = f"{path}.{key}"
             if elem.array:
@@ -122,8 +125,9 @@ class Walker:
             if not constraint.holds(data, node.fp_base, self.env):
                 self.issues.invariant(constraint, path)
 
-    def _other_key(self, data: dict[str, Any], key: str, value: Any, node: TypeNode, path: str,
-                   counts: dict[Elem, int]) -> None:
+    def _other_key(
+        self, data: dict[str, Any], key: str, value: Any, node: TypeNode, path: str, counts: dict[Elem, int]
+    ) -> None:
         if key == "resourceType" and node.resource_type is not None:
             if value != node.resource_type:
                 self.issues.error("structure", path, f"resourceType {value!r} does not match {node.resource_type}")
@@ -145,27 +149,37 @@ class Walker:
         for name, elem in node.choices.items():
             if key.startswith(name) and key[len(name) : len(name) + 1].isupper():
                 allowed = ", ".join(elem.types.values())
-                self.issues.error("structure", f"{path}.{key}",
-                                  f"Type {key[len(name):]} is not allowed for {name}[x] (allowed: {allowed})")
+                self.issues.error(
+                    "structure",
+                    f"{path}.{key}",
+                    f"Type {key[len(name) :]} is not allowed for {name}[x] (allowed: {allowed})",
+                )
                 return
         self.issues.error("structure", f"{path}.{key}", f"Unknown element '{key}'")
 
     def _cardinality(self, elem: Elem, count: int, path: str) -> None:
         if count < elem.min:
-            self.issues.error("required", f"{path}.{elem.name}",
-                              f"{elem.name}: minimum required = {elem.min}, but only found {count}")
+            self.issues.error(
+                "required", f"{path}.{elem.name}", f"{elem.name}: minimum required = {elem.min}, but only found {count}"
+            )
         elif 0 <= elem.max < count:
-            self.issues.error("structure", f"{path}.{elem.name}",
-                              f"{elem.name}: max allowed = {elem.max}, but found {count}")
+            self.issues.error(
+                "structure", f"{path}.{elem.name}", f"{elem.name}: max allowed = {elem.max}, but found {count}"
+            )
         if count == 0:
             for piece in elem.slices:
                 if piece.elem.min > 0 and piece.discriminators is not None:
-                    self.issues.error("required", f"{path}.{elem.name}",
-                                      f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found 0")
+                    self.issues.error(
+                        "required",
+                        f"{path}.{elem.name}",
+                        f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found 0",
+                    )
 
     def _complex(self, value: dict[str, Any], node: TypeNode, path: str) -> None:
         if not value or (len(value) == 1 and "id" in value):
-            self.issues.error("invariant", path, "Constraint failed: ele-1: All FHIR elements must have a @value or children")
+            self.issues.error(
+                "invariant", path, "Constraint failed: ele-1: All FHIR elements must have a @value or children"
+            )
             return
         self.object(value, node, path)
 
@@ -245,8 +259,9 @@ class Walker:
         if isinstance(ref, str):
             if ref.startswith("#"):
                 contained = self.env.get("resource", {}).get("contained") or []
-                found = next((c.get("resourceType") for c in contained
-                              if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+                found = next(
+                    (c.get("resourceType") for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None
+                )
             elif ref.startswith("urn:"):
                 found = self.full_urls.get(ref)
             else:
@@ -264,8 +279,11 @@ class Walker:
         for kind, where in ((found, "reference"), (value.get("type"), "type")):
             if isinstance(kind, str) and elem.targets is not None and kind not in elem.targets:
                 allowed = ", ".join(sorted(elem.targets))
-                self.issues.error("structure", f"{path}.{where}",
-                                  f"The type '{kind}' is not a valid target for this element (must be one of {allowed})")
+                self.issues.error(
+                    "structure",
+                    f"{path}.{where}",
+                    f"The type '{kind}' is not a valid target for this element (must be one of {allowed})",
+                )
 
     # --- slices ---------------------------------------------------------------------------------
     def sliced(self, parent: dict[str, Any], key: str, values: list[Any], elem: Elem, code: str, path: str) -> None:
@@ -274,7 +292,9 @@ class Walker:
             piece = self._match(item, elem.slices) if isinstance(item, dict) else None
             if piece is None:
                 if elem.closed:
-                    self.issues.error("structure", f"{path}[{i}]", f"This item does not match any slice of {elem.name} (closed)")
+                    self.issues.error(
+                        "structure", f"{path}[{i}]", f"This item does not match any slice of {elem.name} (closed)"
+                    )
                 self.item(item, elem, code, f"{path}[{i}]")
                 continue
             counts[piece.name] = counts.get(piece.name, 0) + 1
@@ -284,9 +304,15 @@ class Walker:
                 continue
             found = counts.get(piece.name, 0)
             if found < piece.elem.min:
-                self.issues.error("required", path, f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found {found}")
+                self.issues.error(
+                    "required",
+                    path,
+                    f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found {found}",
+                )
             elif 0 <= piece.elem.max < found:
-                self.issues.error("structure", path, f"Slice {elem.name}:{piece.name}: max allowed = {piece.elem.max}, found {found}")
+                self.issues.error(
+                    "structure", path, f"Slice {elem.name}:{piece.name}: max allowed = {piece.elem.max}, found {found}"
+                )
 
     @staticmethod
     def _match(item: dict[str, Any], slices: tuple[Slice, ...]) -> Slice | None:

@@ -71,8 +71,9 @@ def test_cli_stdin_and_forced_profile(capsys: pytest.CaptureFixture[str], monkey
     assert code == 0  # base R4 only: identifier is optional
     stdin = io.TextIOWrapper(io.BytesIO(orjson.dumps(resource)))
     monkeypatch.setattr(sys, "stdin", stdin)
-    code, outcomes = run_cli(["--profile", "http://etmi.example.org/fhir/StructureDefinition/etmi-observation-pain", "-"],
-                             capsys)
+    code, outcomes = run_cli(
+        ["--profile", "http://etmi.example.org/fhir/StructureDefinition/etmi-observation-pain", "-"], capsys
+    )
     assert code == 1
     assert "Observation.identifier" in [i["expression"][0] for i in outcomes[0]["issue"]]  # type: ignore[index,union-attr]
 

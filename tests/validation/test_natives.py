@@ -11,27 +11,53 @@ from service.validation.invariants import _OPTIONS, MODEL
 from service.validation.natives import NATIVES
 
 CASES: dict[str, tuple[str, list[Any]]] = {
-    "ext-1": ("Extension", [
-        {"url": "u", "valueString": "x"}, {"url": "u"}, {"url": "u", "extension": [{"url": "a", "valueString": "b"}]},
-        {"url": "u", "valueString": "x", "extension": [{"url": "a", "valueString": "b"}]},
-    ]),
-    "dom-6": ("Observation", [
-        {"resourceType": "Observation"}, {"resourceType": "Observation", "text": {"status": "empty"}},
-        {"resourceType": "Observation", "text": {"status": "generated", "div": "<div/>"}},
-    ]),
-    "obs-7": ("Observation", [
-        {"resourceType": "Observation", "code": {"coding": [{"system": "s", "code": "a"}]}, "valueString": "x"},
-        {"resourceType": "Observation", "code": {"coding": [{"system": "s", "code": "a"}]}, "valueString": "x",
-         "component": [{"code": {"coding": [{"system": "s", "code": "a"}]}}]},
-        {"resourceType": "Observation", "code": {"coding": [{"system": "s", "code": "a"}]},
-         "component": [{"code": {"coding": [{"system": "s", "code": "a"}]}}]},
-        {"resourceType": "Observation", "code": {"coding": [{"system": "s", "code": "a"}]}, "valueString": "x",
-         "component": [{"code": {"coding": [{"system": "s", "code": "b"}]}}]},
-    ]),
-    "que-2": ("Questionnaire", [
-        {"resourceType": "Questionnaire", "item": [{"linkId": "a"}, {"linkId": "b", "item": [{"linkId": "c"}]}]},
-        {"resourceType": "Questionnaire", "item": [{"linkId": "a"}, {"linkId": "b", "item": [{"linkId": "a"}]}]},
-    ]),
+    "ext-1": (
+        "Extension",
+        [
+            {"url": "u", "valueString": "x"},
+            {"url": "u"},
+            {"url": "u", "extension": [{"url": "a", "valueString": "b"}]},
+            {"url": "u", "valueString": "x", "extension": [{"url": "a", "valueString": "b"}]},
+        ],
+    ),
+    "dom-6": (
+        "Observation",
+        [
+            {"resourceType": "Observation"},
+            {"resourceType": "Observation", "text": {"status": "empty"}},
+            {"resourceType": "Observation", "text": {"status": "generated", "div": "<div/>"}},
+        ],
+    ),
+    "obs-7": (
+        "Observation",
+        [
+            {"resourceType": "Observation", "code": {"coding": [{"system": "s", "code": "a"}]}, "valueString": "x"},
+            {
+                "resourceType": "Observation",
+                "code": {"coding": [{"system": "s", "code": "a"}]},
+                "valueString": "x",
+                "component": [{"code": {"coding": [{"system": "s", "code": "a"}]}}],
+            },
+            {
+                "resourceType": "Observation",
+                "code": {"coding": [{"system": "s", "code": "a"}]},
+                "component": [{"code": {"coding": [{"system": "s", "code": "a"}]}}],
+            },
+            {
+                "resourceType": "Observation",
+                "code": {"coding": [{"system": "s", "code": "a"}]},
+                "valueString": "x",
+                "component": [{"code": {"coding": [{"system": "s", "code": "b"}]}}],
+            },
+        ],
+    ),
+    "que-2": (
+        "Questionnaire",
+        [
+            {"resourceType": "Questionnaire", "item": [{"linkId": "a"}, {"linkId": "b", "item": [{"linkId": "c"}]}]},
+            {"resourceType": "Questionnaire", "item": [{"linkId": "a"}, {"linkId": "b", "item": [{"linkId": "a"}]}]},
+        ],
+    ),
 }
 
 
@@ -61,14 +87,17 @@ def test_dom_3_requires_a_reference_to_each_contained_resource() -> None:
     assert not native({"contained": contained}, {})
 
 
-@pytest.mark.parametrize(("div", "ok1", "ok2"), [
-    ('<div xmlns="http://www.w3.org/1999/xhtml"><p>Text</p></div>', True, True),
-    ('<div xmlns="http://www.w3.org/1999/xhtml"><script>x()</script></div>', False, True),
-    ('<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="x()">a</p></div>', False, True),
-    ('<div xmlns="http://www.w3.org/1999/xhtml">  </div>', True, False),
-    ("<div>no namespace</div>", False, True),
-    ("not xml", False, False),
-])
+@pytest.mark.parametrize(
+    ("div", "ok1", "ok2"),
+    [
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><p>Text</p></div>', True, True),
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><script>x()</script></div>', False, True),
+        ('<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="x()">a</p></div>', False, True),
+        ('<div xmlns="http://www.w3.org/1999/xhtml">  </div>', True, False),
+        ("<div>no namespace</div>", False, True),
+        ("not xml", False, False),
+    ],
+)
 def test_narrative_checks(div: str, ok1: bool, ok2: bool) -> None:
     narrative = {"status": "generated", "div": div}
     assert NATIVES["txt-1"][1](narrative, {}) is ok1
