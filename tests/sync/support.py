@@ -18,10 +18,10 @@ from service.ig import load_package
 from service.store import Store, open_store
 from service.store.db import transaction
 from service.store.outbox import enqueue
-from service.synthetic import synthetic_episode
 from service.sync.clock import SystemClock
 from service.sync.push import Pusher
 from service.sync.targets import Target, parse_target
+from service.synthetic import synthetic_episode
 
 
 def new_store(tmp_path: Path) -> Store:
@@ -73,3 +73,22 @@ def drain(p: Pusher, rounds: int = 20) -> list[Any]:
         if report.claimed == 0:
             break
     return reports
+
+
+def episode_resources(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The episode's resources with their local ids and local references (what the store holds)."""
+    from mappings.bundle import episode_resources as resources
+
+    return resources(episode_from_json(payload), load_package().questionnaires())
+
+
+def first_of(resources: list[dict[str, Any]], resource_type: str) -> dict[str, Any]:
+    return next(r for r in resources if r["resourceType"] == resource_type)
+
+
+def identifier_query(resource: dict[str, Any]) -> str:
+    from service.sync.plan import identifier_condition
+
+    query = identifier_condition(resource)
+    assert query is not None
+    return query

@@ -1,0 +1,87 @@
+"""A ``SyncStatePort`` kept in one JSON file (or in memory): pull cursors, the conflict log and
+the EHR edits pulled for the local store.
+
+This stands in until ``service/store`` has tables for them (see /work/briefs/sync-needs.md). Pulled
+EHR edits go to ``apply`` when the app wires one (the domain use-case); otherwise they are kept in
+the file under ``inbox`` and ``apply_remote`` answers False.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from service.sync.ports import Conflict, Json
+
+
+class FileSyncState:
+    def __init__(self, path: str | Path | None = None,
+                 apply: Callable[[str, str | None, Json], bool] | None = None) -> None:
+        self.path = Path(path) if path else None
+        self._apply = apply
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] = {"cursors": {}, "conflicts": [], "inbox": []}
+        if self.path and self.path.exists():
+            self._data.update(json.loads(self.path.read_text(encoding="utf-8")))
+
+    def _save(self) -> None:
+        if not self.path:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sync-state-")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(self._data, out, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def get_cursor(self, key: str) -> str | None:
+        with self._lock:
+            value = self._data["cursors"].get(key)
+            return str(value) if value is not None else None
+
+    def set_cursor(self, key: str, value: str) -> None:
+        with self._lock:
+            self._data["cursors"][key] = value
+            self._save()
+
+    def record_conflict(self, conflict: Conflict) -> None:
+        row = asdict(conflict)
+        row["at"] = conflict.at.isoformat()
+        with self._lock:
+            self._data["conflicts"].append(row)
+            self._save()
+
+    def list_conflicts(self, status: str | None = None) -> list[Conflict]:
+        with self._lock:
+            rows = [dict(r) for r in self._data["conflicts"] if status is None or r["status"] == status]
+        return [Conflict(**{**r, "at": datetime.fromisoformat(r["at"])}) for r in rows]
+
+    def resolve_conflicts(self, target: str, resource_type: str, local_id: str, resolution: str) -> int:
+        """Mark held conflicts of one resource resolved (a clinician decided)."""
+        changed = 0
+        with self._lock:
+            for row in self._data["conflicts"]:
+                if (row["target"], row["resource_type"], row["local_id"], row["status"]) == (
+                        target, resource_type, local_id, "held"):
+                    row["status"], row["resolution"] = "resolved", resolution
+                    changed += 1
+            self._save()
+        return changed
+
+    def apply_remote(self, target: str, local_id: str | None, resource: Json) -> bool:
+        if self._apply is not None:
+            return self._apply(target, local_id, resource)
+        with self._lock:
+            self._data["inbox"].append({"target": target, "local_id": local_id, "resource": resource})
+            self._save()
+        return False
+
+    def inbox(self) -> list[Json]:
+        with self._lock:
+            return list(self._data["inbox"])
