@@ -3,7 +3,7 @@
 linkIds must exist at their level and keep the Questionnaire's order; answers must fit the item type,
 its answerOptions or answerValueSet, repeats, maxLength and the minValue/maxValue extensions; items
 that are not enabled (enableWhen) must not be answered; required enabled items must be answered when
-the response is completed or amended.
+the response is completed or amended. Each Questionnaire is compiled once into :class:`QItem` trees.
 """
 
 from __future__ import annotations
@@ -20,21 +20,90 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 ANSWER_TYPES: dict[str, tuple[str, ...]] = {
-    "boolean": ("valueBoolean",),
-    "decimal": ("valueDecimal",),
-    "integer": ("valueInteger",),
-    "date": ("valueDate",),
-    "dateTime": ("valueDateTime",),
-    "time": ("valueTime",),
-    "string": ("valueString",),
-    "text": ("valueString",),
-    "url": ("valueUri",),
-    "choice": ("valueCoding",),
-    "open-choice": ("valueCoding", "valueString"),
-    "attachment": ("valueAttachment",),
-    "reference": ("valueReference",),
-    "quantity": ("valueQuantity",),
-}
+    "boolean": ("valueBoolean",), "decimal": ("valueDecimal",), "integer": ("valueInteger",),
+    "date": ("valueDate",), "dateTime": ("valueDateTime",), "time": ("valueTime",),
+    "string": ("valueString",), "text": ("valueString",), "url": ("valueUri",),
+    "choice": ("valueCoding",), "open-choice": ("valueCoding", "valueString"),
+    "attachment": ("valueAttachment",), "reference": ("valueReference",), "quantity": ("valueQuantity",),
+}  # fmt: skip
+
+
+def _value(holder: Any, prefix: str = "value") -> tuple[str, Any] | None:
+    """The (key, value) of a value[x] (or answer[x]) element of an object."""
+    if isinstance(holder, dict):
+        size = len(prefix)
+        for key, value in holder.items():
+            if key.startswith(prefix) and key[size : size + 1].isupper():
+                return key, value
+    return None
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "code" in value:
+            return (value.get("system"), value.get("code"))
+        if "value" in value:
+            return value["value"]
+        return tuple(sorted(value.items()))
+    return value
+
+
+@dataclass(eq=False, slots=True)
+class QItem:
+    link: str
+    kind: str
+    required: bool
+    repeats: bool
+    allowed: tuple[str, ...] | None
+    options: set[Any] | None = None
+    open_text: bool = False
+    value_set: str | None = None
+    minimum: Any = None
+    maximum: Any = None
+    max_length: int | None = None
+    enable_when: list[tuple[str, str, Any]] = field(default_factory=list)
+    enable_any: bool = False
+    children: dict[str, tuple[int, QItem]] = field(default_factory=dict)
+
+
+def compile_items(items: list[Any]) -> dict[str, tuple[int, QItem]]:
+    compiled: dict[str, tuple[int, QItem]] = {}
+    for index, raw in enumerate(items):
+        if isinstance(raw, dict) and isinstance(raw.get("linkId"), str):
+            compiled[raw["linkId"]] = (index, _compile_item(raw))
+    return compiled
+
+
+def _compile_item(raw: JSON) -> QItem:
+    kind = str(raw.get("type"))
+    allowed = ANSWER_TYPES.get(kind)
+    found = [v for o in raw.get("answerOption") or [] if (v := _value(o)) is not None]
+    if allowed is not None and kind in ("choice", "open-choice"):
+        allowed = tuple(sorted(set(allowed) | {k for k, _ in found}))
+    item = QItem(raw["linkId"], kind, raw.get("required") is True, raw.get("repeats") is True, allowed)
+    if found:
+        item.options = {(k, _comparable(v)) for k, v in found}
+        item.open_text = kind == "open-choice"
+    elif isinstance(raw.get("answerValueSet"), str):
+        item.value_set = raw["answerValueSet"]
+    for ext in raw.get("extension") or []:
+        limit = _value(ext) if isinstance(ext, dict) else None
+        if limit is not None and ext.get("url") in (EXT_MIN_VALUE, EXT_MAX_VALUE):
+            number = limit[1].get("value") if isinstance(limit[1], dict) else limit[1]
+            if ext["url"] == EXT_MIN_VALUE:
+                item.minimum = number
+            else:
+                item.maximum = number
+    if isinstance(raw.get("maxLength"), int):
+        item.max_length = raw["maxLength"]
+    for condition in raw.get("enableWhen") or []:
+        answer = _value(condition, "answer")
+        if isinstance(condition, dict) and answer is not None:
+            value = answer[1] if condition.get("operator") == "exists" else _comparable(answer[1])
+            item.enable_when.append((str(condition.get("question")), str(condition.get("operator")), value))
+    item.enable_any = raw.get("enableBehavior") == "any"
+    item.children = compile_items(raw.get("item") or [])
+    return item
 
 
 @dataclass
@@ -42,26 +111,21 @@ class _Context:
     engine: Engine
     issues: Issues
     completed: bool
-    answers: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    answers: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def _value(answer: Any, prefix: str = "value") -> tuple[str, Any] | None:
-    if not isinstance(answer, dict):
-        return None
-    return next(((k, v) for k, v in answer.items() if k.startswith(prefix) and k[len(prefix) :][:1].isupper()), None)
-
-
-def _index(items: list[Any], out: dict[str, list[tuple[str, Any]]]) -> None:
+def _index(items: list[Any], out: dict[str, list[Any]]) -> None:
     for item in items:
         if not isinstance(item, dict):
             continue
-        for answer in item.get("answer") or []:
+        for answer in item.get("answer") or ():
             found = _value(answer)
             if found is not None:
-                out.setdefault(str(item.get("linkId")), []).append(found)
-            if isinstance(answer, dict):
-                _index(answer.get("item") or [], out)
-        _index(item.get("item") or [], out)
+                out.setdefault(str(item.get("linkId")), []).append(_comparable(found[1]))
+            if isinstance(answer, dict) and "item" in answer:
+                _index(answer["item"] or [], out)
+        if "item" in item:
+            _index(item["item"] or [], out)
 
 
 def find_questionnaire(engine: Engine, qr: JSON, url: str) -> JSON | None:
@@ -76,182 +140,118 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
         return
     questionnaire = find_questionnaire(engine, qr, url)
     if questionnaire is None:
-        issues.warning(
-            "not-found",
-            f"{path}.questionnaire",
-            f"The Questionnaire '{url}' could not be resolved, so the answers were not checked",
-        )
+        issues.warning("not-found", f"{path}.questionnaire",
+                       f"The Questionnaire '{url}' could not be resolved, so the answers were not checked")  # fmt: skip
         return
     version = url.split("|", 1)[1] if "|" in url else None
     if version is not None and questionnaire.get("version") not in (None, version):
-        issues.error(
-            "value",
-            f"{path}.questionnaire",
-            f"Questionnaire version {version} requested, but {questionnaire.get('version')} is known",
-        )
+        issues.error("value", f"{path}.questionnaire",
+                     f"Questionnaire version {version} requested, but {questionnaire.get('version')} is known")  # fmt: skip
+    compiled = engine.compiled_questionnaire(questionnaire)
     ctx = _Context(engine, issues, qr.get("status") in ("completed", "amended"))
     _index(qr.get("item") or [], ctx.answers)
-    _items(questionnaire.get("item") or [], qr.get("item") or [], path, ctx, True)
+    _items(compiled, qr.get("item") or [], path, ctx)
 
 
-def _items(q_items: list[JSON], items: list[Any], path: str, ctx: _Context, enabled: bool) -> None:
-    by_link = {q.get("linkId"): (i, q) for i, q in enumerate(q_items) if isinstance(q, dict)}
+def _items(q_items: dict[str, tuple[int, QItem]], items: list[Any], path: str, ctx: _Context) -> None:
     last, seen = -1, Counter[Any]()
-    present: dict[Any, list[JSON]] = {}
+    answered: set[str] = set()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             continue
-        ipath = f"{path}.item[{i}]"
         link = item.get("linkId")
-        if link not in by_link:
-            ctx.issues.error("structure", ipath, f"No item with linkId '{link}' at this level of the Questionnaire")
+        found = q_items.get(link) if isinstance(link, str) else None
+        if found is None:
+            ctx.issues.error("structure", f"{path}.item[{i}]", f"No item with linkId '{link}' at this level of the Questionnaire")
             continue
-        index, q_item = by_link[link]
+        index, q_item = found
+        ipath = f"{path}.item[{i}]"
         if index < last:
             ctx.issues.error("structure", ipath, f"Item '{link}' is out of the Questionnaire's order")
         last = index
         seen[link] += 1
-        if seen[link] > 1 and not q_item.get("repeats"):
+        if seen[link] > 1 and not q_item.repeats:
             ctx.issues.error("structure", ipath, f"Item '{link}' appears more than once but does not repeat")
-        present.setdefault(link, []).append(item)
+        if item.get("answer") or item.get("item"):
+            answered.add(q_item.link)
         _item(q_item, item, ipath, ctx)
-    for q_item in q_items:
-        link = q_item.get("linkId")
-        on = enabled and _enabled(q_item, ctx)
-        answered = [it for it in present.get(link, []) if it.get("answer") or it.get("item")]
-        if not on and answered:
-            ctx.issues.error("business-rule", path, f"Item '{link}' is answered but not enabled (enableWhen)")
-        elif on and q_item.get("required") and ctx.completed and not answered and q_item.get("type") != "display":
-            ctx.issues.error("required", path, f"Required item '{link}' has no answer")
+    for _, q_item in q_items.values():
+        on = _enabled(q_item, ctx)
+        if not on and q_item.link in answered:
+            ctx.issues.error("business-rule", path, f"Item '{q_item.link}' is answered but not enabled (enableWhen)")
+        elif on and q_item.required and ctx.completed and q_item.link not in answered and q_item.kind != "display":
+            ctx.issues.error("required", path, f"Required item '{q_item.link}' has no answer")
 
 
-def _item(q_item: JSON, item: JSON, path: str, ctx: _Context) -> None:
-    kind = q_item.get("type")
+def _item(q_item: QItem, item: JSON, path: str, ctx: _Context) -> None:
     answers = item.get("answer") or []
-    if kind in ("group", "display"):
+    if q_item.kind in ("group", "display"):
         if answers:
-            ctx.issues.error(
-                "structure", f"{path}.answer", f"Item '{q_item.get('linkId')}' ({kind}) can't have answers"
-            )
-        if kind == "display" and item.get("item"):
+            ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.link}' ({q_item.kind}) can't have answers")
+        if q_item.kind == "display" and item.get("item"):
             ctx.issues.error("structure", f"{path}.item", "Display items can't have child items")
-        _items(q_item.get("item") or [], item.get("item") or [], path, ctx, True)
+        _items(q_item.children, item.get("item") or [], path, ctx)
         return
-    if len(answers) > 1 and not q_item.get("repeats"):
-        ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.get('linkId')}' allows only one answer")
-    allowed = ANSWER_TYPES.get(str(kind))
-    if allowed is not None and kind in ("choice", "open-choice"):
-        option_keys = {found[0] for o in q_item.get("answerOption") or [] if (found := _value(o)) is not None}
-        allowed = tuple(sorted(set(allowed) | option_keys))
+    if len(answers) > 1 and not q_item.repeats:
+        ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.link}' allows only one answer")
     for j, answer in enumerate(answers):
-        apath = f"{path}.answer[{j}]"
         found = _value(answer)
         if found is not None:
-            key, value = found
-            if allowed is not None and key not in allowed:
-                ctx.issues.error(
-                    "structure",
-                    apath,
-                    f"Answer {key} does not fit item type '{kind}' (expected {' or '.join(allowed)})",
-                )
-            else:
-                _option(q_item, key, value, apath, ctx)
-                _limits(q_item, key, value, apath, ctx)
+            _answer(q_item, found[0], found[1], f"{path}.answer[{j}]", ctx)
         if isinstance(answer, dict) and answer.get("item"):
-            _items(q_item.get("item") or [], answer["item"], apath, ctx, True)
+            _items(q_item.children, answer["item"], f"{path}.answer[{j}]", ctx)
     if item.get("item"):
-        _items(q_item.get("item") or [], item["item"], path, ctx, True)
+        _items(q_item.children, item["item"], path, ctx)
 
 
-def _option(q_item: JSON, key: str, value: Any, path: str, ctx: _Context) -> None:
-    options = [found for o in q_item.get("answerOption") or [] if (found := _value(o)) is not None]
-    if options:
-        if key == "valueString" and q_item.get("type") == "open-choice":
-            return
-        if key == "valueCoding" and isinstance(value, dict):
-            ok = any(
-                k == "valueCoding"
-                and isinstance(o, dict)
-                and o.get("code") == value.get("code")
-                and o.get("system") == value.get("system")
-                for k, o in options
-            )
-        else:
-            ok = any(k == key and o == value for k, o in options)
-        if not ok:
+def _answer(q_item: QItem, key: str, value: Any, path: str, ctx: _Context) -> None:
+    if q_item.allowed is not None and key not in q_item.allowed:
+        expected = " or ".join(q_item.allowed)
+        ctx.issues.error("structure", path, f"Answer {key} does not fit item type '{q_item.kind}' (expected {expected})")
+        return
+    if q_item.options is not None:
+        if not (q_item.open_text and key == "valueString") and (key, _comparable(value)) not in q_item.options:
             ctx.issues.error("code-invalid", path, "The answer is not one of the item's answerOptions")
-    elif isinstance(q_item.get("answerValueSet"), str) and key == "valueCoding" and isinstance(value, dict):
-        expansion = ctx.engine.terminology.expand(q_item["answerValueSet"])
+    elif q_item.value_set is not None and key == "valueCoding" and isinstance(value, dict):
+        expansion = ctx.engine.terminology.expand(q_item.value_set)
         if expansion is not None and not expansion.has_coding(value.get("system"), value.get("code")):
-            ctx.issues.error("code-invalid", path, f"The answer is not in the value set {q_item['answerValueSet']}")
-
-
-def _limits(q_item: JSON, key: str, value: Any, path: str, ctx: _Context) -> None:
+            ctx.issues.error("code-invalid", path, f"The answer is not in the value set {q_item.value_set}")
     number = value.get("value") if key == "valueQuantity" and isinstance(value, dict) else value
-    for ext in q_item.get("extension") or []:
-        url = ext.get("url") if isinstance(ext, dict) else None
-        if url not in (EXT_MIN_VALUE, EXT_MAX_VALUE):
-            continue
-        found = _value(ext)
-        if found is None or number is None:
-            continue
-        limit = found[1].get("value") if isinstance(found[1], dict) else found[1]
-        try:
-            below = number < limit
-            above = number > limit
-        except TypeError:
-            continue
-        if url == EXT_MIN_VALUE and below:
-            ctx.issues.error("value", path, f"The answer {number} is below the minimum {limit}")
-        elif url == EXT_MAX_VALUE and above:
-            ctx.issues.error("value", path, f"The answer {number} is above the maximum {limit}")
-    max_length = q_item.get("maxLength")
-    if isinstance(max_length, int) and isinstance(value, str) and len(value) > max_length:
-        ctx.issues.error("value", path, f"The answer is longer than maxLength {max_length}")
+    try:
+        if q_item.minimum is not None and number < q_item.minimum:
+            ctx.issues.error("value", path, f"The answer {number} is below the minimum {q_item.minimum}")
+        if q_item.maximum is not None and number > q_item.maximum:
+            ctx.issues.error("value", path, f"The answer {number} is above the maximum {q_item.maximum}")
+    except TypeError:
+        pass  # a wrong JSON type: reported by the structural checks
+    if q_item.max_length is not None and isinstance(value, str) and len(value) > q_item.max_length:
+        ctx.issues.error("value", path, f"The answer is longer than maxLength {q_item.max_length}")
 
 
-def _enabled(q_item: JSON, ctx: _Context) -> bool:
-    conditions = [c for c in q_item.get("enableWhen") or [] if isinstance(c, dict)]
-    if not conditions:
+def _enabled(q_item: QItem, ctx: _Context) -> bool:
+    if not q_item.enable_when:
         return True
-    results = [_condition(c, ctx) for c in conditions]
-    return any(results) if q_item.get("enableBehavior") == "any" else all(results)
+    results = (_condition(question, operator, expected, ctx) for question, operator, expected in q_item.enable_when)
+    return any(results) if q_item.enable_any else all(results)
 
 
-def _condition(condition: JSON, ctx: _Context) -> bool:
-    answers = ctx.answers.get(str(condition.get("question")), [])
-    operator = condition.get("operator")
-    found = _value(condition, "answer")
-    if found is None:
-        return False
-    expected = found[1]
+def _condition(question: str, operator: str, expected: Any, ctx: _Context) -> bool:
+    values = ctx.answers.get(question, [])
     if operator == "exists":
-        return bool(answers) == bool(expected)
-    values = [_comparable(v) for _, v in answers]
-    target = _comparable(expected)
+        return bool(values) == bool(expected)
     if operator == "=":
-        return target in values
+        return expected in values
     if operator == "!=":
-        return bool(values) and target not in values
+        return bool(values) and expected not in values
     try:
         if operator == ">":
-            return any(v > target for v in values)
+            return any(v > expected for v in values)
         if operator == "<":
-            return any(v < target for v in values)
+            return any(v < expected for v in values)
         if operator == ">=":
-            return any(v >= target for v in values)
+            return any(v >= expected for v in values)
         if operator == "<=":
-            return any(v <= target for v in values)
+            return any(v <= expected for v in values)
     except TypeError:
         return False
     return False
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "code" in value:
-            return (value.get("system"), value.get("code"))
-        if "value" in value:
-            return value["value"]
-        return tuple(sorted(value.items()))
-    return value

@@ -1,0 +1,152 @@
+"""Validation throughput of service.validation, as a ratio to orjson.loads + orjson.dumps.
+
+Usage: .venv/bin/python bench/validation_bench.py [--quick]
+
+Resources: the HAPI-style fixtures of tests/validation (Observation with its ETMI profile, a
+QuestionnaireResponse with 20 answered items, a CarePlan with its profile). Two workloads:
+- "same": the same resource validated again and again (caches fully warm; best case);
+- "distinct": 2,000 variants with their own id, versionId, lastUpdated, times, values, identifiers
+  and narrative, validated in turn (the realistic case for a sync run).
+Each figure is the median of 7 repeats whose inner loop is sized to about 0.2 s, single thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from service.validation import Engine, has_errors  # noqa: E402
+from tests.validation import fixtures  # noqa: E402
+from tests.validation.conftest import ensure_definitions  # noqa: E402
+
+JSON = dict[str, Any]
+
+
+def rate(fn: Callable[[int], None], repeats: int) -> float:
+    """Operations per second: median over repeats, inner loop sized to about 0.2 s."""
+    n = 1
+    while True:
+        start = time.perf_counter()
+        fn(n)
+        took = time.perf_counter() - start
+        if took > 0.05:
+            break
+        n *= 2
+    n = max(1, int(n * 0.2 / took))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(n)
+        samples.append(n / (time.perf_counter() - start))
+    return statistics.median(samples)
+
+
+def _stamp(i: int) -> str:
+    return f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}.{i % 1000:03d}+00:00"
+
+
+def variants(name: str, count: int) -> list[JSON]:
+    rng = random.Random(42)
+    base = fixtures.fresh(name)
+    out = []
+    for i in range(count):
+        r = copy.deepcopy(base)
+        r["id"] = f"{1000 + i}"
+        r["meta"].update({"versionId": str(1 + i % 9), "lastUpdated": _stamp(i)})
+        r["text"]["div"] = f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{name} {i}</p></div>'
+        if name == "Observation":
+            r["identifier"][0]["value"] = f"EP-{i}/obs/pain.nrs/INTAKE-1"
+            r["effectiveDateTime"] = _stamp(i + 5)
+            r["issued"] = _stamp(i + 9)
+            r["valueQuantity"]["value"] = rng.randint(0, 10)
+            r["subject"]["reference"] = f"Patient/{i}"
+        elif name == "QuestionnaireResponse":
+            r["identifier"]["value"] = f"EP-{i}/qr/INTAKE-1"
+            r["authored"] = _stamp(i)
+            r["item"][0]["answer"][0]["valueInteger"] = rng.randint(0, 10)
+            r["item"][3]["answer"][0]["valueInteger"] = rng.randint(0, 7)
+            r["item"][5]["answer"][0]["valueDecimal"] = round(rng.uniform(0, 100), 1)
+            for item in r["item"][8]["item"]:
+                item["answer"][0]["valueInteger"] = rng.randint(0, 6)
+            r["subject"]["reference"] = f"Patient/{i}"
+        else:
+            r["identifier"][0]["value"] = f"EP-{i}/careplan"
+            r["period"] = {"start": f"2024-{1 + i % 6:02d}-01", "end": f"2024-{7 + i % 6:02d}-01"}
+            r["subject"]["reference"] = f"Patient/{i}"
+        out.append(r)
+    return out
+
+
+def measure(engine: Engine, name: str, repeats: int) -> dict[str, float]:
+    same = fixtures.fresh(name)
+    many = variants(name, 2000)
+    assert not has_errors(engine.validate(same)), engine.validate(same)
+    assert not any(has_errors(engine.validate(r)) for r in many[:50])
+    blobs = [orjson.dumps(r) for r in many]
+    blob = orjson.dumps(same)
+
+    def validate_same(n: int) -> None:
+        for _ in range(n):
+            engine.validate(same)
+
+    def validate_many(n: int) -> None:
+        for i in range(n):
+            engine.validate(many[i % 2000])
+
+    def orjson_same(n: int) -> None:
+        for _ in range(n):
+            orjson.dumps(orjson.loads(blob))
+
+    def orjson_many(n: int) -> None:
+        for i in range(n):
+            orjson.dumps(orjson.loads(blobs[i % 2000]))
+
+    return {
+        "bytes": len(blob),
+        "validate_same": rate(validate_same, repeats),
+        "validate_distinct": rate(validate_many, repeats),
+        "orjson_same": rate(orjson_same, repeats),
+        "orjson_distinct": rate(orjson_many, repeats),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    args = parser.parse_args()
+    ensure_definitions()
+    start = time.perf_counter()
+    engine = Engine()
+    engine.add(fixtures.questionnaire())
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    for name in ("Observation", "QuestionnaireResponse", "CarePlan"):
+        engine.validate(fixtures.fresh(name))
+    first = time.perf_counter() - start
+    print(f"engine start {startup * 1000:.0f} ms; first validation of the 3 (compiling) {first * 1000:.0f} ms")
+    print("| Resource | Size | validate, same | validate, distinct | orjson loads+dumps | ratio same | ratio distinct |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    labels = {"Observation": "Observation + profile", "QuestionnaireResponse": "QR, 20 items", "CarePlan": "CarePlan + profile"}
+    for name, label in labels.items():
+        m = measure(engine, name, 3 if args.quick else 7)
+        print(
+            f"| {label} | {m['bytes']:,.0f} B | {m['validate_same']:,.0f}/s | {m['validate_distinct']:,.0f}/s "
+            f"| {m['orjson_distinct']:,.0f}/s | {m['orjson_same'] / m['validate_same']:.1f}x "
+            f"| {m['orjson_distinct'] / m['validate_distinct']:.1f}x |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
