@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from werkzeug.test import TestResponse
 
+from service.app import create_app
+from service.config import Settings
 from service.store import Store, open_store
 
 BACKENDS = [
@@ -46,3 +54,39 @@ def store(database_url: str) -> Iterator[Store]:
     opened = open_store(database_url)
     yield opened
     opened.close()
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "episode.json"
+
+
+@pytest.fixture
+def episode() -> dict[str, Any]:
+    """The documented example episode (a fresh copy per test)."""
+    data: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    return data
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return dataclasses.replace(Settings(database_url=database_url, auth_mode="none"), **overrides)
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    application = create_app(make_settings(database_url))
+    yield application
+    application.extensions["etmi"].store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def outcome_of(response: TestResponse, status: int) -> dict[str, Any]:
+    """Assert the response is an OperationOutcome with ``status``; return it."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/fhir+json"
+    body: dict[str, Any] = response.get_json(force=True)
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"]
+    return body

@@ -1,0 +1,118 @@
+"""``/api/v1/episodes``: mapping + validation on every write, durability, outbox, idempotency."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from service.store.models import AuditRow, DomainRecord, FhirResourceRow
+from tests.service.conftest import outcome_of
+
+
+def _counts(app: Flask) -> tuple[int, int, dict[str, int]]:
+    store = app.extensions["etmi"].store
+    with store.sessions() as session:
+        records = session.scalar(select(func.count()).select_from(DomainRecord)) or 0
+        resources = session.scalar(select(func.count()).select_from(FhirResourceRow)) or 0
+    return records, resources, store.outbox.counts()
+
+
+def test_post_episode_stores_resources_and_one_outbox_entry(app: Flask, client: FlaskClient,
+                                                            episode: dict[str, Any]) -> None:
+    response = client.post("/api/v1/episodes", json=episode)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["outcome"] == "created" and body["version"] == 1
+    assert response.headers["Location"] == "/api/v1/episodes/EP-2026-0001"
+    assert response.headers["ETag"] == 'W/"1"'
+    records, resources, outbox = _counts(app)
+    assert records == 1 and resources == len(body["resources"]) and outbox == {"pending": 1}
+    [entry] = app.extensions["etmi"].store.outbox.claim(5, "t", 30)
+    assert entry.operation == "transaction" and entry.resource["type"] == "transaction"
+    assert len(entry.resource["entry"]) == len(body["resources"])
+    with app.extensions["etmi"].store.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AuditRow)) == len(body["resources"])
+
+
+def test_retried_post_never_duplicates(app: Flask, client: FlaskClient, episode: dict[str, Any]) -> None:
+    first = client.post("/api/v1/episodes", json=episode)
+    again = client.post("/api/v1/episodes", json=episode)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["outcome"] == "unchanged" and again.get_json()["outbox_id"] is None
+    assert _counts(app)[0] == 1 and _counts(app)[2] == {"pending": 1}
+
+
+def test_idempotency_key_replays_the_first_answer(app: Flask, client: FlaskClient, episode: dict[str, Any]) -> None:
+    headers = {"Idempotency-Key": "k-123"}
+    first = client.post("/api/v1/episodes", json=episode, headers=headers)
+    again = client.post("/api/v1/episodes", json=episode, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    changed = dict(episode, status="active")
+    outcome_of(client.post("/api/v1/episodes", json=changed, headers=headers), 409)
+    assert _counts(app)[2] == {"pending": 1}
+
+
+def test_post_of_an_existing_episode_with_other_content_is_409(client: FlaskClient, episode: dict[str, Any]) -> None:
+    client.post("/api/v1/episodes", json=episode)
+    body = outcome_of(client.post("/api/v1/episodes", json=dict(episode, status="active")), 409)
+    assert body["issue"][0]["code"] == "conflict"
+
+
+def test_put_replaces_with_if_match_and_412_on_a_stale_version(app: Flask, client: FlaskClient,
+                                                               episode: dict[str, Any]) -> None:
+    client.post("/api/v1/episodes", json=episode)
+    changed = copy.deepcopy(episode)
+    changed["goals"][0].update(lifecycle_status="active", achievement_status="in-progress")
+    ok = client.put("/api/v1/episodes/EP-2026-0001", json=changed, headers={"If-Match": 'W/"1"'})
+    assert ok.status_code == 200 and ok.get_json()["version"] == 2 and ok.get_json()["outcome"] == "updated"
+    changed_refs = [r["reference"].split("/")[0] for r in ok.get_json()["resources"] if r["changed"]]
+    assert changed_refs == ["Goal"]
+    outcome_of(client.put("/api/v1/episodes/EP-2026-0001", json=episode, headers={"If-Match": 'W/"1"'}), 412)
+    assert _counts(app)[2] == {"pending": 2}
+    got = client.get("/api/v1/episodes/EP-2026-0001")
+    assert got.headers["ETag"] == 'W/"2"' and got.get_json()["episode"] == changed
+
+
+def test_put_of_an_unknown_episode_is_404(client: FlaskClient, episode: dict[str, Any]) -> None:
+    outcome_of(client.put("/api/v1/episodes/EP-2026-0001", json=episode), 404)
+    outcome_of(client.get("/api/v1/episodes/nope"), 404)
+
+
+def test_rejected_write_is_422_with_every_issue_and_stores_nothing(app: Flask, client: FlaskClient,
+                                                                   episode: dict[str, Any]) -> None:
+    episode["start"] = "2026-13-01"
+    episode["sessions"][1]["performed"] = "last tuesday"
+    episode["sessions"][0]["number"] = "one"
+    body = outcome_of(client.post("/api/v1/episodes", json=episode), 422)
+    expressions = {i["expression"][0] for i in body["issue"]}
+    assert {"start", "sessions[1].performed", "sessions[0].number"} <= expressions
+    assert all(i.get("expression") for i in body["issue"])
+    assert _counts(app) == (0, 0, {})
+
+
+def test_mapping_and_profile_issues_are_422(app: Flask, client: FlaskClient, episode: dict[str, Any]) -> None:
+    episode["responses"][0]["answers"]["not.an.item"] = 3
+    episode["scores"][0]["value"] = 170
+    body = outcome_of(client.post("/api/v1/episodes", json=episode), 422)
+    expressions = " ".join(i["expression"][0] for i in body["issue"])
+    assert "not.an.item" in expressions and "scores[0]" in expressions
+    assert _counts(app) == (0, 0, {})
+
+
+def test_malformed_requests_are_400(client: FlaskClient, episode: dict[str, Any]) -> None:
+    outcome_of(client.post("/api/v1/episodes", data="{not json", content_type="application/json"), 400)
+    outcome_of(client.post("/api/v1/episodes", data="x=1", content_type="application/x-www-form-urlencoded"), 400)
+    outcome_of(client.post("/api/v1/episodes", data="", content_type="application/json"), 400)
+    url = "/api/v1/episodes/EP-2026-0001"
+    outcome_of(client.put(url, json=episode, headers={"If-Match": "nonsense"}), 400)
+
+
+def test_unknown_route_and_method_are_operation_outcomes(client: FlaskClient) -> None:
+    outcome_of(client.get("/api/v1/nothing-here"), 404)
+    outcome_of(client.delete("/api/v1/episodes"), 405)
