@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from tests.integration.test_smart_support import (
+    REDIRECT_URI,
     authorize,
     encode_launch,
     exchange_code,
@@ -129,3 +130,31 @@ def test_bad_launch_is_refused(config: dict[str, str], app_client: str, fhir_bas
     callback = authorize(config["authorization_endpoint"], params)
     assert callback["error"] == "invalid_request"
     assert "launch" in callback.get("error_description", "")
+
+
+def test_standalone_launch_gets_the_default_patient(config: dict[str, str], app_client: str,
+                                                    fhir_base: str) -> None:
+    verifier, challenge = pkce_pair()
+    params = launch_params(app_client, fhir_base, challenge, launch=None, scope="launch/patient openid patient/*.rs")
+    callback = authorize(config["authorization_endpoint"], params)
+    body = exchange_code(config["token_endpoint"], app_client, callback["code"], verifier).json()
+    assert body["patient"] == "example-patient"
+    assert "encounter" not in body
+
+
+def test_confidential_symmetric_client(smart_url: str, config: dict[str, str], fhir_base: str) -> None:
+    registered = requests.post(f"{smart_url}/reg", json={
+        "client_name": "confidential app", "grant_types": ["authorization_code"], "response_types": ["code"],
+        "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "client_secret_basic"}, timeout=10)
+    assert registered.status_code == 201, registered.text
+    client_id, secret = registered.json()["client_id"], registered.json()["client_secret"]
+    verifier, challenge = pkce_pair()
+    callback = authorize(config["authorization_endpoint"],
+                         launch_params(client_id, fhir_base, challenge, launch=encode_launch("pat-5")))
+    data = {"grant_type": "authorization_code", "code": callback["code"], "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier}
+    wrong = requests.post(config["token_endpoint"], data=data, auth=(client_id, "not-the-secret"), timeout=10)
+    assert wrong.status_code == 401
+    response = requests.post(config["token_endpoint"], data=data, auth=(client_id, secret), timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["patient"] == "pat-5"
