@@ -128,3 +128,30 @@ def test_tampered_token_is_refused(smart_url: str, token_url: str, secured_medpl
     tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
     response = requests.get(f"{secured_medplum}/Patient", headers=bearer(tampered), timeout=10)
     assert response.status_code == 401
+
+
+def test_scope_must_cover_the_resource_type_and_interaction(smart_url: str, token_url: str,
+                                                            secured_medplum: str) -> None:
+    token = system_token(smart_url, token_url, resource=secured_medplum)  # system/Patient.cruds
+    observations = requests.get(f"{secured_medplum}/Observation", headers=bearer(token), timeout=10)
+    assert observations.status_code == 403
+    assert observations.json()["issue"][0]["code"] == "forbidden"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}},
+         "request": {"method": "POST", "url": "Observation"}}]}
+    assert requests.post(secured_medplum, json=bundle, headers=bearer(token), timeout=10).status_code == 403
+
+
+def test_patient_level_token_is_limited_to_its_patient(smart_url: str, secured_medplum: str) -> None:
+    config = smart_configuration(smart_url)
+    app = register_app_client(smart_url)
+    verifier, challenge = pkce_pair()
+    params = launch_params(app, secured_medplum, challenge, launch=encode_launch("pat-own"))
+    callback = authorize(config["authorization_endpoint"], params)
+    token = exchange_code(config["token_endpoint"], app, callback["code"], verifier).json()["access_token"]
+    own = requests.get(f"{secured_medplum}/Patient/pat-own", headers=bearer(token), timeout=10)
+    assert own.status_code == 404  # allowed; the patient just does not exist on this server
+    other = requests.get(f"{secured_medplum}/Patient/pat-other", headers=bearer(token), timeout=10)
+    assert other.status_code == 403
+    write = requests.post(f"{secured_medplum}/Patient", json=new_patient(), headers=bearer(token), timeout=10)
+    assert write.status_code == 403  # patient/*.rs grants no create

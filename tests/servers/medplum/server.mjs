@@ -1,10 +1,12 @@
 // Medplum fhir-router + MemoryRepository behind node:http: the project's second FHIR test server.
 // Env: PORT (8081), HOST (127.0.0.1), BASE (/fhir), VALIDATE=0 (skip Medplum validation),
 // TRANSACTIONS=0 (transaction Bundles run as batches), LINKS=0 (no fullUrl/paging links),
-// DEFAULT_COUNT (20), AUTH_ISSUER (require Bearer JWTs from that issuer). See README.md.
+// DEFAULT_COUNT (20), AUTH_ISSUER (require Bearer JWTs from that issuer), AUTH_SCOPES=0 (do not
+// check SMART scopes). See tests/servers/README.md.
 import http from 'node:http';
-import { badRequest, getStatus, normalizeOperationOutcome, unauthorized } from '@medplum/core';
+import { badRequest, getStatus, normalizeOperationOutcome } from '@medplum/core';
 import { AuthError, BearerVerifier } from './lib/auth.mjs';
+import { checkScopes } from './lib/scopes.mjs';
 import { capabilityStatement, createRepository, createRouter, loadDefinitions } from './lib/fhir.mjs';
 
 const env = process.env;
@@ -15,6 +17,7 @@ const DEFAULT_COUNT = Number(env.DEFAULT_COUNT ?? 20);
 const LINKS = env.LINKS !== '0';
 const CONFIG = { transactions: env.TRANSACTIONS !== '0' };
 const AUTH_ISSUER = env.AUTH_ISSUER?.replace(/\/+$/, '') || undefined;
+const AUTH_SCOPES = env.AUTH_SCOPES !== '0';
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 loadDefinitions();
@@ -107,15 +110,20 @@ function addLinks(bundle, relPath, params) {
   bundle.link = links;
 }
 
-async function authorize(req) {
-  if (!verifier) return undefined;
+// Returns the verified token claims (or {} without AUTH_ISSUER), or a string with the reason.
+async function authenticate(req) {
+  if (!verifier) return {};
   try {
-    await verifier.check(req.headers.authorization);
-    return undefined;
+    return await verifier.check(req.headers.authorization);
   } catch (err) {
-    const reason = err instanceof AuthError ? err.message : `Token check failed: ${err.message}`;
-    return reason;
+    return err instanceof AuthError ? err.message : `Token check failed: ${err.message}`;
   }
+}
+
+function refuse(res, status, reason) {
+  const code = status === 401 ? 'login' : 'forbidden';
+  const headers = status === 401 ? { 'WWW-Authenticate': `Bearer realm="${baseUrl}", error="invalid_token"` } : {};
+  send(res, status, outcomeBody(reason, code), headers);
 }
 
 async function handle(req, res) {
@@ -131,17 +139,17 @@ async function handle(req, res) {
   if (method === 'GET' && relPath === '.well-known/smart-configuration') {
     return smartConfiguration(res);
   }
-  const denied = await authorize(req);
-  if (denied) {
-    return send(res, 401, { ...unauthorized, issue: [{ ...unauthorized.issue[0], diagnostics: denied }] }, {
-      'WWW-Authenticate': `Bearer realm="${baseUrl}", error="invalid_token"`,
-    });
-  }
+  const claims = await authenticate(req);
+  if (typeof claims === 'string') return refuse(res, 401, claims);
   let body;
   try {
     body = await readBody(req);
   } catch (err) {
     return send(res, 400, badRequest(`Invalid JSON: ${err.message}`));
+  }
+  if (verifier && AUTH_SCOPES) {
+    const forbidden = checkScopes(claims, method, relPath, url.searchParams, body);
+    if (forbidden) return refuse(res, 403, forbidden);
   }
   const searchPost = method === 'POST' && /^[A-Z][A-Za-z]+\/_search$/.test(relPath) && body && !body.resourceType;
   const isSearch = LINKS && ((method === 'GET' && (relPath === '' || /^[A-Z][A-Za-z]+$/.test(relPath))) || searchPost);
