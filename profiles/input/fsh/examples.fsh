@@ -105,7 +105,7 @@ Description: "Baseline transformed fear-avoidance score supplied by the clinic s
 * subject = Reference(Patient/example)
 * effectiveDateTime = "2026-01-05T09:00:00+02:00"
 * category[survey] = $obscat#survey "Survey"
-* code = EtmiObservation#fear-avoidance-0-100 "Fear-avoidance score 0-100"
+* code = EtmiObservation#fear-avoidance-0-100 "Fear-avoidance beliefs score 0-100"
 * insert ExampleScore(62)
 
 Instance: example-fabq-pa
@@ -182,7 +182,7 @@ Description: "Baseline exercise stage of change."
 * insert ExampleObservation(EP-1/obs/ttm.stage/INTAKE-1, 2026-01-05T09:00:00+02:00)
 * category[survey] = $obscat#survey "Survey"
 * code = EtmiObservation#ttm-stage "Exercise stage of change"
-* valueCodeableConcept = EtmiTtmStage#contemplation "Contemplation"
+* valueCodeableConcept = EtmiTtmStage#contemplation "No, but I intend to in the next 6 months."
 
 Instance: example-phq2
 InstanceOf: EtmiObservationPhq2
@@ -248,7 +248,7 @@ Description: "The ETMI plan of the example episode."
 * activity[=].detail.status = #completed
 * activity[+].detail.code = $sct#435551000124105 "Counseling about physical activity (procedure)"
 * activity[=].detail.status = #completed
-* activity[+].detail.code = EtmiIntervention#brisk-walk-exposure "Brisk-walk exposure"
+* activity[+].detail.code = EtmiIntervention#brisk-walk-exposure "Brisk-walking exposure"
 * activity[=].detail.status = #in-progress
 
 Instance: example-session-1
@@ -261,8 +261,8 @@ Description: "The first session of the example episode, delivered as ETMI."
 * extension[sessionNumber].valuePositiveInt = 1
 * extension[sessionComponent][+].valueCodeableConcept = $sct#304558001 "Reassuring about exercise (procedure)"
 * extension[sessionComponent][+].valueCodeableConcept = $sct#435551000124105 "Counseling about physical activity (procedure)"
-* extension[sessionComponent][+].valueCodeableConcept = EtmiIntervention#brisk-walk-exposure "Brisk-walk exposure"
-* extension[sessionComponent][+].valueCodeableConcept = EtmiIntervention#goal-setting "Activity goal setting"
+* extension[sessionComponent][+].valueCodeableConcept = EtmiIntervention#brisk-walk-exposure "Brisk-walking exposure"
+* extension[sessionComponent][+].valueCodeableConcept = EtmiIntervention#goal-setting "Physical activity goal setting"
 * status = #completed
 * category = EtmiIntervention#etmi-program "ETMI programme"
 * code = $sct#91251008 "Physical therapy procedure"

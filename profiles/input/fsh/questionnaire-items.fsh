@@ -115,7 +115,7 @@ RuleSet: FabqItems
 * item[=] insert ExtractSurvey
 * item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.w6' or linkId = 'fabq.w7' or linkId = 'fabq.w9' or linkId = 'fabq.w10' or linkId = 'fabq.w11' or linkId = 'fabq.w12' or linkId = 'fabq.w15').answer.value.code.select(toInteger()).aggregate($this + $total, 0)]])
 * item[+] insert DecimalItem(fab.score100, [[Fear-avoidance score 0-100 (only if the source system supplies it)]], 0, 100)
-* item[=].code = EtmiObservation#fear-avoidance-0-100 "Fear-avoidance score 0-100"
+* item[=].code = EtmiObservation#fear-avoidance-0-100 "Fear-avoidance beliefs score 0-100"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
 
