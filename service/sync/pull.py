@@ -1,0 +1,115 @@
+"""The pull use-case: incremental polling of EHR edits to CarePlan and Goal.
+
+Per target and type, the cursor is the newest ``meta.lastUpdated`` seen (the server's own clock, so
+the service's clock never enters the comparison). The next poll asks ``_lastUpdated=ge<cursor −
+overlap>``: the overlap window absorbs clock skew between the server's nodes and commits that became
+visible late (LinuxForHealth/FHIR #3690). Re-seen versions are filtered out by versionId, so the
+overlap costs a few reads, never a duplicate. Paging follows ``next`` links verbatim and never reads
+``Bundle.total``. A target that answers 400 to the identifier filter is polled without it.
+
+For each changed resource: our own write echoed back (versionId equals the id map's) is skipped; one
+that does not map to the ETMI domain is counted and skipped; the rest go to the local store
+(``SyncStatePort.apply_remote``) and, when the store took them, the id map learns the new version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from mappings import canonical
+from mappings.careplan import careplan_from_fhir
+from mappings.errors import MappingError
+from mappings.goal import goal_from_fhir
+from service.sync.ports import Clock, FhirServerPort, IdMapPort, Json, RejectedError, SyncStatePort
+from service.sync.targets import Target
+
+log = logging.getLogger("etmi.sync.pull")
+MAPPERS: Mapping[str, Callable[[Json], Any]] = {"Goal": goal_from_fhir, "CarePlan": careplan_from_fhir}
+
+
+@dataclass
+class PullReport:
+    seen: int = 0
+    own_writes: int = 0
+    applied: int = 0
+    unknown: int = 0
+    unmappable: int = 0
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+def parse_instant(value: str) -> datetime:
+    """A FHIR instant with ``Z`` or ``±hh:mm``."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class Puller:
+    def __init__(
+        self, id_map: IdMapPort, state: SyncStatePort, targets: Sequence[tuple[Target, FhirServerPort]],
+        clock: Clock,
+    ) -> None:
+        self.id_map, self.state, self.targets, self.clock = id_map, state, list(targets), clock
+
+    def run_once(self) -> PullReport:
+        report = PullReport()
+        for target, server in self.targets:
+            for resource_type in target.pull_types:
+                if resource_type in MAPPERS:
+                    self._pull(target, server, resource_type, report)
+        return report
+
+    def _pull(self, target: Target, server: FhirServerPort, resource_type: str, report: PullReport) -> None:
+        key = f"pull:{target.name}:{resource_type}"
+        cursor = self.state.get_cursor(key)
+        newest = parse_instant(cursor) if cursor else None
+        for resource in self._changes(target, server, resource_type, newest):
+            report.seen += 1
+            updated = resource.get("meta", {}).get("lastUpdated")
+            if updated:
+                moment = parse_instant(updated)
+                newest = moment if newest is None or moment > newest else newest
+            self._take(target, resource_type, resource, report)
+        if newest is not None:
+            value = newest.isoformat()
+            self.state.set_cursor(key, value)
+            report.cursors[key] = value
+
+    def _changes(
+        self, target: Target, server: FhirServerPort, resource_type: str, since: datetime | None,
+    ) -> Iterator[Json]:
+        params = {"_count": str(target.page_size), "identifier": f"{canonical.SID_RESOURCE}|"}
+        if since is not None:
+            start = since - timedelta(seconds=target.pull_overlap_seconds)
+            params["_lastUpdated"] = f"ge{start.isoformat()}"
+        try:
+            yield from server.search(resource_type, params)
+        except RejectedError:
+            log.info("sync.pull.filter_refused", extra={"target": target.name, "resource_type": resource_type})
+            params.pop("identifier")
+            yield from server.search(resource_type, params)
+
+    def _take(self, target: Target, resource_type: str, resource: Json, report: PullReport) -> None:
+        remote_id = str(resource.get("id", ""))
+        version = resource.get("meta", {}).get("versionId")
+        local_id = self.id_map.local_id(target.name, resource_type, remote_id)
+        if local_id is not None:
+            known = self.id_map.get(target.name, resource_type, local_id)
+            if known is not None and version is not None and known[1] == str(version):
+                report.own_writes += 1
+                return
+        try:
+            MAPPERS[resource_type](resource)
+        except MappingError as err:
+            report.unmappable += 1
+            log.info("sync.pull.unmappable", extra={"target": target.name, "resource_type": resource_type,
+                                                    "issues": len(err.issues)})
+            return
+        if self.state.apply_remote(target.name, local_id, resource):
+            report.applied += 1
+            if local_id is not None:
+                self.id_map.put(target.name, resource_type, local_id, remote_id, str(version) if version else None)
+        else:
+            report.unknown += 1

@@ -1,0 +1,78 @@
+"""Conflict policy against the real servers: the EHR edits a resource, then the service writes it.
+
+HAPI answers a stale If-Match with 409, Medplum with 412; both must lead to the same decisions:
+Goal held for a clinician, CarePlan status taken from the EHR, outcome Observation overwritten.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.adapters.fhir_client import FhirClient
+from service.adapters.file_state import FileSyncState
+from service.sync.targets import Target
+from tests.sync.support import (
+    drain,
+    enqueue_bundle,
+    enqueue_resource,
+    episode_bundle,
+    episode_resources,
+    first_of,
+    new_store,
+    pusher,
+    target_for,
+    unique_episode,
+)
+
+
+@pytest.fixture(params=[pytest.param("hapi", marks=pytest.mark.hapi),
+                        pytest.param("medplum", marks=pytest.mark.medplum)])
+def ehr(request: pytest.FixtureRequest) -> Target:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return target_for(url, request.param)
+
+
+def ehr_edit(client: FhirClient, resource_type: str, remote_id: str, change: dict[str, Any]) -> dict[str, Any]:
+    current = client.read(resource_type, remote_id)
+    body = {**(current.body or {}), **change}
+    return client.update(body, if_match=current.etag).body or {}
+
+
+def test_conflicts_follow_the_policy_per_resource_type(ehr: Target, tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    state = FileSyncState(tmp_path / "state.json")
+    payload = unique_episode(6)
+    resources = episode_resources(payload)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    drain(pusher(store, [ehr], state=state))
+    client = FhirClient(ehr.base_url)
+    goal, plan, obs = (copy.deepcopy(first_of(resources, t)) for t in ("Goal", "CarePlan", "Observation"))
+    ids = {r["resourceType"]: (store.id_map.get(ehr.name, r["resourceType"], r["id"]) or ("",))[0]
+           for r in (goal, plan, obs)}
+
+    ehr_edit(client, "Goal", ids["Goal"], {"description": {"text": "EHR: walk 10 minutes a day"}})
+    ehr_edit(client, "CarePlan", ids["CarePlan"], {"status": "on-hold"})
+    ehr_edit(client, "Observation", ids["Observation"], {"note": [{"text": "EHR annotation"}]})
+
+    goal["description"] = {"text": "ETMI: walk briskly 150 minutes a week"}
+    plan["title"] = "ETMI plan, revised"
+    obs["valueQuantity"] = {**obs["valueQuantity"], "value": 2}
+    for resource in (goal, plan, obs):
+        enqueue_resource(store, resource, "p1")
+    reports = drain(pusher(store, [ehr], state=state))
+
+    assert store.outbox.counts() == {"sent": 3, "dead": 1}, [r.errors for r in reports]
+    assert (client.read("Goal", ids["Goal"]).body or {})["description"]["text"] == "EHR: walk 10 minutes a day"
+    remote_plan = client.read("CarePlan", ids["CarePlan"]).body or {}
+    assert (remote_plan["status"], remote_plan["title"]) == ("on-hold", "ETMI plan, revised")
+    remote_obs = client.read("Observation", ids["Observation"]).body or {}
+    assert remote_obs["valueQuantity"]["value"] == 2 and "note" not in remote_obs
+
+    held = state.list_conflicts("held")
+    assert [(c.resource_type, c.policy) for c in held] == [("Goal", "hold")]
+    resolved = {(c.resource_type, c.resolution) for c in state.list_conflicts("resolved")}
+    assert resolved == {("CarePlan", "merged ehr status"), ("Observation", "overwrote-ehr")}
