@@ -1,7 +1,7 @@
 """The pull use-case: incremental polling of EHR edits to CarePlan and Goal.
 
 Per target and type, the cursor is the newest ``meta.lastUpdated`` seen (the server's own clock, so
-the service's clock never enters the comparison). The next poll asks ``_lastUpdated=ge<cursor −
+the service's clock never enters the comparison). The next poll asks ``_lastUpdated=ge<cursor -
 overlap>``: the overlap window absorbs clock skew between the server's nodes and commits that became
 visible late (LinuxForHealth/FHIR #3690). Re-seen versions are filtered out by versionId, so the
 overlap costs a few reads, never a duplicate. Paging follows ``next`` links verbatim and never reads
