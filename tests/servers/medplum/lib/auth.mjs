@@ -1,7 +1,7 @@
 // Bearer-token check for the Medplum test server (only when AUTH_ISSUER is set): the token must be
 // a JWT signed by a key from the issuer's JWKS, with iss = the issuer, a future exp and an aud equal
 // to this server's base URL. Uses node:crypto only.
-import { createPublicKey, verify } from 'node:crypto';
+import { constants, createPublicKey, verify } from 'node:crypto';
 
 const HASHES = {
   RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
@@ -45,8 +45,10 @@ export class BearerVerifier {
     const jwk = await this.key(header.kid);
     const key = createPublicKey({ key: jwk, format: 'jwk' });
     const opts = { key };
-    if (header.alg.startsWith('ES')) opts.dsaEncoding = 'ieee-p1363';
-    if (header.alg.startsWith('PS')) Object.assign(opts, { padding: 6, saltLength: 32 + 16 * ['256', '384', '512'].indexOf(header.alg.slice(2)) });
+    if (header.alg.startsWith('ES')) opts.dsaEncoding = 'ieee-p1363'; // JWS uses raw r||s signatures
+    if (header.alg.startsWith('PS')) {
+      Object.assign(opts, { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(header.alg.slice(2)) / 8 });
+    }
     if (!verify(hash, Buffer.from(`${h}.${p}`), opts, Buffer.from(s, 'base64url'))) {
       throw new AuthError('Bad signature');
     }

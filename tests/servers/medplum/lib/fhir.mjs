@@ -71,9 +71,16 @@ export function createRepository({ validate }) {
 
 // Stored resources are never mutated in place (reads return deep clones), so copying the map
 // structure and the history arrays is a complete snapshot.
+function copyMaps(outer, copyValue) {
+  const result = new Map();
+  for (const [type, byId] of outer) {
+    result.set(type, new Map([...byId].map(([id, value]) => [id, copyValue(value)])));
+  }
+  return result;
+}
+
 function takeSnapshot(repo) {
-  const copy = (outer, inner) => new Map([...outer].map(([type, byId]) => [type, new Map([...byId].map(([id, v]) => [id, inner(v)]))]));
-  return { resources: copy(repo.resources, (r) => r), history: copy(repo.history, (h) => h.slice()) };
+  return { resources: copyMaps(repo.resources, (r) => r), history: copyMaps(repo.history, (h) => h.slice()) };
 }
 
 function restoreSnapshot(repo, snapshot) {
