@@ -29,7 +29,8 @@ INCLUDES: dict[tuple[str, str], str] = {
 }
 
 COMMON = ("_id", "_lastUpdated")
-RESULT = ("_count", "_offset", "_include", "_format", "_sort", "_total", "_summary", "_pretty")
+RESULT = ("_count", "_offset", "_include", "_format", "_sort", "_total", "_summary", "_pretty",
+          "_totalMethod")  # fhirpy sends _totalMethod=count with count(); the total is always exact
 SORTS = ("_lastUpdated", "-_lastUpdated", "date", "-date")
 
 
