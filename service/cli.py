@@ -15,6 +15,10 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "map": "service.commands.map",
     "validate": "service.commands.validate",
+    "serve": "service.commands.serve",
+    "sync": "service.commands.sync",
+    "worker": "service.commands.worker",
+    "check-server": "service.commands.check_server",
 }
 
 

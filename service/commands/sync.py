@@ -1,0 +1,207 @@
+"""``etmi-fhir sync status|replay|push|pull|resolve``: operate the EHR sync.
+
+Targets come from ``--targets FILE`` (TOML/JSON, see ``service/sync/targets.py``) or the settings
+(``ETMI_SYNC_TARGETS``); the database from ``--database-url`` or ``ETMI_DATABASE_URL``; cursors and
+the conflict log from ``--state FILE`` (default ``var/sync-state.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from service.adapters.fhir_client import FhirClient
+from service.adapters.file_state import FileSyncState
+from service.adapters.smart_auth import token_provider
+from service.config import ROOT, Settings
+from service.sync.clock import SystemClock
+from service.sync.pull import Puller
+from service.sync.push import Pusher, PushReport
+from service.sync.targets import Target, load_targets, parse_targets
+
+HELP = "EHR sync: status, replay dead letters, push/pull once, resolve held conflicts"
+
+
+@dataclass
+class Runtime:
+    store: Any
+    targets: list[Target]
+    state: FileSyncState
+
+    def clients(self) -> list[tuple[Target, FhirClient]]:
+        return [(t, FhirClient(t.base_url, token_provider(t.auth, t.base_url), t.timeout, t.rate_limit))
+                for t in self.targets]
+
+    def pusher(self, worker_id: str | None = None) -> Pusher:
+        wid = worker_id or f"{socket.gethostname()}-{id(self):x}"
+        return Pusher(self.store.outbox, self.store.id_map, self.clients(), SystemClock(), wid, state=self.state)
+
+    def puller(self) -> Puller:
+        return Puller(self.store.id_map, self.state, self.clients(), SystemClock())
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--targets", help="targets file (TOML or JSON); default: ETMI_SYNC_TARGETS")
+    parser.add_argument("--database-url", help="SQLAlchemy URL; default: ETMI_DATABASE_URL")
+    parser.add_argument("--state", help="sync state file (cursors, conflicts); default var/sync-state.json")
+
+
+def runtime(args: argparse.Namespace, need_targets: bool = True) -> Runtime:
+    from service.store import open_store
+
+    settings = Settings.from_env()
+    targets: list[Target] = []
+    if args.targets:
+        targets = load_targets(args.targets)
+    else:
+        spec = str(getattr(settings, "sync_targets", "") or "")
+        if spec.strip().startswith("{"):
+            targets = parse_targets(json.loads(spec))
+        elif spec:
+            targets = load_targets(spec)
+    if need_targets and not targets:
+        raise SystemExit("no EHR target configured: pass --targets FILE or set ETMI_SYNC_TARGETS")
+    state_path = args.state or str(getattr(settings, "sync_state_file", "") or ROOT / "var" / "sync-state.json")
+    store = open_store(args.database_url or settings.database_url)
+    return Runtime(store, targets, FileSyncState(Path(state_path)))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = sub.add_parser("status", help="outbox counts, dead letters and conflicts")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--limit", type=int, default=20)
+    replay = sub.add_parser("replay", help="queue failed/dead entries again")
+    replay.add_argument("ids", nargs="*", type=int, help="outbox entry ids")
+    replay.add_argument("--all-dead", action="store_true", help="every dead-lettered entry")
+    push = sub.add_parser("push", help="push due outbox entries until none is left (or --rounds)")
+    push.add_argument("--rounds", type=int, default=100)
+    push.add_argument("--batch-size", type=int)
+    sub.add_parser("pull", help="poll the targets once for CarePlan/Goal edits")
+    resolve = sub.add_parser("resolve", help="mark a held conflict decided by a clinician")
+    resolve.add_argument("target")
+    resolve.add_argument("resource_type")
+    resolve.add_argument("local_id")
+    resolve.add_argument("--keep", choices=["service", "ehr"], required=True)
+    for p in (status, replay, push, sub.choices["pull"], resolve):
+        add_common(p)
+
+
+def _entries(store: Any, status: str, limit: int) -> list[dict[str, Any]]:
+    """Entries of one status for operators: ``outbox.list`` when the store has it."""
+    lister = getattr(store.outbox, "list", None)
+    if lister is not None:
+        rows = lister(status, limit)
+        return [{"id": e.id, "patient_key": e.patient_key, "resource_type": e.resource_type,
+                 "attempts": e.attempts, "error": getattr(e, "last_error", None),
+                 "outcome": getattr(e, "outcome", None)} for e in rows]
+    from sqlalchemy import select
+
+    from service.store.models import OutboxRow
+
+    with store.sessions() as session:
+        found = session.scalars(select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id).limit(limit))
+        return [{"id": r.id, "patient_key": r.patient_key, "resource_type": r.resource_type, "attempts": r.attempts,
+                 "error": r.last_error, "outcome": r.outcome} for r in found]
+
+
+def _status(rt: Runtime, args: argparse.Namespace) -> int:
+    counts = rt.store.outbox.counts()
+    report = {
+        "outbox": counts,
+        "failed": _entries(rt.store, "failed", args.limit),
+        "dead": _entries(rt.store, "dead", args.limit),
+        "conflicts_held": [_conflict(c) for c in rt.state.list_conflicts("held")],
+        "targets": [t.name for t in rt.targets],
+    }
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+        return 0
+    print("outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"))
+    for kind in ("failed", "dead"):
+        for e in report[kind]:
+            print(f"  {kind:6} #{e['id']} patient={e['patient_key']} {e['resource_type']} attempts={e['attempts']}"
+                  f" {_why(e)}")
+    for c in report["conflicts_held"]:
+        print(f"  held   {c['target']} {c['resource_type']}/{c['local_id']} (EHR id {c['remote_id']}): {c['policy']}")
+    return 0
+
+
+def _why(entry: dict[str, Any]) -> str:
+    outcome = entry.get("outcome") or {}
+    texts = [str(i.get("diagnostics") or "") for i in outcome.get("issue", [])] if isinstance(outcome, dict) else []
+    return "; ".join(t for t in texts if t)[:200] or (entry.get("error") or "")[:200]
+
+
+def _conflict(c: Any) -> dict[str, Any]:
+    row = asdict(c)
+    row.pop("local", None)
+    row.pop("remote", None)
+    return row
+
+
+def _replay(rt: Runtime, args: argparse.Namespace) -> int:
+    ids = list(args.ids)
+    if args.all_dead:
+        ids += [e["id"] for e in _entries(rt.store, "dead", 100000)]
+    if not ids:
+        print("nothing to replay: give entry ids or --all-dead", file=sys.stderr)
+        return 2
+    print(f"requeued {rt.store.outbox.replay(ids)} of {len(ids)} entries")
+    return 0
+
+
+def _push(rt: Runtime, args: argparse.Namespace) -> int:
+    pusher, total = rt.pusher(), PushReport()
+    for _ in range(args.rounds):
+        report = pusher.run_once(args.batch_size)
+        total.add(report)
+        if report.claimed == 0:
+            break
+    print(f"claimed={total.claimed} sent={total.sent} retried={total.retried} dead={total.dead} "
+          f"held={total.held} conflicts={total.conflicts} lost_leases={total.lost_leases}")
+    return 0 if total.dead == 0 else 1
+
+
+def _resolve(rt: Runtime, args: argparse.Namespace) -> int:
+    """A clinician decided a held conflict: adopt the EHR's current version as the base of the next write
+    (keep service: replay the dead letter to overwrite; keep ehr: the EHR's version goes to the store)."""
+    clients = {t.name: (t, c) for t, c in rt.clients()}
+    if args.target not in clients:
+        raise SystemExit(f"unknown target {args.target!r}")
+    known = rt.store.id_map.get(args.target, args.resource_type, args.local_id)
+    if known is None:
+        raise SystemExit(f"{args.resource_type}/{args.local_id} was never written to {args.target}")
+    remote = clients[args.target][1].read(args.resource_type, known[0]).body or {}
+    version = remote.get("meta", {}).get("versionId")
+    if args.keep == "ehr":
+        rt.state.apply_remote(args.target, args.local_id, remote)
+    rt.store.id_map.put(args.target, args.resource_type, args.local_id, known[0], version)
+    changed = rt.state.resolve_conflicts(args.target, args.resource_type, args.local_id, f"clinician kept {args.keep}")
+    hint = ("now replay the dead-lettered entry: it overwrites the EHR version" if args.keep == "service"
+            else "the EHR version was handed to the local store; do not replay the entry")
+    print(f"resolved {changed} held conflict(s) of {args.resource_type}/{args.local_id}; {hint}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    rt = runtime(args, need_targets=args.action in ("push", "pull"))
+    try:
+        if args.action == "status":
+            return _status(rt, args)
+        if args.action == "replay":
+            return _replay(rt, args)
+        if args.action == "push":
+            return _push(rt, args)
+        if args.action == "pull":
+            report = rt.puller().run_once()
+            print(json.dumps(asdict(report)))
+            return 0
+        return _resolve(rt, args)
+    finally:
+        rt.store.close()

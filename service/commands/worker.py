@@ -1,0 +1,88 @@
+"""``etmi-fhir worker``: the sync worker loop (push due outbox entries; poll EHR edits now and then).
+
+Run one or several (processes or ``--threads``): the outbox claim is per-patient FIFO under a
+lease, so workers never write for the same patient at once, and a worker killed mid-send leaves
+its entries to be re-claimed when the lease runs out (the re-send is idempotent). SIGTERM/SIGINT
+finish the current round and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+from service.commands.sync import Runtime, add_common, runtime
+
+HELP = "run the EHR sync worker loop (push outbox entries, poll CarePlan/Goal edits)"
+log = logging.getLogger("etmi.sync.worker")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common(parser)
+    parser.add_argument("--worker-id", help="default: <host>-<pid>")
+    parser.add_argument("--threads", type=int, default=1, help="push threads in this process")
+    parser.add_argument("--idle", type=float, default=2.0, help="seconds to wait when nothing is due")
+    parser.add_argument("--pull-every", type=float, default=60.0, help="seconds between pulls (0: never)")
+    parser.add_argument("--batch-size", type=int, help="entries claimed per round (default: the target's)")
+    parser.add_argument("--exit-when-idle", action="store_true", help="stop once nothing is due (tests, cron)")
+
+
+def run(args: argparse.Namespace) -> int:
+    rt = runtime(args)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("sync.worker.stopping", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    base_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    threads = [threading.Thread(target=_push_loop, args=(rt, f"{base_id}-{i}", args, stop), daemon=True)
+               for i in range(max(1, args.threads))]
+    for t in threads:
+        t.start()
+    next_pull = time.monotonic()
+    try:
+        while not stop.is_set() and any(t.is_alive() for t in threads):
+            if args.pull_every > 0 and time.monotonic() >= next_pull:
+                _safe_pull(rt)
+                next_pull = time.monotonic() + args.pull_every
+            stop.wait(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        rt.store.close()
+    return 0
+
+
+def _push_loop(rt: Runtime, worker_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
+    pusher = rt.pusher(worker_id)
+    while not stop.is_set():
+        try:
+            report = pusher.run_once(args.batch_size)
+        except Exception:  # a store or config failure must not kill the worker silently
+            log.exception("sync.worker.round_failed")
+            stop.wait(args.idle)
+            continue
+        if report.claimed:
+            log.info("sync.worker.round", extra={"worker": worker_id, "claimed": report.claimed,
+                                                 "sent": report.sent, "retried": report.retried, "dead": report.dead})
+            continue
+        if args.exit_when_idle:
+            return
+        stop.wait(args.idle)
+
+
+def _safe_pull(rt: Runtime) -> None:
+    try:
+        rt.puller().run_once()
+    except Exception:
+        log.exception("sync.worker.pull_failed")
