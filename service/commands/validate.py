@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--definitions", metavar="DIR", help="R4 definitions directory (default $ETMI_R4_DEFINITIONS or .cache/r4)"
     )
     parser.add_argument(
+        "--models", action="store_true", help="also run the fhir.resources R4B models (second line of defence)"
+    )
+    parser.add_argument(
         "--profiles-dir",
         metavar="DIR",
         help="the project's conformance resources (default $ETMI_PROFILES or profiles/package)",
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"etmi-fhir validate: {name}: not JSON ({exc})", file=sys.stderr)
             return 2
     try:
-        engine = Engine(args.definitions, args.profiles_dir)
+        engine = Engine(args.definitions, args.profiles_dir, models=args.models)
     except DefinitionsMissing as exc:
         print(f"etmi-fhir validate: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from typing import Any
 
 from service.validation.definitions import Definitions, load_core, load_project
 from service.validation.model import CORE, Compiler, TypeNode
+from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
 from service.validation.primitives import build_primitives
 from service.validation.questionnaire import QItem, check_answers, compile_items
@@ -20,8 +21,13 @@ class Engine:
     """Compiles definitions lazily and keeps them for the life of the process."""
 
     def __init__(
-        self, core: str | os.PathLike[str] | None = None, profiles: str | os.PathLike[str] | None = None
+        self,
+        core: str | os.PathLike[str] | None = None,
+        profiles: str | os.PathLike[str] | None = None,
+        models: bool = False,
     ) -> None:
+        #: Also run the fhir.resources R4B models (a second line of defence; slower).
+        self.models = models
         self.defs: Definitions = load_core(core)
         load_project(self.defs, profiles)
         self.terminology = Terminology(self.defs)
@@ -48,6 +54,8 @@ class Engine:
         issues = Issues()
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
         Walker(self, issues).resource(resource, rtype if isinstance(rtype, str) else "", profile)
+        if self.models and isinstance(resource, dict) and not issues.has_errors:
+            check_with_models(resource, issues)
         return operation_outcome(issues)
 
     def is_resource_type(self, name: str) -> bool:

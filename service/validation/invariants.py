@@ -93,23 +93,31 @@ class Part:
         self.parsed = parse(expression)  # type: ignore[no-untyped-call]
         self.members, self.cacheable = _analyse(expression)
         self.cache: dict[Any, list[Any]] = {}
-        self.key_memo: dict[str, bool] = {}
+        self.key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    def _selects(self, key: str) -> bool:
-        hit = self.key_memo.get(key)
-        if hit is None:
-            name = key[1:] if key.startswith("_") else key
+    def _selected(self, data: dict[str, Any]) -> tuple[str, ...]:
+        """The keys of ``data`` that hold members the expression reads, memoised by key set."""
+        signature = tuple(data)
+        found = self.key_memo.get(signature)
+        if found is None:
             members = self.members or frozenset()
-            hit = any(name == m or (name.startswith(m) and name[len(m) : len(m) + 1].isupper()) for m in members)
-            self.key_memo[key] = hit
-        return hit
+            found = tuple(
+                key
+                for key in signature
+                if (name := key.removeprefix("_")) in members
+                or any(name.startswith(m) and name[len(m) : len(m) + 1].isupper() for m in members)
+            )
+            if len(self.key_memo) >= _CACHE_LIMIT:
+                self.key_memo.clear()
+            self.key_memo[signature] = found
+        return found
 
     def evaluate(self, data: Any, base: str, env: dict[str, Any]) -> list[Any]:
         if not self.cacheable:
             return self._run(data, base, env)
         try:
             if self.members is not None:
-                projected = {k: v for k, v in data.items() if self._selects(k)} if isinstance(data, dict) else data
+                projected = {k: data[k] for k in self._selected(data)} if isinstance(data, dict) else data
                 key: Any = (base, orjson.dumps(projected) if projected else b"")
                 if not projected:
                     data = {}

@@ -110,3 +110,14 @@ def test_missing_definitions_message(tmp_path: Path) -> None:
 
     with pytest.raises(DefinitionsMissing, match="scripts/r4-definitions"):
         Engine(tmp_path)
+
+
+def test_models_second_line_agrees_on_fixtures() -> None:
+    """fhir.resources R4B as a second line: nothing extra on valid fixtures; it sees lax coercion too."""
+    checked = Engine(models=True)
+    checked.add(fixtures.questionnaire())
+    for name in [*fixtures.BUILDERS, "Bundle"]:
+        assert all(i["severity"] != "error" for i in checked.validate(fixtures.fresh(name))["issue"]), name
+    resource = fixtures.fresh("Patient")
+    resource["extension"] = [{"url": "http://example.org/x", "valueMeta": {"versionId": "1"}}]
+    assert all(i["severity"] != "error" for i in checked.validate(resource)["issue"])
