@@ -10,7 +10,6 @@ HAPI enforces referential integrity inside a transaction.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +73,7 @@ def conditional_query(resource: dict[str, Any]) -> str:
 
 
 def _rewrite(value: Any, local: dict[str, str]) -> Any:
+    """A copy of ``value`` (dicts and lists are new) with in-bundle references replaced."""
     if isinstance(value, dict):
         return {k: (local.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, local))
                 for k, v in value.items()}
@@ -88,7 +88,7 @@ def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
     local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources}
     entries = []
     for resource in resources:
-        body = _rewrite(copy.deepcopy(resource), local)
+        body = _rewrite(resource, local)
         body.pop("id", None)
         rtype, query = resource["resourceType"], conditional_query(resource)
         request = ({"method": "PUT", "url": f"{rtype}?{query}"} if rtype in UPDATABLE_TYPES

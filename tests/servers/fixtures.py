@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 SERVERS = Path(__file__).resolve().parent
+URL_PREFIXES = ("http://", "https://", "postgresql://", "postgresql+psycopg://")
 
 
 def free_port() -> int:
@@ -54,7 +55,7 @@ class ServerProcess:
                 self._log.write(line)
                 self._log.flush()
                 text = line.strip()
-                if not found and text.startswith(("http://", "https://", "postgresql://")) and " " not in text:
+                if not found and text.startswith(URL_PREFIXES) and " " not in text:
                     found.append(text)
                     done.set()
             done.set()
