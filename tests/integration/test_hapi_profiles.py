@@ -121,3 +121,14 @@ def test_pain_wrong_unit_fails(hapi_url: str) -> None:
 def test_pain_example_is_valid(hapi_url: str) -> None:
     _need_package()
     assert _validate(hapi_url, _pain_example(), PAIN_PROFILE) == []
+
+
+def test_etmi_valueset_expands(hapi_url: str) -> None:
+    _need_package()
+    valuesets = sorted(PACKAGE.glob("ValueSet-*.json"))
+    assert valuesets, "no ValueSet in profiles/package"
+    for path in valuesets:
+        url = _load(path)["url"]
+        r = requests.get(f"{hapi_url}/ValueSet/$expand", params={"url": url}, headers=FHIR_JSON, timeout=TIMEOUT)
+        assert r.status_code == 200, f"{url}: {r.text[:500]}"
+        assert r.json()["expansion"].get("contains"), f"{url} expanded to nothing"

@@ -49,7 +49,7 @@ public class StorageConfig {
 				"http://loinc.org/*", "http://snomed.info/*", "http://unitsofmeasure.org/*",
 				"http://hl7.org/fhir/*", "http://terminology.hl7.org/*"));
 		s.setValidateResourceStatusForPackageUpload(false);
-		// pre-expansion into the database needs Hibernate Search (off here): expand in memory instead
+		// no background pre-expansion of ValueSets: $expand expands on request
 		s.setPreExpandValueSets(false);
 		s.setEnableTaskPreExpandValueSets(false);
 		s.setReuseCachedSearchResultsForMillis(null);
@@ -105,7 +105,14 @@ public class StorageConfig {
 		Properties p = new Properties();
 		p.put("hibernate.dialect", "ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect");
 		p.put("hibernate.hbm2ddl.auto", "update");
-		p.put("hibernate.search.enabled", "false");
+		// Lucene in the heap: terminology ($expand, code lookups) needs Hibernate Search
+		p.put("hibernate.search.enabled", "true");
+		p.put("hibernate.search.backend.type", "lucene");
+		p.put("hibernate.search.backend.directory.type", "local-heap");
+		p.put("hibernate.search.backend.lucene_version", "LUCENE_CURRENT");
+		p.put("hibernate.search.backend.analysis.configurer",
+				"ca.uhn.fhir.jpa.search.HapiHSearchAnalysisConfigurers$HapiLuceneAnalysisConfigurer");
+		p.put("hibernate.search.indexing.plan.synchronization.strategy", "sync");
 		p.put("hibernate.jdbc.batch_size", "20");
 		p.put("hibernate.cache.use_query_cache", "false");
 		p.put("hibernate.cache.use_second_level_cache", "false");
