@@ -90,13 +90,14 @@ class BackendServicesAuth:
 
     def __init__(
         self, token_url: str, client_id: str, private_key_pem: str, kid: str, alg: str = "ES384",
-        scope: str = "system/*.cruds", jku: str | None = None, session: requests.Session | None = None,
+        scope: str = "system/*.cruds", jku: str | None = None, resource: str | None = None,
+        session: requests.Session | None = None,
         clock: Callable[[], float] = time.time, renew_before: float = 30.0, timeout: float = 15.0,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
         self._key = load_private_key(private_key_pem)
-        self.kid, self.alg, self.scope, self.jku = kid, alg, scope, jku
+        self.kid, self.alg, self.scope, self.jku, self.resource = kid, alg, scope, jku, resource
         self.session = session or requests.Session()
         self.clock, self.renew_before, self.timeout = clock, renew_before, timeout
         self._token: str | None = None
@@ -105,7 +106,7 @@ class BackendServicesAuth:
         self.fetches = 0
 
     def client_assertion(self) -> str:
-        now = int(self.clock())
+        now = int(time.time())  # wall clock: the authorization server checks iat/exp against its own
         claims = {
             "iss": self.client_id, "sub": self.client_id, "aud": self.token_url,
             "iat": now, "exp": now + ASSERTION_LIFETIME, "jti": str(uuid.uuid4()),
@@ -130,6 +131,8 @@ class BackendServicesAuth:
             "grant_type": "client_credentials", "scope": self.scope,
             "client_assertion_type": ASSERTION_TYPE, "client_assertion": self.client_assertion(),
         }
+        if self.resource:  # RFC 8707 resource indicator, for servers that scope tokens by audience
+            form["resource"] = self.resource
         try:
             response = self.session.post(self.token_url, data=form, timeout=self.timeout,
                                          headers={"Accept": "application/json"})
@@ -169,5 +172,5 @@ def token_provider(auth: AuthConfig, fhir_base: str) -> TokenProvider:
         pem = auth.private_key_pem or Path(auth.private_key_file or "").read_text(encoding="ascii")
         token_url = auth.token_url or discover_token_url(fhir_base)
         return BackendServicesAuth(token_url, auth.client_id or "", pem, auth.kid or "etmi-fhir",
-                                   auth.alg, auth.scope, auth.jku)
+                                   auth.alg, auth.scope, auth.jku, auth.resource)
     return NoAuth()

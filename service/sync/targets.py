@@ -55,6 +55,7 @@ class AuthConfig:
     alg: str = "ES384"
     scope: str = "system/*.cruds"
     jku: str | None = None
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
