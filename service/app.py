@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
@@ -40,7 +41,7 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
-    app = Flask("service")
+    app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _api_config(app)
     app.extensions["etmi"] = Context(
         settings=settings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from service.store.models import Base
 
@@ -22,6 +22,8 @@ def run_migrations_online() -> None:
     with _engine().connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":  # several workers may start at once
+                connection.execute(text("SELECT pg_advisory_xact_lock(7201)"))
             context.run_migrations()
         connection.commit()
 
