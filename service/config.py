@@ -2,7 +2,7 @@
 
 | Variable | Default | Meaning |
 |---|---|---|
-| ETMI_DATABASE_URL | sqlite:///var/etmi.db (./var, relative to the working directory) | SQLAlchemy URL (``postgresql://...`` for PostgreSQL) |
+| ETMI_DATABASE_URL | sqlite:///var/etmi.db | SQLAlchemy URL; SQLite path relative to the working dir |
 | ETMI_AUTH_MODE | jwt | ``jwt`` (bearer tokens) or ``none`` (dev only, logged loudly) |
 | ETMI_AUTH_ISSUER | (empty) | issuer whose JWKS signs the access tokens |
 | ETMI_AUTH_AUDIENCE | (empty) | expected ``aud`` (usually the public ``/fhir`` base URL) |
