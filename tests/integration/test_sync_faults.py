@@ -1,0 +1,138 @@
+"""Transport faults between the sync worker and the real FHIR servers, injected by the fault proxy.
+
+Whatever fails on the way, every entry ends up sent exactly once: no duplicate resource on the EHR
+(conditional entries, deterministic Provenance ids), Retry-After honoured, lost answers after a
+commit recognised as our own write rather than a conflict.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from service.adapters.fhir_client import FhirClient
+from service.adapters.file_state import FileSyncState
+from service.sync.targets import Target
+from tests.servers.faultproxy.proxy import Fault, FaultProxy
+from tests.sync.support import (
+    drain,
+    enqueue_bundle,
+    enqueue_resource,
+    episode_bundle,
+    episode_resources,
+    first_of,
+    identifier_query,
+    new_store,
+    pusher,
+    target_for,
+    unique_episode,
+)
+
+
+@pytest.fixture(params=[pytest.param("hapi", marks=pytest.mark.hapi),
+                        pytest.param("medplum", marks=pytest.mark.medplum)])
+def upstream(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param, request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def proxy(upstream: tuple[str, str]) -> Iterator[FaultProxy]:
+    p = FaultProxy(upstream[1]).start()
+    yield p
+    p.stop()
+
+
+def via(proxy: FaultProxy, upstream: tuple[str, str], **options: Any) -> Target:
+    return target_for(proxy.url, upstream[0], timeout=[2, 3], **options)
+
+
+def copies(base: str, resource: dict[str, Any]) -> int:
+    name, value = identifier_query(resource).split("=", 1)
+    return len(list(FhirClient(base).search(resource["resourceType"], {name: unquote(value)})))
+
+
+def assert_each_once(base: str, payload: dict[str, Any]) -> None:
+    for resource in episode_resources(payload):
+        assert copies(base, resource) == 1, f"{resource['resourceType']} written {copies(base, resource)} times"
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_retry_after_is_honoured(proxy: FaultProxy, upstream: tuple[str, str], tmp_path: Path, status: int) -> None:
+    store = new_store(tmp_path)
+    payload = unique_episode(10)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    proxy.inject(Fault("status", status=status, retry_after="2", method="POST"))
+    p = pusher(store, [via(proxy, upstream)])
+    started = datetime.now()
+    first = p.run_once()
+    assert (first.retried, first.sent) == (1, 0)
+    entry = store.outbox.get(1)
+    assert entry is not None and (entry.next_attempt_at - started).total_seconds() >= 1.5, "Retry-After: 2"
+    assert p.run_once().claimed == 0, "not due before Retry-After"
+    time.sleep(2.1)
+    drain(p)
+    assert store.outbox.counts() == {"sent": 1}
+    assert_each_once(upstream[1], payload)
+
+
+@pytest.mark.parametrize("fault", [Fault("status", status=500, method="POST"), Fault("drop", method="POST"),
+                                   Fault("delay", seconds=4.0, method="POST"), Fault("lose", method="POST")],
+                         ids=["500", "dropped-connection", "timeout", "lost-response"])
+def test_transient_faults_end_in_exactly_one_copy(
+    proxy: FaultProxy, upstream: tuple[str, str], tmp_path: Path, fault: Fault,
+) -> None:
+    store = new_store(tmp_path)
+    payload = unique_episode(11)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    proxy.inject(copy.copy(fault))
+    reports = drain(pusher(store, [via(proxy, upstream)]))
+    assert reports[0].retried == 1, reports[0]
+    time.sleep(0.2)
+    reports += drain(pusher(store, [via(proxy, upstream)]))
+    assert store.outbox.counts() == {"sent": 1}, [r.errors for r in reports]
+    assert_each_once(upstream[1], payload)
+    if fault.kind in ("lose", "delay"):
+        prov = [s for s in proxy.seen if s.upstream_status is not None]
+        assert len(prov) >= 2, "the first transaction reached the server and was sent again"
+
+
+def test_lost_answer_to_an_if_match_update_is_not_a_conflict(
+    proxy: FaultProxy, upstream: tuple[str, str], tmp_path: Path,
+) -> None:
+    store = new_store(tmp_path)
+    state = FileSyncState(tmp_path / "state.json")
+    payload = unique_episode(12)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    drain(pusher(store, [via(proxy, upstream)], state=state))
+    goal = copy.deepcopy(first_of(episode_resources(payload), "Goal"))
+    goal["description"] = {"text": "ETMI: 150 minutes of brisk walking a week"}
+    enqueue_resource(store, goal, "p1")
+    proxy.inject(Fault("lose", method="POST"))
+    reports = drain(pusher(store, [via(proxy, upstream)], state=state))
+    time.sleep(0.2)
+    reports += drain(pusher(store, [via(proxy, upstream)], state=state))
+    assert store.outbox.counts() == {"sent": 2}, [r.errors for r in reports]
+    [conflict] = state.list_conflicts()
+    assert (conflict.resolution, conflict.status) == ("already-applied", "resolved")
+
+
+def test_endless_503_is_dead_lettered_after_max_attempts(
+    proxy: FaultProxy, upstream: tuple[str, str], tmp_path: Path,
+) -> None:
+    store = new_store(tmp_path)
+    enqueue_bundle(store, episode_bundle(unique_episode(13)), "p1")
+    proxy.inject(*[Fault("status", status=503, method="POST") for _ in range(3)])
+    p = pusher(store, [via(proxy, upstream, max_attempts=3)])
+    for _ in range(3):
+        p.run_once()
+        time.sleep(0.1)
+    entry = store.outbox.get(1)
+    assert store.outbox.counts() == {"dead": 1}
+    assert entry is not None and entry.attempts == 3
