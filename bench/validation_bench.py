@@ -26,9 +26,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.validation import Engine, has_errors  # noqa: E402
-from tests.validation import fixtures  # noqa: E402
-from tests.validation.conftest import ensure_definitions  # noqa: E402
+from service.validation import Engine, has_errors
+from tests.validation import fixtures
+from tests.validation.conftest import ensure_definitions
 
 JSON = dict[str, Any]
 
@@ -135,9 +135,15 @@ def main() -> int:
         engine.validate(fixtures.fresh(name))
     first = time.perf_counter() - start
     print(f"engine start {startup * 1000:.0f} ms; first validation of the 3 (compiling) {first * 1000:.0f} ms")
-    print("| Resource | Size | validate, same | validate, distinct | orjson loads+dumps | ratio same | ratio distinct |")
+    print(
+        "| Resource | Size | validate, same | validate, distinct | orjson loads+dumps | ratio same | ratio distinct |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    labels = {"Observation": "Observation + profile", "QuestionnaireResponse": "QR, 20 items", "CarePlan": "CarePlan + profile"}
+    labels = {
+        "Observation": "Observation + profile",
+        "QuestionnaireResponse": "QR, 20 items",
+        "CarePlan": "CarePlan + profile",
+    }
     for name, label in labels.items():
         m = measure(engine, name, 3 if args.quick else 7)
         print(

@@ -192,7 +192,13 @@ def que2(data: Any, env: dict[str, Any]) -> bool:
     return True
 
 
+def que7(data: Any, env: dict[str, Any]) -> bool:
+    """enableWhen 'exists' takes answerBoolean (fhirpathpy's `is Boolean` rejects FHIR booleans)."""
+    return data.get("operator") != "exists" or "answerBoolean" in data
+
+
 NATIVES: dict[str, tuple[str, Native]] = {
+    "que-7": ("operator = 'exists' implies (answer is Boolean)", que7),
     "dom-3": (
         "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) "
         "| %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = "

@@ -145,8 +145,8 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
         return
     version = url.split("|", 1)[1] if "|" in url else None
     if version is not None and questionnaire.get("version") not in (None, version):
-        issues.error("value", f"{path}.questionnaire",
-                     f"Questionnaire version {version} requested, but {questionnaire.get('version')} is known")  # fmt: skip
+        known = questionnaire.get("version")
+        issues.error("value", f"{path}.questionnaire", f"Questionnaire version {version} requested, {known} is known")
     compiled = engine.compiled_questionnaire(questionnaire)
     ctx = _Context(engine, issues, qr.get("status") in ("completed", "amended"))
     _index(qr.get("item") or [], ctx.answers)
@@ -162,7 +162,9 @@ def _items(q_items: dict[str, tuple[int, QItem]], items: list[Any], path: str, c
         link = item.get("linkId")
         found = q_items.get(link) if isinstance(link, str) else None
         if found is None:
-            ctx.issues.error("structure", f"{path}.item[{i}]", f"No item with linkId '{link}' at this level of the Questionnaire")
+            ctx.issues.error(
+                "structure", f"{path}.item[{i}]", f"No item with linkId '{link}' at this level of the Questionnaire"
+            )
             continue
         index, q_item = found
         ipath = f"{path}.item[{i}]"
@@ -207,7 +209,9 @@ def _item(q_item: QItem, item: JSON, path: str, ctx: _Context) -> None:
 def _answer(q_item: QItem, key: str, value: Any, path: str, ctx: _Context) -> None:
     if q_item.allowed is not None and key not in q_item.allowed:
         expected = " or ".join(q_item.allowed)
-        ctx.issues.error("structure", path, f"Answer {key} does not fit item type '{q_item.kind}' (expected {expected})")
+        ctx.issues.error(
+            "structure", path, f"Answer {key} does not fit item type '{q_item.kind}' (expected {expected})"
+        )
         return
     if q_item.options is not None:
         if not (q_item.open_text and key == "valueString") and (key, _comparable(value)) not in q_item.options:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from service.validation.bundle import check_searchset
 from service.validation.model import Elem, Slice, TypeNode
 from service.validation.outcome import Issues
 
@@ -68,6 +69,8 @@ class Walker:
             self._index_bundle(data)
         for node in nodes:
             self.object(data, node, path or rtype)
+        if rtype == "Bundle":
+            check_searchset(data, path or rtype, self.issues, self.engine.is_resource_type)
         if rtype == "QuestionnaireResponse":
             self.engine.check_answers(data, path or rtype, self.issues)
         self.env = saved

@@ -246,14 +246,15 @@ def bundle() -> JSON:
     for build in BUILDERS.values():
         resource = build()
         url = f"http://localhost:8080/fhir/{resource['resourceType']}/{resource['id']}"
-        entries.append({"fullUrl": url, "resource": resource, "search": {"mode": "match"}})
+        mode = "match" if resource["resourceType"] == "Patient" else "include"
+        entries.append({"fullUrl": url, "resource": resource, "search": {"mode": mode}})
     return {
         "resourceType": "Bundle",
         "id": "5f2c1b1e-0a51-4a44-9a57-1c8f6c1f0e4b",
         "meta": {"lastUpdated": "2024-05-02T09:14:03.601+00:00"},
         "type": "searchset",
         "total": len(entries),
-        "link": [{"relation": "self", "url": "http://localhost:8080/fhir/Observation"}],
+        "link": [{"relation": "self", "url": "http://localhost:8080/fhir/Patient?_id=1201&_revinclude=*"}],
         "entry": entries,
     }
 

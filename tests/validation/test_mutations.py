@@ -288,7 +288,7 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
     (
         "questionnaire-que-7",
         "Questionnaire",
-        _set("item.3.enableWhen.0.operator", "exists"),
+        _set("item.3.enableWhen.0", {"question": "q3", "operator": "exists", "answerInteger": 1}),
         "Questionnaire.item[3].enableWhen[0]",
         "que-7",
     ),
@@ -418,6 +418,13 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
         _set("entry.1.resource.status", "bogus"),
         "Bundle.entry[1].resource.status",
         "not in the value set",
+    ),
+    (
+        "bundle-search-match-type",
+        "Bundle",
+        _set("entry.1.search.mode", "match"),
+        "Bundle.entry[1].resource",
+        "not a matching resource type",
     ),
     ("bundle-type", "Bundle", _set("type", "list"), "Bundle.type", "not in the value set"),
     ("bundle-bdl-1", "Bundle", _set("type", "collection"), "Bundle", "bdl-1"),

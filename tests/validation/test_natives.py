@@ -102,3 +102,10 @@ def test_narrative_checks(div: str, ok1: bool, ok2: bool) -> None:
     narrative = {"status": "generated", "div": div}
     assert NATIVES["txt-1"][1](narrative, {}) is ok1
     assert NATIVES["txt-2"][1](narrative, {}) is ok2
+
+
+def test_que_7_accepts_fhir_booleans() -> None:
+    _, native = NATIVES["que-7"]
+    assert native({"question": "q", "operator": "exists", "answerBoolean": True}, {})
+    assert not native({"question": "q", "operator": "exists", "answerInteger": 1}, {})
+    assert native({"question": "q", "operator": "=", "answerInteger": 1}, {})

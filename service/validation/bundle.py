@@ -1,0 +1,42 @@
+"""Bundle rules of the HL7 validator beyond the R4 invariants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from service.validation.outcome import Issues
+
+
+def search_types(bundle: dict[str, Any], is_type: Callable[[str], bool]) -> set[str] | None:
+    """Resource types a searchset's self link searched for, or None if it can't be told."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
+            parts = urlsplit(link["url"])
+            segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
+            if is_type(segment):
+                return {segment}
+            listed = {t for v in parse_qs(parts.query).get("_type", []) for t in v.split(",") if is_type(t)}
+            return listed or None
+    return None
+
+
+def check_searchset(bundle: dict[str, Any], path: str, issues: Issues, is_type: Callable[[str], bool]) -> None:
+    """Entries with search.mode 'match' must be of the type the self link searched for."""
+    if bundle.get("type") != "searchset":
+        return
+    expected = search_types(bundle, is_type)
+    if not expected:
+        return
+    for i, entry in enumerate(bundle.get("entry") or []):
+        if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") != "match":
+            continue
+        resource = entry.get("resource")
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if isinstance(rtype, str) and rtype not in expected:
+            issues.error(
+                "invalid",
+                f"{path}.entry[{i}].resource",
+                f"This is not a matching resource type for the specified search ({rtype} expecting {sorted(expected)})",
+            )
