@@ -33,7 +33,8 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _examples() -> list[Path]:
-    return sorted(EXAMPLES.glob("*.json")) if EXAMPLES.is_dir() else []
+    # .index.json is the package index, not an example
+    return sorted(p for p in EXAMPLES.glob("*.json") if not p.name.startswith(".")) if EXAMPLES.is_dir() else []
 
 
 def _questionnaires() -> list[Path]:

@@ -63,7 +63,7 @@ public class IgPackageLoader implements SmartInitializingSingleton {
 			spec.setReloadExisting(true);
 			PackageInstallOutcomeJson outcome = installer.install(spec);
 			LOG.info("ETMI IG package {}#{} installed: {}", name, version, outcome.getResourcesInstalled());
-			outcome.getMessage().forEach(m -> LOG.info("ETMI IG install: {}", m));
+			outcome.getMessage().forEach(m -> LOG.debug("ETMI IG install: {}", m));
 		} catch (IOException | RuntimeException e) {
 			// a broken package must not hide the server; the tests report what is missing
 			LOG.error("ETMI IG package at '{}' could not be installed: {}", packagePath, e.toString(), e);
