@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from service.fhir.validator import error_issues
 from service.store.db import transaction, utcnow
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue
-from service.store.resources import save_resource
+from service.store.resources import save_resources
 
 Mode = Literal["create", "replace", "amend"]
 
@@ -137,7 +137,7 @@ class EpisodeWriter:
             session.add(record)
         elif record.data != payload:
             record.data, record.version, record.updated_at = payload, record.version + 1, now
-        saved = [save_resource(session, r, now) for r in resources]
+        saved = save_resources(session, resources, now)
         changed = [s for s in saved if s.changed]
         outbox_id = None
         if changed:
@@ -145,9 +145,10 @@ class EpisodeWriter:
                           operation="transaction", resource=transaction_bundle(resources), now=now)
             session.flush()
             outbox_id = row.id
-            session.add_all(AuditRow(at=now, actor=caller.actor, action="create" if s.version_id == 1 else "update",
-                                     resource_type=s.resource_type, resource_id=s.resource_id,
-                                     version_id=s.version_id, request_id=caller.request_id) for s in changed)
+            session.execute(insert(AuditRow), [
+                {"at": now, "actor": caller.actor, "action": "create" if s.version_id == 1 else "update",
+                 "resource_type": s.resource_type, "resource_id": s.resource_id, "version_id": s.version_id,
+                 "request_id": caller.request_id} for s in changed])
         result = _result(record, saved, outbox_id, created=record.version == 1 and bool(changed) and mode == "create")
         if key:
             session.add(IdempotencyRow(key=key, request_hash=digest, status_code=result.status,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.index import index_resource, instant_string
@@ -34,28 +33,61 @@ class Saved:
     changed: bool
 
 
+def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime) -> list[Saved]:
+    """Store a new version of each resource whose content changed (a few statements for the batch).
+
+    The stored copy gets ``meta.versionId`` and ``meta.lastUpdated``; unchanged resources keep theirs.
+    """
+    ids: dict[str, list[str]] = {}
+    for resource in batch:
+        ids.setdefault(resource["resourceType"], []).append(resource["id"])
+    current: dict[tuple[str, str], tuple[int, str]] = {}
+    for rtype, rids in ids.items():
+        rows = session.execute(select(FhirResourceRow.resource_id, FhirResourceRow.version_id,
+                                      FhirResourceRow.resource_hash).where(
+            FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(rids), FhirResourceRow.current))
+        current.update({(rtype, rid): (version, digest) for rid, version, digest in rows})
+    saved, rows_out, tokens_out = [], [], []
+    for resource in batch:
+        rtype, rid = resource["resourceType"], resource["id"]
+        digest = content_hash(resource)
+        old = current.get((rtype, rid))
+        if old is not None and old[1] == digest:
+            saved.append(Saved(rtype, rid, old[0], changed=False))
+            continue
+        version = old[0] + 1 if old else 1
+        stored = {**resource, "meta": {**(resource.get("meta") or {}), "versionId": str(version),
+                                       "lastUpdated": instant_string(now)}}
+        idx = index_resource(resource)
+        rows_out.append({"resource_type": rtype, "resource_id": rid, "version_id": version, "current": True,
+                         "patient_id": idx.patient_id, "status": idx.status, "date_low": idx.date_low,
+                         "date_high": idx.date_high, "last_updated": now, "resource": stored,
+                         "resource_hash": digest})
+        tokens_out += [{"resource_type": rtype, "resource_id": rid, "name": n, "system": sy, "code": co}
+                       for n, sy, co in idx.tokens]
+        saved.append(Saved(rtype, rid, version, changed=True))
+    _replace_current(session, [s for s in saved if s.changed and s.version_id > 1])
+    if rows_out:
+        session.execute(insert(FhirResourceRow), rows_out)
+    if tokens_out:
+        session.execute(insert(SearchToken), tokens_out)
+    return saved
+
+
+def _replace_current(session: Session, replaced: list[Saved]) -> None:
+    by_type: dict[str, list[str]] = {}
+    for s in replaced:
+        by_type.setdefault(s.resource_type, []).append(s.resource_id)
+    for rtype, rids in by_type.items():
+        session.execute(update(FhirResourceRow).where(
+            FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(rids), FhirResourceRow.current)
+            .values(current=False))
+        session.execute(delete(SearchToken).where(SearchToken.resource_type == rtype,
+                                                  SearchToken.resource_id.in_(rids)))
+
+
 def save_resource(session: Session, resource: dict[str, Any], now: datetime) -> Saved:
-    """Store a new version unless the content is unchanged; the stored copy gets ``meta`` filled in."""
-    rtype, rid = resource["resourceType"], resource["id"]
-    digest = content_hash(resource)
-    current = session.scalar(select(FhirResourceRow).where(
-        FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id == rid, FhirResourceRow.current))
-    if current is not None and current.resource_hash == digest:
-        return Saved(rtype, rid, current.version_id, changed=False)
-    version = current.version_id + 1 if current else 1
-    if current is not None:
-        current.current = False
-        session.execute(delete(SearchToken).where(SearchToken.resource_type == rtype, SearchToken.resource_id == rid))
-    stored = copy.deepcopy(resource)
-    stored["meta"] = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": instant_string(now)}
-    idx = index_resource(resource)
-    session.add(FhirResourceRow(
-        resource_type=rtype, resource_id=rid, version_id=version, current=True, patient_id=idx.patient_id,
-        status=idx.status, date_low=idx.date_low, date_high=idx.date_high, last_updated=now, resource=stored,
-        resource_hash=digest))
-    session.add_all(SearchToken(resource_type=rtype, resource_id=rid, name=n, system=s, code=c)
-                    for n, s, c in idx.tokens)
-    return Saved(rtype, rid, version, changed=True)
+    return save_resources(session, [resource], now)[0]
 
 
 def read(session: Session, rtype: str, rid: str, version: int | None = None) -> FhirResourceRow | None:

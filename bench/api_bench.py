@@ -1,0 +1,199 @@
+"""Ingest benchmark: POST /api/v1/episodes under gunicorn vs a bare Flask endpoint, same run.
+
+    .venv/bin/python bench/api_bench.py --requests 300 --concurrency 4 --workers 2
+
+The service runs with ``etmi-fhir serve`` (SQLite in a temp dir, auth off) and the baseline is a bare
+Flask app under the same gunicorn settings whose endpoint parses the JSON body and returns the
+service's own response body for an episode. The load generator is a second process on loopback
+(threads with keep-alive sessions) posting distinct synthetic episodes (``service/synthetic.py``).
+Prints throughput and p50/p99 latency of both, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+PATH = "/api/v1/episodes"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def _baseline_server(port: int, body_file: str, workers: int, threads: int) -> None:
+    """A bare Flask app under gunicorn: parse the JSON body, answer the canned service response."""
+    from flask import Flask, Response, request
+    from gunicorn.app.base import BaseApplication
+
+    body = Path(body_file).read_bytes()
+    app = Flask("baseline", root_path=str(ROOT))
+
+    @app.post(PATH)
+    def ingest() -> Response:
+        request.get_json()
+        return Response(body, status=201, mimetype="application/json")
+
+    @app.get("/healthz")
+    def health() -> Response:
+        return Response(b"{}", mimetype="application/json")
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in {"bind": f"127.0.0.1:{port}", "workers": workers, "threads": threads,
+                               "worker_class": "gthread", "accesslog": None}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    Server().run()
+
+
+def _load(base: str, payloads: list[bytes], concurrency: int, out: Any) -> None:
+    """Load generator (its own process): ``concurrency`` threads, keep-alive, one POST per payload."""
+    latencies: list[float] = []
+    errors: list[int] = []
+    lock = threading.Lock()
+    index = iter(range(len(payloads)))
+
+    def worker() -> None:
+        session = requests.Session()
+        headers = {"Content-Type": "application/json"}
+        while True:
+            with lock:
+                i = next(index, None)
+            if i is None:
+                return
+            start = time.perf_counter()
+            response = session.post(base + PATH, data=payloads[i], headers=headers, timeout=60)
+            took = time.perf_counter() - start
+            with lock:
+                latencies.append(took)
+                if response.status_code not in (200, 201):
+                    errors.append(response.status_code)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put({"wall": time.perf_counter() - started, "latencies": latencies, "errors": errors})
+
+
+def _run_load(base: str, payloads: list[bytes], concurrency: int) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_load, args=(base, payloads, concurrency, queue))
+    proc.start()
+    result: dict[str, Any] = queue.get()
+    proc.join()
+    lat = sorted(result["latencies"])
+    return {"rps": len(lat) / result["wall"], "p50": statistics.median(lat) * 1000,
+            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "errors": result["errors"], "n": len(lat)}
+
+
+def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    parser.add_argument("--baseline-server", nargs=2, metavar=("PORT", "BODY_FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_server:
+        _baseline_server(int(args.baseline_server[0]), args.baseline_server[1], args.workers, args.threads)
+        return 0
+    sys.path.insert(0, str(ROOT))
+    from service.synthetic import synthetic_episode
+
+    warm = 20
+    episodes = [synthetic_episode(i, seed=7) for i in range(args.requests + warm)]
+    payloads = [orjson.dumps(e) for e in episodes]
+    resources = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING",
+               "ETMI_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db"}
+        port = _free_port()
+        service = _start([str(Path(sys.executable).with_name("etmi-fhir")), "serve", "--port", str(port),
+                          "--workers", str(args.workers), "--threads", str(args.threads)], env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait(base + "/readyz")
+            sample = requests.post(base + PATH, data=payloads[0], headers={"Content-Type": "application/json"})
+            assert sample.status_code == 201, sample.text
+            resources.append(len(sample.json()["resources"]))
+            _run_load(base, payloads[1:warm], args.concurrency)
+            ours = _run_load(base, payloads[warm:], args.concurrency)
+        finally:
+            _stop(service)
+        body_file = Path(tmp) / "body.json"
+        body_file.write_bytes(sample.content)
+        bport = _free_port()
+        baseline = _start([sys.executable, __file__, "--workers", str(args.workers), "--threads", str(args.threads),
+                           "--baseline-server", str(bport), str(body_file)], env)
+        try:
+            bbase = f"http://127.0.0.1:{bport}"
+            _wait(bbase + "/healthz")
+            _run_load(bbase, payloads[1:warm], args.concurrency)
+            bare = _run_load(bbase, payloads[warm:], args.concurrency)
+        finally:
+            _stop(baseline)
+    _report(args, ours, bare, resources[0])
+    return 1 if ours["errors"] or bare["errors"] else 0
+
+
+def _report(args: argparse.Namespace, ours: dict[str, Any], bare: dict[str, Any], per_episode: int) -> None:
+    print(f"{args.requests} distinct episodes, concurrency {args.concurrency}, gunicorn {args.workers} workers x "
+          f"{args.threads} threads, {os.cpu_count()} cores; first episode = {per_episode} FHIR resources")
+    print("| endpoint | episodes/s | p50 ms | p99 ms | errors |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in (("POST /api/v1/episodes (map, validate, store, outbox)", ours),
+                    ("baseline: bare Flask, parse body, same response JSON", bare)):
+        print(f"| {name} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {len(r['errors'])} |")
+    print(f"ratio: throughput {bare['rps'] / ours['rps']:.1f}x lower, p50 {ours['p50'] / bare['p50']:.1f}x, "
+          f"p99 {ours['p99'] / bare['p99']:.1f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
