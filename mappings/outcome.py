@@ -71,7 +71,15 @@ _KINDS = (
 OBSERVATION_KINDS: dict[str, ObservationKind] = {k.key: k for k in _KINDS}
 KIND_BY_CODE: dict[tuple[str, str], ObservationKind] = {(k.system, k.code): k for k in _KINDS}
 
-TTM_STAGE_DISPLAY = {s: s.capitalize() for s in c.TTM_STAGES}
+#: Displays of etmi-ttm-stage: the exact answers of the URI CPRC "Exercise: Stages of Change - Short Form".
+TTM_STAGE_DISPLAY = {
+    "precontemplation": "No, and I do NOT intend to in the next 6 months.",
+    "contemplation": "No, but I intend to in the next 6 months.",
+    "preparation": "No, but I intend to in the next 30 days.",
+    "action": "Yes, I have been for LESS than 6 months.",
+    "maintenance": "Yes, I have been for MORE than 6 months.",
+    "relapse": "Relapse",
+}
 
 
 def quantity(value: int | float, unit: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from mappings.domain import Episode, Session
 from mappings.errors import Issue, MappingError
 
 PT_PROCEDURE = refs.concept(c.SNOMED, "91251008", "Physical therapy procedure")
-ETMI_PROGRAM = refs.concept(c.ETMI_CS_INTERVENTION, c.INTERVENTION_ETMI_PROGRAM, "Delivered as ETMI")
+ETMI_PROGRAM = refs.concept(c.ETMI_CS_INTERVENTION, c.INTERVENTION_ETMI_PROGRAM, "ETMI programme")
 
 
 def session_identifier(episode: Episode, session: Session) -> dict[str, str]:

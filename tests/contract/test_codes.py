@@ -14,6 +14,8 @@ from typing import Any
 
 from mappings import canonical as c
 from mappings.bundle import episode_resources
+from mappings.domain import OutcomeScore
+from mappings.outcome import OBSERVATION_KINDS, score_to_observation
 from mappings.payload import episode_from_json
 from service.ig import load_package
 from service.synthetic import synthetic_episode
@@ -55,6 +57,11 @@ def shipped_codings() -> list[dict[str, Any]]:
     example = json.loads((ROOT / "examples" / "episode.json").read_text())
     payloads = [example] + [synthetic_episode(i) for i in range(20)]
     out = [cd for p in payloads for r in episode_resources(episode_from_json(p), questionnaires) for cd in codings(r)]
+    episode = episode_from_json(example)
+    for kind in OBSERVATION_KINDS.values():
+        for value in (c.TTM_STAGES if kind.unit is None else (kind.high,)):
+            score = OutcomeScore(f"{kind.key}-{value}", kind.key, value, "2026-01-05T09:00:00+02:00")
+            out += codings(score_to_observation(score, episode))
     return out + [cd for q in questionnaires.values() for cd in codings(q)]
 
 
@@ -78,3 +85,12 @@ def test_every_shipped_code_is_verified_or_local() -> None:
 def test_ucum_units_are_the_exact_ones_of_the_domain_reference() -> None:
     units = {cd["code"] for cd in shipped_codings() if cd["system"] == c.UCUM}
     assert units <= {"{score}", "d/wk", "min/d", "min/wk", "min"}, units
+
+
+def test_displays_of_our_codes_match_our_code_systems() -> None:
+    """A display that differs from the CodeSystem makes HAPI warn on every resource."""
+    local = {cs["url"]: {concept["code"]: concept["display"] for concept in cs.get("concept", [])}
+             for cs in load_package().by_type["CodeSystem"]}
+    wrong = {f"{cd['system']}#{cd['code']}: {cd['display']!r}" for cd in shipped_codings()
+             if cd["system"] in local and "display" in cd and local[cd["system"]].get(cd["code"]) != cd["display"]}
+    assert not wrong, sorted(wrong)
