@@ -133,3 +133,31 @@ def test_etmi_valueset_expands(hapi_url: str) -> None:
         r = requests.get(f"{hapi_url}/ValueSet/$expand", params={"url": url}, headers=FHIR_JSON, timeout=TIMEOUT)
         assert r.status_code == 200, f"{url}: {r.text[:500]}"
         assert r.json()["expansion"].get("contains"), f"{url} expanded to nothing"
+
+
+def _qr_example() -> dict[str, Any]:
+    for path in _examples():
+        resource = _load(path)
+        if resource["resourceType"] == "QuestionnaireResponse":
+            return resource
+    pytest.skip("no QuestionnaireResponse example in profiles/package/example")
+
+
+def test_questionnaire_response_is_checked_against_its_questionnaire(hapi_url: str) -> None:
+    """HAPI resolves QuestionnaireResponse.questionnaire among the stored Questionnaires."""
+    _need_package()
+    broken = copy.deepcopy(_qr_example())
+    broken["item"].append({"linkId": "no-such-item", "answer": [{"valueInteger": 3}]})
+    errors = _validate(hapi_url, broken, _etmi_profile(broken))
+    assert any("no-such-item" in e for e in errors), errors
+
+
+def test_questionnaire_response_answer_out_of_range_fails(hapi_url: str) -> None:
+    _need_package()
+    broken = copy.deepcopy(_qr_example())
+    pain = [item for item in broken["item"] if item["linkId"] == "pain.nrs"]
+    if not pain:
+        pytest.skip("the QuestionnaireResponse example has no pain.nrs item")
+    pain[0]["answer"] = [{"valueInteger": 11}]
+    errors = _validate(hapi_url, broken, _etmi_profile(broken))
+    assert any("maximum" in e for e in errors), errors
