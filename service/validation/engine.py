@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from service.validation.definitions import Definitions, load_core, load_project
+from mappings.canonical import UCUM
+from service.validation.definitions import Definitions, core_dir, load_core, load_project
 from service.validation.model import CORE, Compiler, TypeNode
 from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
 from service.validation.primitives import build_primitives
 from service.validation.questionnaire import QItem, check_answers, compile_items
 from service.validation.terminology import Terminology
+from service.validation.ucum import Ucum
 from service.validation.walker import Walker
 
 JSON = dict[str, Any]
@@ -29,6 +31,8 @@ class Engine:
         #: Also run the fhir.resources R4B models (a second line of defence; slower).
         self.models = models
         self.defs: Definitions = load_core(core)
+        essence = core_dir(core) / "ucum-essence.xml"
+        self.ucum = Ucum(essence) if essence.is_file() else None
         load_project(self.defs, profiles)
         self.terminology = Terminology(self.defs)
         self.primitives = build_primitives(self.defs)
@@ -98,6 +102,14 @@ class Engine:
         index = self.terminology.code_system(system)
         if index is not None and code not in index.codes:
             issues.error("code-invalid", f"{path}.code", f"Unknown code '{code}' in the CodeSystem '{system}'")
+
+    def check_ucum(self, quantity: JSON, path: str, issues: Issues) -> None:
+        """A UCUM-coded quantity must use a valid UCUM expression (as HAPI's UCUM service checks)."""
+        code = quantity.get("code")
+        if quantity.get("system") != UCUM or not isinstance(code, str) or self.ucum is None:
+            return
+        if not self.ucum.valid(code):
+            issues.error("code-invalid", f"{path}.code", f"Error processing unit '{code}': not a valid UCUM unit")
 
     def check_binding(self, value: Any, code: str, binding: tuple[str, str], path: str, issues: Issues) -> None:
         strength, url = binding

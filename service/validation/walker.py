@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 _REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
 NO_MEMO = frozenset({"Reference"})
 MEMO_MAX_BYTES = 4096
 MEMO_LIMIT = 50_000
@@ -138,6 +139,12 @@ class Walker:
         if key.startswith("_") and key[1:] in node.keys and node.keys[key[1:]][0].primitive:
             elem = node.keys[key[1:]][0]
             counts.setdefault(elem, 1)
+            if key[1:] not in data and elem.binding is not None and elem.binding[0] == "required":
+                self.issues.error(
+                    "code-invalid",
+                    f"{path}.{key[1:]}",
+                    f"No code provided, and a code is required from {elem.binding[1]}",
+                )
             element = self.compiler.datatype("Element")
             items = value if isinstance(value, list) else [value]
             for i, item in enumerate(items):
@@ -249,6 +256,8 @@ class Walker:
                 self.reference(value, elem, path)
             elif code == "Coding":
                 self.engine.check_coding(value, path, self.issues)
+            elif code in QUANTITIES:
+                self.engine.check_ucum(value, path, self.issues)
         if elem.fixed is not None and value != elem.fixed[0]:
             self.issues.error("value", path, f"Value must be exactly {_dump(elem.fixed[0])}")
         if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):

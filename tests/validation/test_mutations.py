@@ -53,6 +53,17 @@ def _del(path: str) -> Mutation:
     return mutate
 
 
+def _absent(name: str) -> Mutation:
+    """Replaces a primitive by its data-absent-reason extension only."""
+
+    def mutate(resource: JSON) -> None:
+        del resource[name]
+        absent = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
+        resource["_" + name] = {"extension": [absent]}
+
+    return mutate
+
+
 CASES: list[tuple[str, str, Mutation, str, str]] = [
     # (id, resource, mutation, expected expression, expected fragment of the diagnostics)
     ("obs-missing-status", "Observation", _del("status"), "Observation.status", "minimum required"),
@@ -119,6 +130,20 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
         "Invalid",
     ),
     ("obs-ucum-unit", "Observation", _set("valueQuantity.code", "kg"), "Observation.valueQuantity.code", "pattern"),
+    (
+        "goal-ucum-invalid",
+        "Goal",
+        _set("target.0.detailQuantity.code", "minutes/week"),
+        "Goal.target[0].detailQuantity.code",
+        "not a valid UCUM unit",
+    ),
+    (
+        "obs-status-absent-reason-only",
+        "Observation",
+        _absent("status"),
+        "Observation.status",
+        "No code provided",
+    ),
     ("obs-code-pattern", "Observation", _set("code.coding.0.code", "72514-4"), "Observation.code", "pattern"),
     ("obs-category-slice", "Observation", _set("category.0.coding.0.code", "exam"), "Observation.category", "survey"),
     ("obs-qty-3", "Observation", _del("valueQuantity.system"), "Observation.valueQuantity.system", "minimum required"),
