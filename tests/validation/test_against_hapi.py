@@ -88,3 +88,72 @@ def test_mutations_where_hapi_is_laxer_are_known(hapi: str) -> None:
         if not hapi_errors(hapi, resource, name):
             laxer.append(case_id)
     assert set(laxer) <= STRICTER_THAN_HAPI, laxer
+
+
+def _obs(**changes: Any) -> dict[str, Any]:
+    resource = fixtures.fresh("Observation")
+    del resource["meta"]["profile"]
+    resource.update(changes)
+    return resource
+
+
+def _pat(**changes: Any) -> dict[str, Any]:
+    resource = fixtures.fresh("Patient")
+    resource.update(changes)
+    return resource
+
+
+UCUM = "http://unitsofmeasure.org"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+XHTML = '<div xmlns="http://www.w3.org/1999/xhtml">'
+#: Borderline resources (valid or not); this validator and HAPI must give the same verdict.
+EDGE_CASES: dict[str, dict[str, Any]] = {
+    "decimal-exponent": _obs(valueQuantity={"value": 1e2, "unit": "x"}),
+    "unknown-extension": _pat(extension=[{"url": "http://example.org/foo", "valueString": "x"}]),
+    "contained-referenced": _obs(
+        contained=[{"resourceType": "Patient", "id": "p1", "active": True}], subject={"reference": "#p1"}
+    ),
+    "contained-unreferenced": _obs(contained=[{"resourceType": "Patient", "id": "p1", "active": True}]),
+    "contained-missing": _obs(subject={"reference": "#p9"}),
+    "primitive-extension-null-aligned": _pat(
+        name=[
+            {
+                "family": "X",
+                "given": ["A", None],
+                "_given": [None, {"extension": [{"url": "http://example.org/e", "valueString": "y"}]}],
+            }
+        ]
+    ),
+    "narrative-table-img": _obs(
+        text={"status": "generated", "div": f'{XHTML}<table><tr><td>a</td></tr></table><img src="x.png"/></div>'}
+    ),
+    "component": _obs(component=[{"code": {"text": "c"}, "valueInteger": 3}]),
+    "absolute-reference": _obs(subject={"reference": "http://other.example.org/fhir/Patient/9"}),
+    "reference-identifier-only": _obs(subject={"identifier": {"system": "urn:x", "value": "1"}}),
+    "id-64": _pat(id="a" * 64),
+    "datetime-without-seconds": _obs(effectiveDateTime="2024-05-02T09:00+02:00"),
+    "instant-without-ms": _obs(issued="2024-05-02T09:14:03Z"),
+    "integer-as-float": _obs(valueQuantity=None, valueInteger=3.0),
+    "code-trailing-space": _obs(status="final "),
+    "uri-with-space": _pat(identifier=[{"system": "urn:x y", "value": "1"}]),
+    "preferred-binding-text-only": _obs(
+        status="final", category=[{"text": "x"}], code={"text": "x"}, valueCodeableConcept=None
+    ),
+    "quantity-code-without-system": _obs(valueQuantity={"value": 1, "code": "kg"}),
+    "ucum-valid": _obs(valueQuantity={"value": 70, "unit": "kg", "system": UCUM, "code": "kg"}),
+    "ucum-invalid": _obs(valueQuantity={"value": 70, "unit": "kg", "system": UCUM, "code": "kilogram"}),
+    "ucum-annotation": _obs(valueQuantity={"value": 7, "unit": "score", "system": UCUM, "code": "{score}"}),
+    "extension-valueMeta": _pat(extension=[{"url": "http://example.org/x", "valueMeta": {"versionId": "1"}}]),
+    "core-code-unknown": _obs(category=[{"coding": [{"system": CATEGORY, "code": "bogus"}]}]),
+}
+for _resource in EDGE_CASES.values():
+    for _key in [k for k, v in _resource.items() if v is None]:
+        del _resource[_key]
+
+
+@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+def test_same_verdict_as_hapi(engine: Engine, hapi: str, case: str) -> None:
+    resource = EDGE_CASES[case]
+    ours = [i["diagnostics"] for i in engine.validate(resource)["issue"] if i["severity"] == "error"]
+    theirs = hapi_errors(hapi, resource)
+    assert bool(ours) == bool(theirs), (ours, theirs)
