@@ -186,3 +186,51 @@ class Constraint:
 
 def _has_top(expression: str, word: str) -> bool:
     return len(_split_top(expression, word)) > 1
+
+
+def _pure(constraint: Constraint) -> bool:
+    return constraint.native is None and all(p.cacheable and p.members is not None for p in constraint.parts)
+
+
+class ConstraintGroup:
+    """The invariants of one node. Those that read only members of the node are decided together,
+    cached by the JSON of the union of those members (one lookup per node instead of one per part)."""
+
+    __slots__ = ("cache", "key_memo", "members", "pure", "rest")
+
+    def __init__(self, constraints: list[Constraint] | tuple[Constraint, ...]) -> None:
+        self.pure = [c for c in constraints if _pure(c)]
+        self.rest = [c for c in constraints if not _pure(c)]
+        self.members = frozenset(m for c in self.pure for p in c.parts for m in (p.members or ()))
+        self.cache: dict[Any, tuple[Constraint, ...]] = {}
+        self.key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def failures(self, data: Any, base: str, env: dict[str, Any]) -> list[Constraint]:
+        failed = [c for c in self.rest if not c.holds(data, base, env)]
+        if not self.pure:
+            return failed
+        if not isinstance(data, dict):
+            return failed + [c for c in self.pure if not c.holds(data, base, env)]
+        signature = tuple(data)
+        selected = self.key_memo.get(signature)
+        if selected is None:
+            members = self.members
+            selected = tuple(
+                key
+                for key in signature
+                if (name := key.removeprefix("_")) in members
+                or any(name.startswith(m) and name[len(m) : len(m) + 1].isupper() for m in members)
+            )
+            if len(self.key_memo) >= _CACHE_LIMIT:
+                self.key_memo.clear()
+            self.key_memo[signature] = selected
+        try:
+            key = (base, orjson.dumps({k: data[k] for k in selected}))
+        except TypeError:
+            return failed + [c for c in self.pure if not c.holds(data, base, env)]
+        found = self.cache.get(key)
+        if found is None:
+            if len(self.cache) >= _CACHE_LIMIT:
+                self.cache.clear()
+            found = self.cache[key] = tuple(c for c in self.pure if not c.holds(data, base, env))
+        return failed + list(found) if found else failed

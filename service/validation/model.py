@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.validation.definitions import Definitions
-from service.validation.invariants import Constraint
+from service.validation.invariants import Constraint, ConstraintGroup
 from service.validation.primitives import type_code
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -54,6 +54,14 @@ class Elem:
     closed: bool = False
     max_length: int | None = None
     ext_url: str | None = None
+    _group: ConstraintGroup | None = None
+
+    @property
+    def group(self) -> ConstraintGroup:
+        """The element's own invariants, grouped for cached evaluation (built on first use)."""
+        if self._group is None:
+            self._group = ConstraintGroup(self.constraints)
+        return self._group
 
 
 @dataclass(eq=False, slots=True)
@@ -64,6 +72,14 @@ class TypeNode:
     choices: dict[str, Elem] = field(default_factory=dict)
     constraints: list[Constraint] = field(default_factory=list)
     resource_type: str | None = None
+    _group: ConstraintGroup | None = None
+
+    @property
+    def group(self) -> ConstraintGroup:
+        """The node's invariants, grouped for cached evaluation (built on first use)."""
+        if self._group is None:
+            self._group = ConstraintGroup(self.constraints)
+        return self._group
 
 
 def _constraints(element: JSON, child: str | None = None) -> list[Constraint]:

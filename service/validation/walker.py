@@ -125,8 +125,8 @@ class Walker:
                 self.item(value, elem, code, sub)
         for elem in node.checked:
             self._cardinality(elem, counts.get(elem, 0), path)
-        for constraint in node.constraints:
-            if not constraint.holds(data, node.fp_base, self.env):
+        if node.constraints:
+            for constraint in node.group.failures(data, node.fp_base, self.env):
                 self.issues.invariant(constraint, path)
 
     def _other_key(
@@ -249,8 +249,8 @@ class Walker:
             node = node or self.compiler.datatype(code)
             if node is not None:
                 self._complex(value, node, path)
-            for constraint in elem.constraints:
-                if not constraint.holds(value, node.fp_base if node else code, self.env):
+            if elem.constraints:
+                for constraint in elem.group.failures(value, node.fp_base if node else code, self.env):
                     self.issues.invariant(constraint, path)
             if code == "Reference":
                 self.reference(value, elem, path)
