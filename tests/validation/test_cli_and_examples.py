@@ -121,3 +121,36 @@ def test_models_second_line_agrees_on_fixtures() -> None:
     resource = fixtures.fresh("Patient")
     resource["extension"] = [{"url": "http://example.org/x", "valueMeta": {"versionId": "1"}}]
     assert all(i["severity"] != "error" for i in checked.validate(resource)["issue"])
+
+
+def _transaction(subject_index: int) -> dict[str, object]:
+    patient = fixtures.fresh("Patient")
+    questionnaire = fixtures.fresh("Questionnaire")
+    observation = fixtures.fresh("Observation")
+    for resource in (patient, questionnaire, observation):
+        del resource["meta"]
+        del resource["id"]
+    urls = ["urn:uuid:8a3e1f52-3f0e-4d6c-9c55-0b1d6c1e7a01", "urn:uuid:8a3e1f52-3f0e-4d6c-9c55-0b1d6c1e7a02"]
+    observation["subject"] = {"reference": urls[subject_index]}
+    entries = [
+        {"fullUrl": url, "resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}}
+        for url, resource in zip(
+            [*urls, "urn:uuid:8a3e1f52-3f0e-4d6c-9c55-0b1d6c1e7a03"], [patient, questionnaire, observation], strict=True
+        )
+    ]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def test_transaction_urn_references_are_typed(engine: Engine) -> None:
+    ok = engine.validate(_transaction(0))
+    assert [i for i in ok["issue"] if i["severity"] == "error"] == []
+    bad = engine.validate(_transaction(1))
+    expressions = [i["expression"][0] for i in bad["issue"] if i["severity"] == "error"]
+    assert expressions == ["Bundle.entry[2].resource.subject.reference"]
+
+
+def test_transaction_entries_need_requests(engine: Engine) -> None:
+    bundle = _transaction(0)
+    del bundle["entry"][0]["request"]  # type: ignore[index]
+    errors = [i["diagnostics"] for i in engine.validate(bundle)["issue"] if i["severity"] == "error"]
+    assert any("bdl-3" in e for e in errors)
