@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from mappings import canonical as c
 from service.api.context import authorize, current
-from service.api.routes_common import caller, respond
+from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import (
     GoalSchema,
     GoalStatusSchema,
@@ -32,6 +32,7 @@ from service.fhir.errors import ApiError
 
 bp = Blueprint("episode-items", __name__, url_prefix="/api/v1/episodes",
                description="Sessions, questionnaire responses, goals, outcome scores and stage of change")
+bp.before_request(require_json_body)
 Change = Callable[[dict[str, Any]], dict[str, Any]]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from service.api import items
 from service.api.context import authorize, current
-from service.api.routes_common import caller, respond
+from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema, WriteResultSchema
 from service.api.writes import EpisodeWriter, load_episode
 from service.fhir.errors import ApiError
@@ -26,14 +26,8 @@ patients = Blueprint("patients", __name__, url_prefix="/api/v1/patients",
 ERRORS = {"description": "OperationOutcome (application/fhir+json)"}
 
 
-@episodes.before_request
-@patients.before_request
-def _json_body() -> None:
-    if request.method in ("POST", "PUT", "PATCH"):
-        if not request.is_json:
-            raise ApiError(400, "the body must be JSON (Content-Type: application/json)")
-        if not request.get_data():
-            raise ApiError(400, "the body is empty")
+episodes.before_request(require_json_body)
+patients.before_request(require_json_body)
 
 
 @episodes.route("", methods=["POST"])

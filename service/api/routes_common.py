@@ -33,3 +33,12 @@ def respond(result: WriteResult) -> Response:
     if result.location:
         headers["Location"] = result.location
     return json_response(result.body, result.status, headers)
+
+
+def require_json_body() -> None:
+    """Writes carry a JSON body: anything else is 400 before the schema runs."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        if not request.is_json:
+            raise ApiError(400, "the body must be JSON (Content-Type: application/json)")
+        if not request.get_data():
+            raise ApiError(400, "the body is empty")

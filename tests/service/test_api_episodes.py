@@ -116,3 +116,19 @@ def test_malformed_requests_are_400(client: FlaskClient, episode: dict[str, Any]
 def test_unknown_route_and_method_are_operation_outcomes(client: FlaskClient) -> None:
     outcome_of(client.get("/api/v1/nothing-here"), 404)
     outcome_of(client.delete("/api/v1/episodes"), 405)
+
+
+def test_openapi_31_and_docs_page(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"] == "3.1.0"
+    post = spec["paths"]["/api/v1/episodes"]["post"]
+    assert "requestBody" in post and {"201", "422"} <= set(post["responses"])
+    assert {"/api/v1/episodes/{episode_id}/goals/{goal_id}/status",
+            "/api/v1/episodes/{episode_id}/outcome-scores/batch"} <= set(spec["paths"])
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and b"swagger" in docs.data.lower()
+
+
+def test_part_writes_need_a_json_body(client: FlaskClient, episode: dict[str, Any]) -> None:
+    client.post("/api/v1/episodes", json=episode)
+    outcome_of(client.post("/api/v1/episodes/EP-2026-0001/sessions", data="number=4"), 400)

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from service.app import create_app
 from service.security import Forbidden, Principal, parse_scopes
+from service.store.models import AuditRow
 from tests.integration.test_smart_support import (
     authorize,
     backend_token,
@@ -105,6 +107,9 @@ def test_tokens_scopes_and_compartment(secured: Flask, tokens: dict[str, str], e
     outcome_of(client.post("/api/v1/episodes/EP-2026-0001/sessions", json=episode["sessions"][0],
                            headers=_auth(tokens["patient"])), 403)
     assert client.get("/fhir/metadata").status_code == 200  # public
+    with secured.extensions["etmi"].store.sessions() as session:
+        actors = set(session.scalars(select(AuditRow.actor)))
+    assert len(actors) == 1 and actors != {"dev-mode"}  # the token's subject (the backend client)
     assert client.get("/healthz").status_code == 200
 
 

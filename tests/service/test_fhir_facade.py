@@ -151,3 +151,12 @@ def test_validate_operation(client: FlaskClient, loaded: str) -> None:
                for i in bad["issue"])
     outcome_of(client.post("/fhir/Observation/$validate", json=goal), 400)
     outcome_of(client.post("/fhir/$validate", data="nope", content_type="application/fhir+json"), 400)
+
+
+def test_sort_and_post_search(client: FlaskClient, loaded: str) -> None:
+    newest = _bundle(client, f"/fhir/Observation?patient={loaded}&code={PAIN}&_sort=-date")
+    dates = [e["resource"]["effectiveDateTime"] for e in newest["entry"]]
+    assert dates == sorted(dates, reverse=True)
+    posted = client.post("/fhir/Observation/_search", data={"patient": loaded, "code": PAIN})
+    assert posted.status_code == 200 and posted.get_json(force=True)["total"] == 3
+    outcome_of(client.get("/fhir/Observation?_sort=colour"), 400)
