@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from service.validation.bundle import check_searchset
-from service.validation.model import Elem, Slice, TypeNode
+from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
+from service.validation.references import check_reference
+from service.validation.slicing import match_slice, pattern_matches
 
 if TYPE_CHECKING:
     from service.validation.engine import Engine
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
-_REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
 NO_MEMO = frozenset({"Reference"})
 MEMO_MAX_BYTES = 4096
 MEMO_LIMIT = 50_000
-_RELATIVE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
 def _dump(value: Any) -> str:
@@ -28,17 +27,6 @@ def _dump(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return repr(value)
-
-
-def pattern_matches(pattern: Any, value: Any) -> bool:
-    """FHIR pattern semantics: every key and list item of the pattern is found in the value."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(k in value and pattern_matches(v, value[k]) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        return isinstance(value, list) and all(any(pattern_matches(p, v) for v in value) for p in pattern)
-    if isinstance(pattern, bool) or isinstance(value, bool):
-        return pattern is value
-    return bool(pattern == value)
 
 
 class Walker:
@@ -253,7 +241,7 @@ class Walker:
                 for constraint in elem.group.failures(value, node.fp_base if node else code, self.env):
                     self.issues.invariant(constraint, path)
             if code == "Reference":
-                self.reference(value, elem, path)
+                check_reference(value, elem, path, self.env, self.full_urls, self.engine, self.issues)
             elif code == "Coding":
                 self.engine.check_coding(value, path, self.issues)
             elif code in QUANTITIES:
@@ -265,43 +253,10 @@ class Walker:
         if elem.binding is not None:
             self.engine.check_binding(value, code, elem.binding, path, self.issues)
 
-    def reference(self, value: dict[str, Any], elem: Elem, path: str) -> None:
-        ref = value.get("reference")
-        found: str | None = None
-        if isinstance(ref, str):
-            if ref.startswith("#"):
-                contained = self.env.get("resource", {}).get("contained") or []
-                found = next(
-                    (c.get("resourceType") for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None
-                )
-            elif ref.startswith("urn:"):
-                found = self.full_urls.get(ref)
-            else:
-                match = _REF.search(ref)
-                if match is None:
-                    if "://" not in ref:
-                        self.issues.error("value", f"{path}.reference", f"Invalid reference {ref!r}")
-                    return
-                if "://" not in ref and not _RELATIVE.match(ref):
-                    self.issues.error("value", f"{path}.reference", f"Invalid relative reference {ref!r}")
-                found = match.group(1)
-                if not self.engine.is_resource_type(found):
-                    self.issues.error("value", f"{path}.reference", f"Unknown resource type {found!r} in {ref!r}")
-                    return
-        for kind, where in ((found, "reference"), (value.get("type"), "type")):
-            if isinstance(kind, str) and elem.targets is not None and kind not in elem.targets:
-                allowed = ", ".join(sorted(elem.targets))
-                self.issues.error(
-                    "structure",
-                    f"{path}.{where}",
-                    f"The type '{kind}' is not a valid target for this element (must be one of {allowed})",
-                )
-
-    # --- slices ---------------------------------------------------------------------------------
     def sliced(self, parent: dict[str, Any], key: str, values: list[Any], elem: Elem, code: str, path: str) -> None:
         counts: dict[str, int] = {}
         for i, item in enumerate(values):
-            piece = self._match(item, elem.slices) if isinstance(item, dict) else None
+            piece = match_slice(item, elem.slices) if isinstance(item, dict) else None
             if piece is None:
                 if elem.closed:
                     self.issues.error(
@@ -325,31 +280,3 @@ class Walker:
                 self.issues.error(
                     "structure", path, f"Slice {elem.name}:{piece.name}: max allowed = {piece.elem.max}, found {found}"
                 )
-
-    @staticmethod
-    def _match(item: dict[str, Any], slices: tuple[Slice, ...]) -> Slice | None:
-        for piece in slices:
-            if piece.discriminators is None:
-                continue
-            if all(_disc_matches(item, d.path, d.expected, d.exists) for d in piece.discriminators):
-                return piece
-        return None
-
-
-def _values(item: Any, path: tuple[str, ...]) -> list[Any]:
-    current = [item]
-    for part in path:
-        nxt: list[Any] = []
-        for value in current:
-            if isinstance(value, dict) and part in value:
-                found = value[part]
-                nxt.extend(found if isinstance(found, list) else [found])
-        current = nxt
-    return current
-
-
-def _disc_matches(item: Any, path: tuple[str, ...], expected: tuple[Any, ...] | None, exists: bool) -> bool:
-    values = _values(item, path)
-    if expected is None:
-        return bool(values) == exists
-    return any(pattern_matches(expected[0], v) for v in values)
