@@ -476,3 +476,15 @@ def test_single_defect_is_rejected(engine: Engine, name: str, mutate: Mutation, 
 def test_every_resource_type_has_mutations() -> None:
     covered = {case[1] for case in CASES}
     assert covered >= {*fixtures.BUILDERS, "Bundle"}
+
+
+def test_fhirpathpy_runs_every_invariant_of_the_valid_resources() -> None:
+    """No invariant is silently skipped: fhirpathpy evaluated all of them on the valid fixtures."""
+    from service.validation import invariants
+
+    invariants.FAILURES.clear()
+    engine = Engine()  # fresh: nothing cached
+    engine.add(fixtures.questionnaire())
+    for name in [*fixtures.BUILDERS, "Bundle"]:
+        engine.validate(fixtures.fresh(name))
+    assert invariants.FAILURES == {}
