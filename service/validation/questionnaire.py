@@ -61,6 +61,7 @@ class QItem:
     minimum: Any = None
     maximum: Any = None
     max_length: int | None = None
+    text: str | None = None
     enable_when: list[tuple[str, str, Any]] = field(default_factory=list)
     enable_any: bool = False
     children: dict[str, tuple[int, QItem]] = field(default_factory=dict)
@@ -94,6 +95,8 @@ def _compile_item(raw: JSON) -> QItem:
                 item.minimum = number
             else:
                 item.maximum = number
+    if isinstance(raw.get("text"), str):
+        item.text = raw["text"]
     if isinstance(raw.get("maxLength"), int):
         item.max_length = raw["maxLength"]
     for condition in raw.get("enableWhen") or []:
@@ -146,7 +149,7 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
     version = url.split("|", 1)[1] if "|" in url else None
     if version is not None and questionnaire.get("version") not in (None, version):
         known = questionnaire.get("version")
-        issues.error("value", f"{path}.questionnaire", f"Questionnaire version {version} requested, {known} is known")
+        issues.warning("value", f"{path}.questionnaire", f"Questionnaire version {version} requested, {known} is known")
     compiled = engine.compiled_questionnaire(questionnaire)
     ctx = _Context(engine, issues, qr.get("status") in ("completed", "amended"))
     _index(qr.get("item") or [], ctx.answers)
@@ -186,6 +189,11 @@ def _items(q_items: dict[str, tuple[int, QItem]], items: list[Any], path: str, c
 
 
 def _item(q_item: QItem, item: JSON, path: str, ctx: _Context) -> None:
+    text = item.get("text")
+    if text is not None and q_item.text is not None and text != q_item.text:
+        ctx.issues.error(
+            "value", path, f"If text exists, it must match the questionnaire definition for linkId {q_item.link}"
+        )
     answers = item.get("answer") or []
     if q_item.kind in ("group", "display"):
         if answers:

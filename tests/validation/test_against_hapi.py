@@ -157,3 +157,35 @@ def test_same_verdict_as_hapi(engine: Engine, hapi: str, case: str) -> None:
     ours = [i["diagnostics"] for i in engine.validate(resource)["issue"] if i["severity"] == "error"]
     theirs = hapi_errors(hapi, resource)
     assert bool(ours) == bool(theirs), (ours, theirs)
+
+
+def _qr(change: Any) -> dict[str, Any]:
+    resource = fixtures.fresh("QuestionnaireResponse")
+    change(resource)
+    return resource
+
+
+QR_EDGE_CASES: dict[str, dict[str, Any]] = {
+    "in-progress-missing-required": _qr(lambda r: (r.update(status="in-progress"), r["item"].pop(2), r["item"].pop(2))),
+    "text-mismatch": _qr(lambda r: r["item"][0].update(text="Other text")),
+    "unknown-questionnaire": _qr(lambda r: r.update(questionnaire="http://example.org/Questionnaire/none")),
+    "unversioned-canonical": _qr(lambda r: r.update(questionnaire=fixtures.TEST_QUESTIONNAIRE)),
+    "wrong-version": _qr(lambda r: r.update(questionnaire=fixtures.TEST_QUESTIONNAIRE + "|9.9")),
+    "coding-display-differs": _qr(lambda r: r["item"][1]["answer"][0]["valueCoding"].update(display="whatever")),
+    "coding-without-system": _qr(lambda r: r["item"][1]["answer"][0]["valueCoding"].pop("system")),
+    "disabled-answered": _qr(lambda r: r["item"][2]["answer"][0].update(valueBoolean=False)),
+    "disabled-unanswered": _qr(lambda r: (r["item"][2]["answer"][0].update(valueBoolean=False), r["item"].pop(3))),
+    "empty-answer": _qr(lambda r: r["item"][4].update(answer=[{}])),
+    "optional-item-without-answer": _qr(lambda r: r["item"][4].pop("answer")),
+    "required-group-empty": _qr(lambda r: r["item"][8].update(item=[])),
+    "decimal-answer-integral": _qr(lambda r: r["item"][5]["answer"][0].update(valueDecimal=48)),
+    "duplicate-item": _qr(lambda r: r["item"].insert(1, {"linkId": "q1", "answer": [{"valueInteger": 1}]})),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QR_EDGE_CASES))
+def test_same_questionnaire_verdict_as_hapi(engine: Engine, hapi: str, case: str) -> None:
+    resource = QR_EDGE_CASES[case]
+    ours = [i["diagnostics"] for i in engine.validate(resource)["issue"] if i["severity"] == "error"]
+    theirs = hapi_errors(hapi, resource)
+    assert bool(ours) == bool(theirs), (ours, theirs)
