@@ -18,6 +18,7 @@ from service.security import TokenVerifier
 from service.store import open_store
 
 log = logging.getLogger("etmi.app")
+MAX_BODY = 5 * 1024 * 1024  # bytes; a larger request body is 413
 
 
 def _api_config(app: Flask) -> None:
@@ -35,6 +36,9 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
         log.warning("AUTHENTICATION DISABLED (ETMI_AUTH_MODE=none): development mode, every caller is trusted",
                     extra={"event": "auth_disabled", "auth_mode": "none"})
         return None
+    if not settings.auth_issuer:
+        log.warning("ETMI_AUTH_ISSUER is not set: every request that needs a token will get 401",
+                    extra={"event": "auth_unconfigured", "auth_mode": "jwt"})
     return TokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url)
 
 
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.configure(settings.log_level)
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _api_config(app)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["etmi"] = Context(
         settings=settings,
         store=open_store(settings.database_url, migrate=settings.auto_migrate),

@@ -91,10 +91,11 @@ class EpisodeWriter:
         if caller.patient_limit and caller.patient_limit != resource_id(patient_identifier(episode.patient)):
             raise ApiError(403, "the token's patient does not match the episode's patient")
         digest = request_hash(raw if raw is not None else payload)
+        bundle = transaction_bundle(resources)  # built before the write lock is taken
         for attempt in (1, 2):
             try:
                 with transaction(self.ctx.store.sessions) as session:
-                    return self._store(session, episode, payload, resources, mode, caller, digest)
+                    return self._store(session, episode, payload, resources, bundle, mode, caller, digest)
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -122,7 +123,7 @@ class EpisodeWriter:
         raise ApiError(409, "the episode is being changed concurrently; retry")
 
     def _store(self, session: Session, episode: Episode, payload: dict[str, Any], resources: list[dict[str, Any]],
-               mode: Mode, caller: Caller, digest: str) -> WriteResult:
+               bundle: dict[str, Any], mode: Mode, caller: Caller, digest: str) -> WriteResult:
         now = self.clock()
         key = caller.idempotency_key
         if key and (replay := _replay(session, key, digest)):
@@ -142,7 +143,7 @@ class EpisodeWriter:
         outbox_id = None
         if changed:
             row = enqueue(session, patient_key=patient_id, resource_type="Bundle", local_id=episode.episode_id,
-                          operation="transaction", resource=transaction_bundle(resources), now=now)
+                          operation="transaction", resource=bundle, now=now)
             session.flush()
             outbox_id = row.id
             session.execute(insert(AuditRow), [

@@ -109,6 +109,7 @@ def test_malformed_requests_are_400(client: FlaskClient, episode: dict[str, Any]
     outcome_of(client.post("/api/v1/episodes", data="{not json", content_type="application/json"), 400)
     outcome_of(client.post("/api/v1/episodes", data="x=1", content_type="application/x-www-form-urlencoded"), 400)
     outcome_of(client.post("/api/v1/episodes", data="", content_type="application/json"), 400)
+    outcome_of(client.post("/api/v1/episodes", data=b"[" * (6 * 1024 * 1024), content_type="application/json"), 413)
     url = "/api/v1/episodes/EP-2026-0001"
     outcome_of(client.put(url, json=episode, headers={"If-Match": "nonsense"}), 400)
 

@@ -21,20 +21,25 @@ def test_serve_runs_gunicorn_with_migrations(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_DATABASE_URL": f"sqlite:///{tmp_path / 'e.db'}"}
     cli = Path(sys.executable).with_name("etmi-fhir")
+    log = tmp_path / "serve.log"
     proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline, ready = time.monotonic() + 60, None
+        deadline, ready = time.monotonic() + 120, None
         while time.monotonic() < deadline and ready is None:
             try:
                 ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
             except requests.ConnectionError:
                 time.sleep(0.3)
-        assert ready is not None and ready.status_code == 200, "server did not become ready"
+        assert ready is not None and ready.status_code == 200, log.read_text()[-3000:]
         metadata = requests.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=5)
         assert metadata.headers["Content-Type"] == "application/fhir+json"
         missing = requests.get(f"http://127.0.0.1:{port}/fhir/Goal/none", timeout=5)
         assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        os.killpg(proc.pid, signal.SIGINT)  # gunicorn: quick shutdown
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
