@@ -11,7 +11,7 @@ from service.validation.model import CORE, Compiler, TypeNode
 from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
 from service.validation.primitives import build_primitives
-from service.validation.questionnaire import QItem, check_answers, compile_items
+from service.validation.questionnaire import QItem, check_answers, compile_items, watched_links
 from service.validation.terminology import Terminology
 from service.validation.ucum import Ucum
 from service.validation.walker import Walker
@@ -39,7 +39,7 @@ class Engine:
         self.compiler = Compiler(self.defs, set(self.primitives))
         #: Issues of already validated complex values, by (element, type, JSON): see Walker.item.
         self.memo: dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]] = {}
-        self._questionnaires: dict[tuple[Any, Any, Any], tuple[JSON, dict[str, tuple[int, QItem]]]] = {}
+        self._questionnaires: dict[tuple[Any, Any, Any], tuple[JSON, dict[str, tuple[int, QItem]], frozenset[str]]] = {}
         self.resource_types = frozenset(
             sd["type"]
             for sd in self.defs.structures.values()
@@ -144,13 +144,14 @@ class Engine:
             else:
                 issues.warning("code-invalid", path, message)
 
-    def compiled_questionnaire(self, questionnaire: JSON) -> dict[str, tuple[int, QItem]]:
-        """The compiled items of a Questionnaire, cached by its url|version (or identity)."""
+    def compiled_questionnaire(self, questionnaire: JSON) -> tuple[dict[str, tuple[int, QItem]], frozenset[str]]:
+        """The compiled items of a Questionnaire and the linkIds its enableWhens read, cached."""
         key = (questionnaire.get("url"), questionnaire.get("version"), questionnaire.get("id"))
         found = self._questionnaires.get(key)
         if found is None or found[0] is not questionnaire:
-            found = self._questionnaires[key] = (questionnaire, compile_items(questionnaire.get("item") or []))
-        return found[1]
+            items = compile_items(questionnaire.get("item") or [])
+            found = self._questionnaires[key] = (questionnaire, items, watched_links(items))
+        return found[1], found[2]
 
     def check_answers(self, qr: JSON, path: str, issues: Issues) -> None:
         check_answers(self, qr, path, issues)

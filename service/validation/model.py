@@ -106,6 +106,7 @@ class Compiler:
         self.primitive_types = primitive_types
         self._roots: dict[str, TypeNode | None] = {}
         self._type_constraints: dict[str, list[Constraint]] = {}
+        self._datatypes: dict[str, TypeNode | None] = {}
 
     def structure(self, url: str) -> TypeNode | None:
         """The root node of a StructureDefinition (resource, datatype, extension or profile)."""
@@ -116,7 +117,10 @@ class Compiler:
         return self._roots[url]
 
     def datatype(self, code: str) -> TypeNode | None:
-        return self.structure(CORE + code)
+        found = self._datatypes.get(code, self)
+        if found is self:
+            found = self._datatypes[code] = self.structure(CORE + code)
+        return found  # type: ignore[return-value]
 
     def type_constraints(self, code: str) -> list[Constraint]:
         """The invariants a datatype puts on every value of that type (root and primitive children)."""

@@ -30,11 +30,11 @@ ANSWER_TYPES: dict[str, tuple[str, ...]] = {
 
 def _value(holder: Any, prefix: str = "value") -> tuple[str, Any] | None:
     """The (key, value) of a value[x] (or answer[x]) element of an object."""
-    if isinstance(holder, dict):
+    if type(holder) is dict:
         size = len(prefix)
-        for key, value in holder.items():
-            if key.startswith(prefix) and key[size : size + 1].isupper():
-                return key, value
+        for key in holder:
+            if key[:size] == prefix and key[size : size + 1].isupper():
+                return key, holder[key]
     return None
 
 
@@ -117,18 +117,28 @@ class _Context:
     answers: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def _index(items: list[Any], out: dict[str, list[Any]]) -> None:
+def watched_links(items: dict[str, tuple[int, QItem]]) -> frozenset[str]:
+    """The linkIds some enableWhen asks about (the only answers the enableWhen checks need)."""
+    found: set[str] = set()
+    for _, item in items.values():
+        found.update(question for question, _, _ in item.enable_when)
+        found |= watched_links(item.children)
+    return frozenset(found)
+
+
+def _index(items: list[Any], out: dict[str, list[Any]], watched: frozenset[str]) -> None:
     for item in items:
         if not isinstance(item, dict):
             continue
+        link = item.get("linkId")
         for answer in item.get("answer") or ():
-            found = _value(answer)
+            found = _value(answer) if link in watched else None
             if found is not None:
-                out.setdefault(str(item.get("linkId")), []).append(_comparable(found[1]))
+                out.setdefault(str(link), []).append(_comparable(found[1]))
             if isinstance(answer, dict) and "item" in answer:
-                _index(answer["item"] or [], out)
+                _index(answer["item"] or [], out, watched)
         if "item" in item:
-            _index(item["item"] or [], out)
+            _index(item["item"] or [], out, watched)
 
 
 def find_questionnaire(engine: Engine, qr: JSON, url: str) -> JSON | None:
@@ -150,9 +160,10 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
     if version is not None and questionnaire.get("version") not in (None, version):
         known = questionnaire.get("version")
         issues.warning("value", f"{path}.questionnaire", f"Questionnaire version {version} requested, {known} is known")
-    compiled = engine.compiled_questionnaire(questionnaire)
+    compiled, watched = engine.compiled_questionnaire(questionnaire)
     ctx = _Context(engine, issues, qr.get("status") in ("completed", "amended"))
-    _index(qr.get("item") or [], ctx.answers)
+    if watched:
+        _index(qr.get("item") or [], ctx.answers, watched)
     _items(compiled, qr.get("item") or [], path, ctx)
 
 
