@@ -102,7 +102,9 @@ class FhirClient:
         try:
             return self.session.request(method, url, data=data, headers=hdrs, timeout=self.timeout)
         except requests.Timeout as exc:
-            raise RetryableError(f"{what}: timeout ({type(exc).__name__})") from exc
+            # the server may still be working on it: retrying sooner would race the original request
+            # (two conditional creates at once can both create; hapi-fhir #3141)
+            raise RetryableError(f"{what}: timeout ({type(exc).__name__})", retry_after=self.timeout[1]) from exc
         except requests.ConnectionError as exc:
             raise RetryableError(f"{what}: connection error ({type(exc).__name__})") from exc
         except requests.RequestException as exc:

@@ -141,7 +141,10 @@ class Pusher:
                         self.state.record_conflict(conflict)
                 result.held += resolution.held
                 if not resolution.changed:
-                    result.error = err
+                    # no stale version behind it: a 409 is a collision with a concurrent write (HAPI's
+                    # unique index on conditional-create URLs, HAPI-0550), worth retrying; a 412 (several
+                    # resources match the business identifier) needs a human
+                    result.error = RetryableError(str(err), err.status, err.outcome) if err.status == 409 else err
                     break
             except FhirError as err:
                 result.error = err

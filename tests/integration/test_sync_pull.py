@@ -14,25 +14,25 @@ from service.sync.clock import SystemClock
 from service.sync.pull import Puller
 from service.sync.targets import Target
 from tests.integration.test_sync_conflicts import ehr_edit
-from tests.sync.support import (
+from tests.sync.support import (  # noqa: F401  (fixtures)
     drain,
+    ehr_url,
     enqueue_bundle,
     episode_bundle,
     episode_resources,
     first_of,
     new_store,
+    private_medplum,
     pusher,
     target_for,
     unique_episode,
 )
 
 
-@pytest.fixture(params=[pytest.param("hapi", marks=pytest.mark.hapi),
-                        pytest.param("medplum", marks=pytest.mark.medplum)])
-def ehr(request: pytest.FixtureRequest) -> Target:
-    url: str = request.getfixturevalue(f"{request.param}_url")
+@pytest.fixture
+def ehr(ehr_url: tuple[str, str]) -> Target:  # noqa: F811  (the imported fixture)
     # page size 1 forces the pull through several pages of next links
-    return target_for(url, request.param, page_size=1, pull_overlap_seconds=600)
+    return target_for(ehr_url[1], ehr_url[0], page_size=1, pull_overlap_seconds=600)
 
 
 def test_pull_applies_ehr_edits_once_and_skips_own_writes(ehr: Target, tmp_path: Path) -> None:

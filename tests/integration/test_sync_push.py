@@ -16,8 +16,9 @@ import pytest
 
 from service.adapters.fhir_client import FhirClient
 from service.sync.targets import Target
-from tests.sync.support import (
+from tests.sync.support import (  # noqa: F401  (fixtures)
     drain,
+    ehr_url,
     enqueue_bundle,
     enqueue_resource,
     episode_bundle,
@@ -25,17 +26,16 @@ from tests.sync.support import (
     first_of,
     identifier_query,
     new_store,
+    private_medplum,
     pusher,
     target_for,
     unique_episode,
 )
 
 
-@pytest.fixture(params=[pytest.param("hapi", marks=pytest.mark.hapi),
-                        pytest.param("medplum", marks=pytest.mark.medplum)])
-def ehr(request: pytest.FixtureRequest) -> Target:
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    return target_for(url, request.param)
+@pytest.fixture
+def ehr(ehr_url: tuple[str, str]) -> Target:  # noqa: F811  (the imported fixture)
+    return target_for(ehr_url[1], ehr_url[0])
 
 
 def matches(client: FhirClient, resource: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ servers; only tests/sync/test_*.py unit tests use the in-process fakes of ``fake
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mappings.bundle import episode_to_bundle
 from mappings.payload import episode_from_json
@@ -22,6 +24,7 @@ from service.sync.clock import SystemClock
 from service.sync.push import Pusher
 from service.sync.targets import Target, parse_target
 from service.synthetic import synthetic_episode
+from tests.servers.fixtures import ServerProcess
 
 
 def new_store(tmp_path: Path) -> Store:
@@ -92,3 +95,37 @@ def identifier_query(resource: dict[str, Any]) -> str:
     query = identifier_condition(resource)
     assert query is not None
     return query
+
+
+@pytest.fixture(scope="module")
+def private_medplum() -> Iterator[str]:
+    """A fresh Medplum for one test module: its in-memory search is a linear scan, so a server shared
+    with the whole suite gets slower with every resource stored (conditional entries search)."""
+    server = ServerProcess("medplum", timeout=600)
+    try:
+        yield server.url.rstrip("/")
+    finally:
+        server.stop()
+        if server.proc.stdout is not None:
+            server.proc.stdout.close()
+
+
+@pytest.fixture(params=[pytest.param("hapi", marks=pytest.mark.hapi),
+                        pytest.param("medplum", marks=pytest.mark.medplum)])
+def ehr_url(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """``(name, base URL)`` of each real FHIR server: the shared HAPI, a module-private Medplum."""
+    fixture = "hapi_url" if request.param == "hapi" else "private_medplum"
+    return request.param, str(request.getfixturevalue(fixture))
+
+
+def drain_until_settled(p: Pusher, store: Store, timeout: float = 30.0) -> list[Any]:
+    """Push rounds until nothing is pending, failed or in flight (waiting for retries to fall due)."""
+    import time
+
+    reports, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reports += drain(p)
+        if not set(store.outbox.counts()) & {"pending", "failed", "in-flight"}:
+            break
+        time.sleep(0.2)
+    return reports

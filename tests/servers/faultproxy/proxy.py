@@ -16,7 +16,6 @@ Fault kinds:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import threading
@@ -61,6 +60,8 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     @property
@@ -96,10 +97,11 @@ class FaultProxy:
             self._loop.run_forever()
         finally:
             server.close()
-            tasks = asyncio.all_tasks(self._loop)
-            for task in tasks:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            for writer in list(self._writers):  # end idle keep-alive connections: their tasks finish
+                writer.transport.abort()
+            tasks = set(self._tasks)
+            if tasks:
+                self._loop.run_until_complete(asyncio.wait(tasks, timeout=10))
             self._loop.run_until_complete(server.wait_closed())
             self._loop.close()
 
@@ -111,6 +113,13 @@ class FaultProxy:
         return None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # asyncio keeps only a weak reference once the client hangs up: hold the task until it is done,
+        # so a delayed request still reaches the upstream after the client gave up (a real server would)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._writers.add(writer)
         try:
             while True:
                 request = await _read_request(reader)
@@ -118,12 +127,11 @@ class FaultProxy:
                     break
                 if not await self._handle(request, writer):
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _handle(self, request: tuple[str, str, bytes], writer: asyncio.StreamWriter) -> bool:
         method, target, raw = request
