@@ -197,7 +197,49 @@ def que7(data: Any, env: dict[str, Any]) -> bool:
     return data.get("operator") != "exists" or "answerBoolean" in data
 
 
+def _entries(data: Any) -> list[Any]:
+    return [e for e in data.get("entry") or [] if isinstance(e, dict)]
+
+
+def bdl3(data: Any, env: dict[str, Any]) -> bool:
+    """entry.request exists exactly for batch, transaction and history Bundles."""
+    wanted = (env.get("resource") or data).get("type") in ("batch", "transaction", "history")
+    return all(("request" in e) == wanted for e in _entries(data))
+
+
+def bdl4(data: Any, env: dict[str, Any]) -> bool:
+    """entry.response exists exactly for batch-response, transaction-response and history Bundles."""
+    wanted = (env.get("resource") or data).get("type") in ("batch-response", "transaction-response", "history")
+    return all(("response" in e) == wanted for e in _entries(data))
+
+
+def bdl7(data: Any, env: dict[str, Any]) -> bool:
+    """fullUrl (with meta.versionId) is unique unless the Bundle is a history."""
+    if data.get("type") == "history":
+        return True
+    keys = [
+        str(e["fullUrl"]) + str(((e.get("resource") or {}).get("meta") or {}).get("versionId") or "")
+        for e in _entries(data)
+        if e.get("fullUrl") is not None
+    ]
+    return len(keys) == len(set(keys))
+
+
 NATIVES: dict[str, tuple[str, Native]] = {
+    "bdl-3": (
+        "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or "
+        "%resource.type = 'history'))",
+        bdl3,
+    ),
+    "bdl-4": (
+        "entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = "
+        "'transaction-response' or %resource.type = 'history'))",
+        bdl4,
+    ),
+    "bdl-7": (
+        "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()",
+        bdl7,
+    ),
     "que-7": ("operator = 'exists' implies (answer is Boolean)", que7),
     "dom-3": (
         "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) "

@@ -10,7 +10,23 @@ from fhirpathpy import evaluate
 from service.validation.invariants import _OPTIONS, MODEL
 from service.validation.natives import NATIVES
 
+_E = "http://x/Patient/1"
+BUNDLES: list[Any] = [
+    {"resourceType": "Bundle", "type": t, "entry": entries}
+    for t in ("transaction", "batch-response", "searchset", "history", "collection")
+    for entries in (
+        [{"fullUrl": _E, "request": {"method": "POST", "url": "Patient"}}],
+        [{"fullUrl": _E, "response": {"status": "201"}}],
+        [{"fullUrl": _E}, {"fullUrl": _E}],
+        [{"fullUrl": _E, "resource": {"resourceType": "Patient", "meta": {"versionId": "1"}}},
+         {"fullUrl": _E, "resource": {"resourceType": "Patient", "meta": {"versionId": "2"}}}],
+    )
+]  # fmt: skip
+
 CASES: dict[str, tuple[str, list[Any]]] = {
+    "bdl-3": ("Bundle", BUNDLES),
+    "bdl-4": ("Bundle", BUNDLES),
+    "bdl-7": ("Bundle", BUNDLES),
     "ext-1": (
         "Extension",
         [
