@@ -154,3 +154,10 @@ def test_transaction_entries_need_requests(engine: Engine) -> None:
     del bundle["entry"][0]["request"]  # type: ignore[index]
     errors = [i["diagnostics"] for i in engine.validate(bundle)["issue"] if i["severity"] == "error"]
     assert any("bdl-3" in e for e in errors)
+
+
+def test_cli_without_definitions_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    resource = tmp_path / "patient.json"
+    resource.write_bytes(orjson.dumps(fixtures.fresh("Patient")))
+    assert cli.main(["validate", "--definitions", str(tmp_path / "none"), str(resource)]) == 2
+    assert "scripts/r4-definitions" in capsys.readouterr().err
