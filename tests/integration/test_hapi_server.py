@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -180,3 +181,31 @@ def test_conditional_create_match_returns_location(hapi_url: str) -> None:
                   **{"If-None-Exist": f"identifier=urn:etmi:test:hapi|{tag}"})
     assert again.status_code == 200
     assert f"/Patient/{first.json()['id']}/" in again.headers["Location"]
+
+
+def _race_conditional_creates(hapi_url: str, **headers: str) -> tuple[list[int], int]:
+    """Send one conditional-create transaction six times at once; return the statuses and the match count."""
+    tag = uuid.uuid4().hex
+    match = f"identifier=urn:etmi:test:race|{tag}"
+    patient = {**_patient(tag), "identifier": [{"system": "urn:etmi:test:race", "value": tag}]}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient, "request": {"method": "POST", "url": "Patient", "ifNoneExist": match}}]}
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: _send("POST", hapi_url, bundle, **headers).status_code, range(6)))
+    found = requests.get(f"{hapi_url}/Patient?{match}", headers=FHIR_JSON, timeout=TIMEOUT).json()
+    return statuses, len(found.get("entry", []))
+
+
+def test_concurrent_conditional_creates_may_409(hapi_url: str) -> None:
+    """Racing conditional creates: one wins, the others may get 409 HAPI-0550 (a unique index)."""
+    statuses, count = _race_conditional_creates(hapi_url)
+    assert set(statuses) <= {200, 201, 409}, statuses
+    assert count == 1
+
+
+def test_retry_header_resolves_conditional_create_races(hapi_url: str) -> None:
+    """UserRequestRetryVersionConflictsInterceptor is registered (opt-in per request)."""
+    statuses, count = _race_conditional_creates(
+        hapi_url, **{"X-Retry-On-Version-Conflict": "retry; max-retries=10"})
+    assert set(statuses) <= {200, 201}, statuses
+    assert count == 1

@@ -7,6 +7,7 @@ import ca.uhn.fhir.jpa.api.dao.DaoRegistry;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
 import ca.uhn.fhir.jpa.delete.ThreadSafeResourceDeleterSvc;
 import ca.uhn.fhir.jpa.interceptor.CascadingDeleteInterceptor;
+import ca.uhn.fhir.jpa.interceptor.UserRequestRetryVersionConflictsInterceptor;
 import ca.uhn.fhir.jpa.provider.IJpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.provider.ValueSetOperationProvider;
@@ -53,6 +54,8 @@ public class FhirServerConfig {
 		server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
 		server.registerInterceptor(new CascadingDeleteInterceptor(fhirContext, daoRegistry, broadcaster, deleterSvc));
 		server.registerInterceptor(new CorsInterceptor(cors()));
+		// opt-in per request: X-Retry-On-Version-Conflict: retry; max-retries=N
+		server.registerInterceptor(new UserRequestRetryVersionConflictsInterceptor());
 		return server;
 	}
 
