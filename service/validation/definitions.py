@@ -20,7 +20,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORE = ROOT / ".cache" / "r4"
 DEFAULT_PROFILES = ROOT / "profiles" / "package"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 CORE_FILES = (
     "profiles-types",
     "profiles-resources",
@@ -153,6 +153,8 @@ def _trim_structure(sd: JSON) -> JSON:
         if element.get("path") in MEDPLUM_ADDITIONS:
             continue
         kept = {k: v for k, v in element.items() if k in _ELEMENT_KEYS or k.startswith(("fixed", "pattern"))}
+        if element.get("path") == "Bundle.entry.response.outcome":
+            kept["type"] = [{"code": "Resource"}]  # R4 4.0.1 types it Resource; Medplum narrowed it
         elements.append(kept)
     return {
         "url": sd["url"],
