@@ -1,6 +1,6 @@
 """The Provenance written with every chunk of writes: agent = this service, entity = the source QR.
 
-Its id is derived from the target and the outbox entries it covers, so a retried send (after a lost
+Its id is derived from the target, the outbox entries and the resources it covers, so a retried send (after a lost
 response) updates the same Provenance instead of adding a second one.
 """
 
@@ -18,9 +18,12 @@ AGENT_IDENTIFIER = {"system": f"{canonical.SID}/device", "value": "etmi-fhir-syn
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 
 
-def provenance_id(target: str, entry_ids: Sequence[int], chunk: int) -> str:
-    digest = hashlib.sha256(f"{target}|{sorted(set(entry_ids))}|{chunk}".encode()).hexdigest()[:40]
-    return f"etmi-prov-{digest}"
+def provenance_id(target: str, entry_ids: Sequence[int], chunk: int, keys: Sequence[str]) -> str:
+    """Same writes of the same entries → same id (a retry updates it); other writes → another id.
+    ``keys`` (the local ``Type/id`` of the writes, derived from business identifiers) keep two
+    databases that number their outbox alike from sharing a Provenance."""
+    text = f"{target}|{sorted(set(entry_ids))}|{chunk}|{sorted(keys)}"
+    return f"etmi-prov-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
 
 
 def provenance(targets: Sequence[str], sources: Sequence[str], recorded: datetime, pid: str | None) -> Json:

@@ -137,8 +137,8 @@ def _sources(writes: Sequence[Write], in_chunk: dict[str, str], ctx: SendContext
     return out
 
 
-def _provenance_entry(targets: list[str], sources: list[str], ctx: SendContext) -> Json:
-    pid = provenance_id(ctx.target.name, ctx.entry_ids, ctx.provenances) if ctx.target.client_ids else None
+def _provenance_entry(targets: list[str], sources: list[str], ctx: SendContext, keys: list[str]) -> Json:
+    pid = provenance_id(ctx.target.name, ctx.entry_ids, ctx.provenances, keys) if ctx.target.client_ids else None
     ctx.provenances += 1
     body = provenance(targets, sources, ctx.now(), pid)
     request = {"method": "PUT", "url": f"Provenance/{pid}"} if pid else {"method": "POST", "url": "Provenance"}
@@ -166,7 +166,7 @@ def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: S
         return
     targets = [in_chunk[w.key] for w in sent if w.key in in_chunk]
     if targets:
-        entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx))
+        entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, [w.key for w in sent]))
     response = ctx.server.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     _record_bundle_response(sent, response.body or {}, ctx, transaction=True)
 
@@ -246,14 +246,15 @@ def send_individually(plan: Sequence[Write], ctx: SendContext) -> None:
 
 
 def _send_final_provenance(plan: Sequence[Write], ctx: SendContext) -> None:
-    targets = []
+    targets, keys = [], []
     for w in plan:
         if w.kind != "delete" and w.key in ctx.results:
+            keys.append(w.key)
             rid, ver = ctx.results[w.key]
             targets.append(f"{w.resource_type}/{rid}" + (f"/_history/{ver}" if ver else ""))
     if not targets:
         return
-    entry = _provenance_entry(targets, _sources(plan, {}, ctx), ctx)
+    entry = _provenance_entry(targets, _sources(plan, {}, ctx), ctx, keys)
     body = entry["resource"]
     if "id" in body:
         ctx.server.update(body)

@@ -123,3 +123,31 @@ def test_ambiguous_conditional_write_is_dead_lettered_not_duplicated(ehr: Target
     error = reports[0].errors[0]
     assert "HTTP 412" in error or ("HTTP 400" in error and "multiple" in error)  # HAPI 412, Medplum 400
     assert len(matches(client, goal)) == 2
+
+
+@pytest.mark.parametrize("mode", ["batch", "individual"])
+def test_batch_and_individual_modes_resolve_references_in_order(
+    ehr_url: tuple[str, str], tmp_path: Path, mode: str,  # noqa: F811
+) -> None:
+    """Targets without transactions: referenced resources first, references rewritten to the EHR's ids."""
+    ehr = target_for(ehr_url[1], ehr_url[0], mode=mode)
+    store = new_store(tmp_path)
+    payload = unique_episode(9)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    reports = drain(pusher(store, [ehr]))
+    assert store.outbox.counts() == {"sent": 1}, [r.errors for r in reports]
+    client = FhirClient(ehr.base_url)
+    resources = episode_resources(payload)
+    for resource in resources:
+        assert len(matches(client, resource)) == 1
+    careplan = matches(client, first_of(resources, "CarePlan"))[0]
+    patient_id = (store.id_map.get(ehr.name, "Patient", first_of(resources, "Patient")["id"]) or ("",))[0]
+    goal_id = (store.id_map.get(ehr.name, "Goal", first_of(resources, "Goal")["id"]) or ("",))[0]
+    assert careplan["subject"]["reference"] == f"Patient/{patient_id}"
+    assert {"reference": f"Goal/{goal_id}"} in careplan["goal"]
+    # outside a transaction the Provenance names the exact versions it covers; HAPI stores the plain
+    # reference (it strips versions by default), Medplum keeps the version and is searched by it
+    versioned = f"CarePlan/{careplan['id']}/_history/{careplan['meta']['versionId']}"
+    provenances = list(client.search("Provenance", {"target": versioned}))
+    assert len(provenances) == 1
+    assert {versioned, f"CarePlan/{careplan['id']}"} & {t["reference"] for t in provenances[0]["target"]}
