@@ -39,15 +39,6 @@ class OutboxEntryLike(Protocol):
 
 
 @dataclass(frozen=True)
-class RemoteRef:
-    """Where a local resource lives on one target: opaque id and versionId, copied verbatim."""
-
-    resource_type: str
-    remote_id: str
-    version_id: str | None = None
-
-
-@dataclass(frozen=True)
 class Conflict:
     """A version conflict met while writing, with the policy applied and what it decided."""
 

@@ -77,6 +77,15 @@ def outcome_for(err: Exception, code: str = "exception") -> Json:
     return operation_outcome([Issue("error", code, str(err)[:500], "Bundle")])
 
 
+def safe_summary(err: FhirError) -> str:
+    """The error line kept in the outbox: status and issue codes only. A server's diagnostics can quote
+    identifiers or content (HAPI-0550 quotes the SQL), so they stay in the OperationOutcome."""
+    head = str(err).split(" (", 1)[0]
+    outcome = err.outcome or {}
+    codes = sorted({str(i.get("code")) for i in outcome.get("issue", []) if i.get("code")})
+    return head + (f" [issue codes: {', '.join(codes)}]" if codes else "")
+
+
 class Pusher:
     def __init__(
         self, outbox: OutboxPort, id_map: IdMapPort, targets: Sequence[tuple[Target, FhirServerPort]],
@@ -179,8 +188,8 @@ class Pusher:
     def _retry(self, entry: OutboxEntryLike, errors: Sequence[tuple[Target, FhirError]], report: PushReport) -> None:
         target, err = errors[0]
         backoff = self._backoff(target)
-        message = f"{target.name}: {err}"[:1000]
-        report.errors.append(message)
+        report.errors.append(f"{target.name}: {err}"[:1000])
+        message = f"{target.name}: {safe_summary(err)}"
         if backoff.exhausted(entry.attempts):
             outcome = outcome_for(err, "transient")
             self._finish(report, "dead", self.outbox.dead_letter(entry, outcome))
