@@ -6,8 +6,12 @@ upgrades that end in ``database is locked``; WAL lets readers run beside the wri
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+WRITE = "etmi_write"  # execution option: this transaction writes
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterQueue] = weakref.WeakKeyDictionary()
 
 
 def utcnow() -> datetime:
@@ -41,6 +47,7 @@ def make_engine(url: str) -> Engine:
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **json_options)
         _sqlite_pragmas(engine)
+        _WRITE_LOCKS[engine] = _WriterQueue(engine.url.database or "")
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **json_options)
 
@@ -64,7 +71,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front (no lock upgrade that fails with "database is locked")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -73,9 +81,42 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
-    with factory() as session, session.begin():
+    """One unit of work that writes: commit on success, roll back on any exception.
+
+    On SQLite it holds the write lock from the start, and threads of one process queue on a Python
+    lock first (fair, no busy-polling); plain ``factory()`` sessions are readers.
+    """
+    bind = factory.kw.get("bind")
+    lock = _WRITE_LOCKS.get(bind) if bind is not None else None
+    with lock or nullcontext(), factory() as session, session.begin():
+        session.connection(execution_options={WRITE: True})
         yield session
+
+
+class _WriterQueue:
+    """SQLite writers queue here: threads on a lock, processes on ``flock`` of a file beside the
+    database (the kernel queues waiters; SQLite's busy handler would poll with growing sleeps)."""
+
+    def __init__(self, database: str) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = f"{database}.writelock" if database and database != ":memory:" else ""
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if self._path:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
 
 
 def alembic_config(engine: Engine) -> Config:

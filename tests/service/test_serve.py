@@ -22,8 +22,9 @@ def test_serve_runs_gunicorn_with_migrations(tmp_path: Path) -> None:
     env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_DATABASE_URL": f"sqlite:///{tmp_path / 'e.db'}"}
     cli = Path(sys.executable).with_name("etmi-fhir")
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--workers", "2"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline, ready = time.monotonic() + 120, None
         while time.monotonic() < deadline and ready is None:

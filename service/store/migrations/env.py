@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine, text
 
+from service.store.db import WRITE
 from service.store.models import Base
 
 
@@ -20,6 +21,7 @@ def _engine() -> Engine:
 
 def run_migrations_online() -> None:
     with _engine().connect() as connection:
+        connection.execution_options(**{WRITE: True})  # SQLite: BEGIN IMMEDIATE, workers queue
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":  # several workers may start at once
