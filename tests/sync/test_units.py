@@ -159,3 +159,40 @@ def test_classification(status: int, kind: type) -> None:
 ])
 def test_parse_location(location: str | None, etag: str | None, expected: Any) -> None:
     assert parse_location(location, etag) == expected
+
+
+@pytest.mark.parametrize("alg", ["RS384", "ES384"])
+def test_client_assertion_is_short_lived_unique_and_verifiable_with_the_published_jwks(alg: str) -> None:
+    import jwt
+
+    from service.adapters.smart_auth import BackendServicesAuth, generate_private_key_pem, public_jwks
+
+    pem = generate_private_key_pem(alg)
+    auth = BackendServicesAuth("https://as.example.org/token", "etmi", pem, "k1", alg)
+    first, second = auth.client_assertion(), auth.client_assertion()
+    [jwk] = public_jwks([(pem, "k1", alg)])["keys"]
+    assert (jwk["kid"], jwk["alg"], jwk["use"]) == ("k1", alg, "sig")
+    key = jwt.PyJWK(jwk).key
+    claims = jwt.decode(first, key, algorithms=[alg], audience="https://as.example.org/token")
+    assert claims["iss"] == claims["sub"] == "etmi" and claims["exp"] - claims["iat"] == 300
+    assert jwt.get_unverified_header(first)["kid"] == "k1"
+    assert claims["jti"] != jwt.decode(second, key, algorithms=[alg], audience=claims["aud"])["jti"]
+
+
+def test_provenance_ids_are_client_ids_hapi_accepts_and_stable_per_retry() -> None:
+    from service.sync.provenance import provenance_id
+
+    pid = provenance_id("hapi", [3, 1], 0, ["Goal/a", "CarePlan/b"])
+    assert pid == provenance_id("hapi", [1, 3], 0, ["CarePlan/b", "Goal/a"])
+    assert pid != provenance_id("hapi", [1, 3], 0, ["CarePlan/c"])
+    assert len(pid) <= 64 and not pid.isdigit() and all(c.isalnum() or c in "-." for c in pid)
+
+
+def test_conflict_policies_default_per_type_and_overridable() -> None:
+    from service.sync.conflicts import policy_for
+
+    assert policy_for("CarePlan", {}) == "ehr-wins:status"
+    assert policy_for("Goal", {}) == "hold" and policy_for("Observation", {}) == "service-wins"
+    assert policy_for("Goal", {"Goal": "ehr-wins"}) == "ehr-wins"
+    with pytest.raises(ValueError, match="unknown conflict policy"):
+        policy_for("Goal", {"Goal": "coin-toss"})
