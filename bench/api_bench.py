@@ -29,6 +29,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/api/v1/episodes"
+WARM = 20  # warm-up requests per server (validator definitions, connection pools)
 
 
 def _free_port() -> int:
@@ -69,8 +70,13 @@ def _baseline_server(port: int, body_file: str, workers: int, threads: int) -> N
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in {"bind": f"127.0.0.1:{port}", "workers": workers, "threads": threads,
-                               "worker_class": "gthread", "accesslog": None}.items():
+            for key, value in {
+                "bind": f"127.0.0.1:{port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "accesslog": None,
+            }.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
@@ -119,8 +125,13 @@ def _run_load(base: str, payloads: list[bytes], concurrency: int) -> dict[str, A
     result: dict[str, Any] = queue.get()
     proc.join()
     lat = sorted(result["latencies"])
-    return {"rps": len(lat) / result["wall"], "p50": statistics.median(lat) * 1000,
-            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, "errors": result["errors"], "n": len(lat)}
+    return {
+        "rps": len(lat) / result["wall"],
+        "p50": statistics.median(lat) * 1000,
+        "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "errors": result["errors"],
+        "n": len(lat),
+    }
 
 
 def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -132,13 +143,37 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(30)
 
 
+def _fresh_database(url: str) -> tuple[str, str]:
+    """A new empty database on the PostgreSQL server of ``url``: (its URL, its name)."""
+    from sqlalchemy import create_engine, text
+
+    name = f"etmi_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{url.rpartition('/')[0]}/{name}", name
+
+
+def _drop_database(url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--database-url", default="",
+        help="default: SQLite in a temp dir; a postgresql:// URL gets a fresh database on that server",
+    )
     parser.add_argument("--baseline-server", nargs=2, metavar=("PORT", "BODY_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -147,52 +182,65 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from service.synthetic import synthetic_episode
 
-    warm = 20
-    episodes = [synthetic_episode(i, seed=7) for i in range(args.requests + warm)]
-    payloads = [orjson.dumps(e) for e in episodes]
-    resources = []
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING",
-               "ETMI_DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.db"}
-        port = _free_port()
-        service = _start([str(Path(sys.executable).with_name("etmi-fhir")), "serve", "--port", str(port),
-                          "--workers", str(args.workers), "--threads", str(args.threads)], env)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait(base + "/readyz")
-            sample = requests.post(base + PATH, data=payloads[0], headers={"Content-Type": "application/json"})
-            assert sample.status_code == 201, sample.text
-            resources.append(len(sample.json()["resources"]))
-            _run_load(base, payloads[1:warm], args.concurrency)
-            ours = _run_load(base, payloads[warm:], args.concurrency)
-        finally:
-            _stop(service)
-        body_file = Path(tmp) / "body.json"
-        body_file.write_bytes(sample.content)
-        bport = _free_port()
-        baseline = _start([sys.executable, __file__, "--workers", str(args.workers), "--threads", str(args.threads),
-                           "--baseline-server", str(bport), str(body_file)], env)
-        try:
-            bbase = f"http://127.0.0.1:{bport}"
-            _wait(bbase + "/healthz")
-            _run_load(bbase, payloads[1:warm], args.concurrency)
-            bare = _run_load(bbase, payloads[warm:], args.concurrency)
-        finally:
-            _stop(baseline)
-    _report(args, ours, bare, resources[0])
+    payloads = [orjson.dumps(synthetic_episode(i, seed=7)) for i in range(args.requests + WARM)]
+    fresh = _fresh_database(args.database_url) if args.database_url.startswith("postgresql://") else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            database = fresh[0] if fresh else (args.database_url or f"sqlite:///{tmp}/bench.db")
+            ours, bare, per_episode = _measure(args, payloads, database, Path(tmp))
+    finally:
+        if fresh:
+            _drop_database(args.database_url, fresh[1])
+    _report(args, ours, bare, per_episode)
     return 1 if ours["errors"] or bare["errors"] else 0
 
 
+def _measure(args: argparse.Namespace, payloads: list[bytes], database: str,
+             tmp: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Load the service, then the baseline (one after the other, never at the same time)."""
+    env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING", "ETMI_DATABASE_URL": database}
+    sizing = ["--workers", str(args.workers), "--threads", str(args.threads)]
+    port = _free_port()
+    service = _start([str(Path(sys.executable).with_name("etmi-fhir")), "serve", "--port", str(port), *sizing], env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait(base + "/readyz")
+        sample = requests.post(base + PATH, data=payloads[0], headers={"Content-Type": "application/json"})
+        assert sample.status_code == 201, sample.text[:500]
+        _run_load(base, payloads[1:WARM], args.concurrency)
+        ours = _run_load(base, payloads[WARM:], args.concurrency)
+    finally:
+        _stop(service)
+    body_file = tmp / "body.json"
+    body_file.write_bytes(sample.content)
+    bport = _free_port()
+    baseline = _start([sys.executable, __file__, *sizing, "--baseline-server", str(bport), str(body_file)], env)
+    try:
+        bbase = f"http://127.0.0.1:{bport}"
+        _wait(bbase + "/healthz")
+        _run_load(bbase, payloads[1:WARM], args.concurrency)
+        bare = _run_load(bbase, payloads[WARM:], args.concurrency)
+    finally:
+        _stop(baseline)
+    return ours, bare, len(sample.json()["resources"])
+
+
 def _report(args: argparse.Namespace, ours: dict[str, Any], bare: dict[str, Any], per_episode: int) -> None:
-    print(f"{args.requests} distinct episodes, concurrency {args.concurrency}, gunicorn {args.workers} workers x "
-          f"{args.threads} threads, {os.cpu_count()} cores; first episode = {per_episode} FHIR resources")
+    print(
+        f"{args.requests} distinct episodes, concurrency {args.concurrency}, gunicorn {args.workers} workers x "
+        f"{args.threads} threads, {os.cpu_count()} cores; first episode = {per_episode} FHIR resources"
+    )
     print("| endpoint | episodes/s | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|")
-    for name, r in (("POST /api/v1/episodes (map, validate, store, outbox)", ours),
-                    ("baseline: bare Flask, parse body, same response JSON", bare)):
+    for name, r in (
+        ("POST /api/v1/episodes (map, validate, store, outbox)", ours),
+        ("baseline: bare Flask, parse body, same response JSON", bare),
+    ):
         print(f"| {name} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {len(r['errors'])} |")
-    print(f"ratio: throughput {bare['rps'] / ours['rps']:.1f}x lower, p50 {ours['p50'] / bare['p50']:.1f}x, "
-          f"p99 {ours['p99'] / bare['p99']:.1f}x")
+    print(
+        f"ratio: throughput {bare['rps'] / ours['rps']:.1f}x lower, p50 {ours['p50'] / bare['p50']:.1f}x, "
+        f"p99 {ours['p99'] / bare['p99']:.1f}x"
+    )
 
 
 if __name__ == "__main__":
