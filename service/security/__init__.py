@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-import requests
 
 log = logging.getLogger("etmi.auth")
 
@@ -97,13 +96,14 @@ class TokenVerifier:
             return self._client
 
     def _discover(self) -> str:
+        """``jwks_uri`` from the issuer's metadata (fetched by PyJWT's client, like the JWKS itself)."""
         for path in ("/.well-known/openid-configuration", "/.well-known/smart-configuration"):
             try:
-                response = requests.get(self.issuer + path, timeout=10)
-                if response.ok and response.json().get("jwks_uri"):
-                    return str(response.json()["jwks_uri"])
-            except (requests.RequestException, ValueError):
+                metadata = jwt.PyJWKClient(self.issuer + path, cache_jwk_set=False, timeout=10).fetch_data()
+            except jwt.PyJWKClientError:
                 continue
+            if isinstance(metadata, dict) and metadata.get("jwks_uri"):
+                return str(metadata["jwks_uri"])
         raise InvalidToken("issuer metadata not reachable")
 
     def verify(self, token: str) -> Principal:
