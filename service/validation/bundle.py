@@ -7,11 +7,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from service.validation.outcome import Issues
+from service.validation.shapes import as_dict, as_list
 
 
 def search_types(bundle: dict[str, Any], is_type: Callable[[str], bool]) -> set[str] | None:
     """Resource types a searchset's self link searched for, or None if it can't be told."""
-    for link in bundle.get("link") or []:
+    for link in as_list(bundle.get("link")):
         if isinstance(link, dict) and link.get("relation") == "self" and isinstance(link.get("url"), str):
             parts = urlsplit(link["url"])
             segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
@@ -29,8 +30,8 @@ def check_searchset(bundle: dict[str, Any], path: str, issues: Issues, is_type: 
     expected = search_types(bundle, is_type)
     if not expected:
         return
-    for i, entry in enumerate(bundle.get("entry") or []):
-        if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") != "match":
+    for i, entry in enumerate(as_list(bundle.get("entry"))):
+        if not isinstance(entry, dict) or as_dict(entry.get("search")).get("mode") != "match":
             continue
         resource = entry.get("resource")
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None

@@ -12,6 +12,7 @@ from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
 from service.validation.primitives import build_primitives
 from service.validation.questionnaire import QItem, check_answers, compile_items, watched_links
+from service.validation.shapes import as_list
 from service.validation.terminology import Terminology
 from service.validation.ucum import Ucum
 from service.validation.walker import Walker
@@ -125,7 +126,7 @@ class Engine:
             ok = expansion.has_coding(value.get("system"), value.get("code"))
             shown = f"{value.get('system')}#{value.get('code')}"
         elif code == "CodeableConcept":
-            codings = [c for c in value.get("coding") or [] if isinstance(c, dict)]
+            codings = [c for c in as_list(value.get("coding")) if isinstance(c, dict)]
             if not codings and strength == "extensible":
                 return
             ok = any(expansion.has_coding(c.get("system"), c.get("code")) for c in codings)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mappings.canonical import EXT_MAX_VALUE, EXT_MIN_VALUE
 from service.validation.outcome import Issues
+from service.validation.shapes import as_list, hashable
 
 if TYPE_CHECKING:
     from service.validation.engine import Engine
@@ -126,12 +127,14 @@ def watched_links(items: dict[str, tuple[int, QItem]]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _index(items: list[Any], out: dict[str, list[Any]], watched: frozenset[str]) -> None:
-    for item in items:
+def _index(items: Any, out: dict[str, list[Any]], watched: frozenset[str]) -> None:
+    for item in as_list(items):
         if not isinstance(item, dict):
             continue
         link = item.get("linkId")
-        for answer in item.get("answer") or ():
+        if not hashable(link):
+            continue
+        for answer in as_list(item.get("answer")):
             found = _value(answer) if link in watched else None
             if found is not None:
                 out.setdefault(str(link), []).append(_comparable(found[1]))
@@ -170,7 +173,7 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
 def _items(q_items: dict[str, tuple[int, QItem]], items: list[Any], path: str, ctx: _Context) -> None:
     last, seen = -1, Counter[Any]()
     answered: set[str] = set()
-    for i, item in enumerate(items):
+    for i, item in enumerate(as_list(items)):
         if not isinstance(item, dict):
             continue
         link = item.get("linkId")
@@ -205,7 +208,7 @@ def _item(q_item: QItem, item: JSON, path: str, ctx: _Context) -> None:
         ctx.issues.error(
             "value", path, f"If text exists, it must match the questionnaire definition for linkId {q_item.link}"
         )
-    answers = item.get("answer") or []
+    answers = as_list(item.get("answer"))
     if q_item.kind in ("group", "display"):
         if answers:
             ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.link}' ({q_item.kind}) can't have answers")
@@ -233,7 +236,10 @@ def _answer(q_item: QItem, key: str, value: Any, path: str, ctx: _Context) -> No
         )
         return
     if q_item.options is not None:
-        if not (q_item.open_text and key == "valueString") and (key, _comparable(value)) not in q_item.options:
+        comparable = _comparable(value)
+        if not hashable(comparable) or (
+            not (q_item.open_text and key == "valueString") and (key, comparable) not in q_item.options
+        ):
             ctx.issues.error("code-invalid", path, "The answer is not one of the item's answerOptions")
     elif q_item.value_set is not None and key == "valueCoding" and isinstance(value, dict):
         expansion = ctx.engine.terminology.expand(q_item.value_set)

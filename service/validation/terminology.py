@@ -23,12 +23,16 @@ class Expansion:
     codes: frozenset[str]
     open_systems: frozenset[str]
 
-    def has_coding(self, system: str | None, code: str | None) -> bool:
+    def has_coding(self, system: Any, code: Any) -> bool:
+        if not isinstance(system, str | None) or not isinstance(code, str | None):
+            return False
         if system in self.open_systems:
             return True
         return (system or "", code or "") in self.pairs
 
-    def has_code(self, code: str) -> bool:
+    def has_code(self, code: Any) -> bool:
+        if not isinstance(code, str):
+            return False
         return bool(self.open_systems) or code in self.codes
 
 

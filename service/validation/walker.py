@@ -10,6 +10,7 @@ from service.validation.bundle import check_searchset
 from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
 from service.validation.references import check_reference
+from service.validation.shapes import as_list
 from service.validation.slicing import match_slice, pattern_matches
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Walker:
         self.env = saved
 
     def _index_bundle(self, bundle: dict[str, Any]) -> None:
-        for entry in bundle.get("entry") or []:
+        for entry in as_list(bundle.get("entry")):
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 url = entry.get("fullUrl")
                 if isinstance(url, str):
