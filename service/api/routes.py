@@ -9,16 +9,14 @@ from flask import Response, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
-from service.api import items
+from service.api import items, outbox
 from service.api.context import authorize, current
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema, WriteResultSchema
-from service.api.writes import EpisodeWriter, load_episode
+from service.api.writes import EpisodeWriter, load_episode, register_patient
 from service.fhir.errors import ApiError
 from service.fhir.respond import json_response
-from service.store.db import transaction, utcnow
 from service.store.models import DomainRecord, PatientRow
-from service.store.resources import save_resource
 
 episodes = Blueprint("episodes", __name__, url_prefix="/api/v1/episodes", description="ETMI episodes of care")
 patients = Blueprint("patients", __name__, url_prefix="/api/v1/patients",
@@ -69,21 +67,8 @@ def get_episode(episode_id: str) -> Response:
 @patients.arguments(PatientSchema)
 def post_patient(payload: dict[str, Any]) -> Response:
     """Register a patient by business identifier (idempotent: the same identifier gives the same id)."""
-    authorize("Patient", "c")
-    from mappings.bundle import patient_to_fhir
-    from mappings.domain import Episode, PatientRef
-
-    ref = PatientRef(payload["system"], payload["value"])
-    resource = patient_to_fhir(Episode("-", ref, "2000-01-01"))
-    now = utcnow()
-    with transaction(current().store.sessions) as session:
-        created = session.get(PatientRow, resource["id"]) is None
-        if created:
-            session.add(PatientRow(id=resource["id"], identifier_system=ref.system, identifier_value=ref.value,
-                                   created_at=now))
-            save_resource(session, resource, now)
-    body = {"id": resource["id"], "system": ref.system, "value": ref.value}
-    return json_response(body, 201 if created else 200, {"Location": f"/api/v1/patients/{resource['id']}"})
+    limit = authorize("Patient", "c")
+    return respond(register_patient(current(), payload["system"], payload["value"], caller(limit)))
 
 
 @patients.route("/<patient_id>", methods=["GET"])
@@ -105,3 +90,4 @@ def register(api: Api) -> None:
     api.register_blueprint(patients)
     api.register_blueprint(episodes)
     api.register_blueprint(items.bp)
+    api.register_blueprint(outbox.bp)

@@ -22,8 +22,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mappings.bundle import episode_resources, transaction_bundle
-from mappings.domain import Episode
+from mappings.bundle import episode_resources, patient_to_fhir, transaction_bundle
+from mappings.domain import Episode, PatientRef
 from mappings.errors import Issue, MappingError
 from mappings.payload import episode_from_json
 from mappings.refs import patient_identifier, resource_id
@@ -209,3 +209,26 @@ def load_episode(ctx: Context, episode_id: str) -> DomainRecord:
     if record is None:
         raise ApiError(404, f"episode {episode_id!r} is not known")
     return record
+
+
+def register_patient(ctx: Context, system: str, value: str, caller: Caller) -> WriteResult:
+    """The patient by business identifier only (mapped, validated, stored, audited; no outbox entry:
+    every episode Bundle carries the Patient as a conditional create)."""
+    resource = patient_to_fhir(Episode("-", PatientRef(system, value), "2000-01-01"))
+    issues = error_issues(ctx.validate(resource, None), "Patient")
+    if issues:
+        raise MappingError(issues)
+    if caller.patient_limit is not None and caller.patient_limit != resource["id"]:
+        raise ApiError(403, "the token's patient does not match")
+    now = utcnow()
+    with transaction(ctx.store.sessions) as session:
+        created = session.get(PatientRow, resource["id"]) is None
+        if created:
+            session.add(PatientRow(id=resource["id"], identifier_system=system, identifier_value=value,
+                                   created_at=now))
+            saved = save_resources(session, [resource], now)[0]
+            session.add(AuditRow(at=now, actor=caller.actor, action="create", resource_type="Patient",
+                                 resource_id=resource["id"], version_id=saved.version_id,
+                                 request_id=caller.request_id))
+    body = {"id": resource["id"], "system": system, "value": value}
+    return WriteResult(201 if created else 200, body, f"/api/v1/patients/{resource['id']}")

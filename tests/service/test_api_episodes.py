@@ -133,3 +133,18 @@ def test_openapi_31_and_docs_page(client: FlaskClient) -> None:
 def test_part_writes_need_a_json_body(client: FlaskClient, episode: dict[str, Any]) -> None:
     client.post("/api/v1/episodes", json=episode)
     outcome_of(client.post("/api/v1/episodes/EP-2026-0001/sessions", data="number=4"), 400)
+
+
+def test_outbox_listing_and_replay(app: Flask, client: FlaskClient, episode: dict[str, Any]) -> None:
+    client.post("/api/v1/episodes", json=episode)
+    outbox = app.extensions["etmi"].store.outbox
+    [entry] = outbox.claim(1, "w", 30)
+    outbox.dead_letter(entry, {"resourceType": "OperationOutcome", "issue": [{"severity": "error",
+                                                                             "code": "invalid"}]})
+    listed = client.get("/api/v1/outbox").get_json()
+    assert listed["counts"] == {"dead": 1} and listed["entries"][0]["id"] == entry.id
+    assert "resource" not in listed["entries"][0]
+    assert client.post("/api/v1/outbox/replay", json={"ids": [entry.id]}).get_json() == {"replayed": 1}
+    assert client.get("/api/v1/outbox?status=pending").get_json()["entries"][0]["attempts"] == 0
+    outcome_of(client.get("/api/v1/outbox?status=lost"), 400)
+    outcome_of(client.post("/api/v1/outbox/replay", json={"ids": []}), 422)

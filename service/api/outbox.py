@@ -1,0 +1,59 @@
+# mypy: disable-error-code="untyped-decorator"
+"""``/api/v1/outbox``: what waits to reach the EHRs, and replay of failed or dead entries (operators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from service.api.context import authorize, current
+from service.api.routes_common import require_json_body
+from service.fhir.errors import ApiError
+from service.fhir.respond import json_response
+from service.store.models import OutboxRow
+
+bp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox", description="The outbox towards the EHRs")
+bp.before_request(require_json_body)
+STATUSES = ("pending", "in-flight", "sent", "failed", "dead")
+
+
+class ReplaySchema(Schema):
+    ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=1000))
+
+
+def _summary(row: OutboxRow) -> dict[str, Any]:
+    """An entry without its FHIR body (bodies never leave through this endpoint)."""
+    return {"id": row.id, "patient_key": row.patient_key, "resource_type": row.resource_type,
+            "local_id": row.local_id, "operation": row.operation, "status": row.status, "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at.isoformat() + "Z", "last_error": row.last_error,
+            "outcome": row.outcome}
+
+
+@bp.route("", methods=["GET"])
+def list_entries() -> Response:
+    """Entries by ``status`` (default: failed and dead), newest first, at most ``_count`` (100)."""
+    if authorize("Bundle", "s") is not None:
+        raise ApiError(403, "the outbox is not part of a patient compartment")
+    wanted = request.args.get("status", "failed,dead").split(",")
+    if not set(wanted) <= set(STATUSES):
+        raise ApiError(400, f"status must be among {', '.join(STATUSES)}", expression="status")
+    count = min(int(request.args.get("_count", "100")) if request.args.get("_count", "").isdigit() else 100, 1000)
+    with current().store.sessions() as session:
+        rows = session.scalars(select(OutboxRow).where(OutboxRow.status.in_(wanted))
+                               .order_by(OutboxRow.id.desc()).limit(count))
+        entries = [_summary(r) for r in rows]
+    return json_response({"counts": current().store.outbox.counts(), "entries": entries})
+
+
+@bp.route("/replay", methods=["POST"])
+@bp.arguments(ReplaySchema)
+def replay(payload: dict[str, Any]) -> Response:
+    """Queue failed or dead entries again, now, with a fresh attempt count."""
+    if authorize("Bundle", "u") is not None:
+        raise ApiError(403, "the outbox is not part of a patient compartment")
+    replayed = current().store.outbox.replay(payload["ids"])
+    return json_response({"replayed": replayed})
