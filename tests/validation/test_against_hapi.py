@@ -189,3 +189,16 @@ def test_same_questionnaire_verdict_as_hapi(engine: Engine, hapi: str, case: str
     ours = [i["diagnostics"] for i in engine.validate(resource)["issue"] if i["severity"] == "error"]
     theirs = hapi_errors(hapi, resource)
     assert bool(ours) == bool(theirs), (ours, theirs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mapped_episode_bundles_accepted_by_both(engine: Engine, hapi: str, seed: int) -> None:
+    """What the service sends (mappings of synthetic episodes) passes here and on HAPI alike."""
+    from mappings.bundle import episode_to_bundle
+    from mappings.payload import episode_from_json
+    from service.ig import load_package
+    from service.synthetic import synthetic_episode
+
+    bundle = episode_to_bundle(episode_from_json(synthetic_episode(seed)), load_package().questionnaires())
+    assert [i for i in engine.validate(bundle)["issue"] if i["severity"] == "error"] == []
+    assert hapi_errors(hapi, bundle) == []
