@@ -148,3 +148,17 @@ def test_outbox_listing_and_replay(app: Flask, client: FlaskClient, episode: dic
     assert client.get("/api/v1/outbox?status=pending").get_json()["entries"][0]["attempts"] == 0
     outcome_of(client.get("/api/v1/outbox?status=lost"), 400)
     outcome_of(client.post("/api/v1/outbox/replay", json={"ids": []}), 422)
+
+
+def test_concurrent_identical_posts_store_one_episode(app: Flask, episode: dict[str, Any]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(_: int) -> int:
+        with app.test_client() as client:
+            return int(client.post("/api/v1/episodes", json=episode).status_code)
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(post, range(4)))
+    assert statuses == [200, 200, 200, 201]
+    records, _, outbox = _counts(app)
+    assert records == 1 and outbox == {"pending": 1}
