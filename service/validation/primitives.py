@@ -19,6 +19,8 @@ REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
 FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 INT32 = (-(2**31), 2**31 - 1)
 MAX_STRING = 1024 * 1024
+#: An absolute URI: a scheme, then ':' (RFC 3986).
+ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 #: An error message for a bad value, or None when it is fine.
@@ -69,6 +71,7 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
             None if (type(v) in (int, float) or isinstance(v, Decimal)) else f"must be a JSON number, not {v!r}"
         )
     dated = name in ("date", "dateTime", "instant")
+    canonical = name == "canonical"
     good: set[str] = set()
 
     def check_str(v: Any) -> str | None:
@@ -84,6 +87,8 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
             return f"{v!r} is not a valid {name}"
         if dated and not _calendar_ok(v):
             return f"{v!r} is not a valid {name} (no such day)"
+        if canonical and not v.startswith("#") and ABSOLUTE.match(v) is None:
+            return f"{v!r}: canonical URLs must be absolute URLs if they are not fragment references"
         if len(v) < 256:
             if len(good) > 8192:
                 good.clear()

@@ -9,6 +9,7 @@ import orjson
 from service.validation.bundle import check_searchset
 from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
+from service.validation.primitives import ABSOLUTE
 from service.validation.references import check_reference
 from service.validation.shapes import as_list
 from service.validation.slicing import match_slice, pattern_matches
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
+SYSTEM_TYPES = QUANTITIES | {"Coding", "Identifier"}
 NO_MEMO = frozenset({"Reference"})
 MEMO_MAX_BYTES = 4096
 MEMO_LIMIT = 50_000
@@ -247,6 +249,12 @@ class Walker:
                 self.engine.check_coding(value, path, self.issues)
             elif code in QUANTITIES:
                 self.engine.check_ucum(value, path, self.issues)
+            if code in SYSTEM_TYPES:
+                system = value.get("system")
+                if isinstance(system, str) and ABSOLUTE.match(system) is None:
+                    self.issues.error(
+                        "value", f"{path}.system", f"{code}.system must be an absolute reference, not {system!r}"
+                    )
         if elem.fixed is not None and value != elem.fixed[0]:
             self.issues.error("value", path, f"Value must be exactly {_dump(elem.fixed[0])}")
         if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):
