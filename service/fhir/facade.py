@@ -24,11 +24,17 @@ STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
+JSON_TYPES = ("json", "application/json", "application/fhir+json", "application/json+fhir")
+
+
 @bp.before_request
 def _format_check() -> None:
     wanted = request.args.get("_format", "json")
-    if wanted not in ("json", "application/json", "application/fhir+json", "application/json+fhir"):
+    if wanted not in JSON_TYPES:
         raise ApiError(406, f"_format={wanted} is not supported: this server speaks JSON only", expression="_format")
+    accept = request.accept_mimetypes
+    if accept.provided and accept.best_match(["application/fhir+json", "application/json"]) is None:
+        raise ApiError(406, "this server returns application/fhir+json only", expression="Accept")
 
 
 def base_url() -> str:

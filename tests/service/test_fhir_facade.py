@@ -121,6 +121,9 @@ def test_unknown_parameters_are_400_unless_lenient(client: FlaskClient, loaded: 
 def test_format_and_write_methods(client: FlaskClient, loaded: str) -> None:
     assert client.get(f"/fhir/Patient/{loaded}?_format=json").mimetype == "application/fhir+json"
     outcome_of(client.get(f"/fhir/Patient/{loaded}?_format=xml"), 406)
+    outcome_of(client.get(f"/fhir/Patient/{loaded}", headers={"Accept": "application/fhir+xml"}), 406)
+    assert client.get(f"/fhir/Patient/{loaded}", headers={"Accept": "application/fhir+json"}).status_code == 200
+    assert client.get(f"/fhir/Patient/{loaded}", headers={"Accept": "*/*"}).status_code == 200
     outcome_of(client.post("/fhir/Patient", json={"resourceType": "Patient"}), 405)
     outcome_of(client.delete(f"/fhir/Patient/{loaded}"), 405)
 
