@@ -8,8 +8,10 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from service.api import health, logs, routes
+from service.api import health, jwks, logs, routes
 from service.api.context import Context
+from service.api.jwks import load_public_jwks
+from service.api.remote import apply_remote
 from service.config import Settings
 from service.fhir import errors, facade
 from service.fhir.conformance import Package
@@ -48,17 +50,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _api_config(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.extensions["etmi"] = Context(
+    ctx = Context(
         settings=settings,
         store=open_store(settings.database_url, migrate=settings.auto_migrate),
         package=Package.load(settings.profiles_dir),
         verifier=_verifier(settings),
         validate=validate,
+        public_jwks=load_public_jwks(settings),
     )
+    ctx.store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
+    app.extensions["etmi"] = ctx
     logs.install(app)
     api = Api(app)
     routes.register(api)
     app.register_blueprint(health.bp)
+    app.register_blueprint(jwks.bp)
     app.register_blueprint(facade.bp)
     errors.register(app)
     return app

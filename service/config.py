@@ -11,6 +11,9 @@
 | ETMI_PAGE_SIZE | 50 | default ``_count`` of façade searches (max 500) |
 | ETMI_AUTO_MIGRATE | true | run Alembic migrations at start-up |
 | ETMI_LOG_LEVEL | INFO | log level of the JSON logs |
+| ETMI_SYNC_TARGETS | (empty) | EHR targets for the sync workers: a JSON file path or inline JSON |
+| ETMI_SYNC_STATE_FILE | (empty) | fallback file of the sync state (pull cursors, conflicts) |
+| ETMI_PUBLIC_JWKS | (empty) | the service's public JWK Set (file path or inline JSON) at /.well-known/jwks.json |
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class Settings:
     page_size: int = 50
     auto_migrate: bool = True
     log_level: str = "INFO"
+    sync_targets: str = ""
+    sync_state_file: str = ""
+    public_jwks: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,4 +60,7 @@ class Settings:
             page_size=int(env.get("ETMI_PAGE_SIZE", str(defaults.page_size))),
             auto_migrate=env.get("ETMI_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no"),
             log_level=env.get("ETMI_LOG_LEVEL", defaults.log_level).upper(),
+            sync_targets=env.get("ETMI_SYNC_TARGETS", ""),
+            sync_state_file=env.get("ETMI_SYNC_STATE_FILE", ""),
+            public_jwks=env.get("ETMI_PUBLIC_JWKS", ""),
         )

@@ -24,6 +24,7 @@ class Context:
     package: Package
     verifier: TokenVerifier | None
     validate: Validate
+    public_jwks: dict[str, Any] | None = None
 
 
 def current() -> Context:

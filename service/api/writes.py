@@ -58,6 +58,7 @@ class Caller:
     if_match: int | None = None
     patient_limit: str | None = None
     base_version: int | None = None
+    enqueue: bool = True  # False for edits pulled from an EHR: they are already there
 
 
 class StaleWrite(Exception):
@@ -141,11 +142,12 @@ class EpisodeWriter:
         saved = save_resources(session, resources, now)
         changed = [s for s in saved if s.changed]
         outbox_id = None
-        if changed:
+        if changed and caller.enqueue:
             row = enqueue(session, patient_key=patient_id, resource_type="Bundle", local_id=episode.episode_id,
                           operation="transaction", resource=bundle, now=now)
             session.flush()
             outbox_id = row.id
+        if changed:
             session.execute(insert(AuditRow), [
                 {"at": now, "actor": caller.actor, "action": "create" if s.version_id == 1 else "update",
                  "resource_type": s.resource_type, "resource_id": s.resource_id, "version_id": s.version_id,
@@ -192,9 +194,10 @@ def _patient(session: Session, episode: Episode, now: datetime) -> str:
 
 
 def _result(record: DomainRecord, saved: list[Any], outbox_id: int | None, created: bool) -> WriteResult:
+    changed = any(s.changed for s in saved)
     body = {
         "episode_id": record.business_id, "version": record.version, "patient_id": record.patient_id,
-        "outcome": "created" if created else ("updated" if outbox_id else "unchanged"), "outbox_id": outbox_id,
+        "outcome": "created" if created else ("updated" if changed else "unchanged"), "outbox_id": outbox_id,
         "resources": [{"reference": f"{s.resource_type}/{s.resource_id}", "version": s.version_id,
                        "changed": s.changed} for s in saved],
     }

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.store.db import make_engine, migrations_current, session_factory, upgrade
 from service.store.outbox import IdMap, OutboxEntry, OutboxRepository
+from service.store.sync_state import SyncState
 
-__all__ = ["IdMap", "OutboxEntry", "OutboxRepository", "Store", "open_store"]
+__all__ = ["IdMap", "OutboxEntry", "OutboxRepository", "Store", "SyncState", "open_store"]
 
 
 @dataclass
@@ -23,11 +24,13 @@ class Store:
     sessions: sessionmaker[Session] = field(init=False)
     outbox: OutboxRepository = field(init=False)
     id_map: IdMap = field(init=False)
+    sync_state: SyncState = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
         self.outbox = OutboxRepository(self.sessions)
         self.id_map = IdMap(self.sessions)
+        self.sync_state = SyncState(self.sessions)
 
     def reachable(self) -> bool:
         try:

@@ -154,3 +154,32 @@ class IdempotencyRow(Base):
     location: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SyncCursorRow(Base):
+    """A pull cursor of the sync workers (e.g. the last ``_lastUpdated`` seen per target and type)."""
+
+    __tablename__ = "sync_cursor"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SyncConflictRow(Base):
+    """A version conflict met by the sync workers, the policy applied and what it decided."""
+
+    __tablename__ = "sync_conflict"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    local_id: Mapped[str] = mapped_column(String(64))
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(40))
+    resolution: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    local: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    remote: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -41,6 +41,8 @@ class OutboxEntry:
     worker_id: str | None
     lease_until: datetime | None
     created_at: datetime
+    last_error: str | None = None
+    outcome: dict[str, Any] | None = None
 
 
 def _entry(row: OutboxRow) -> OutboxEntry:
@@ -48,7 +50,7 @@ def _entry(row: OutboxRow) -> OutboxEntry:
         id=row.id, patient_key=row.patient_key, resource_type=row.resource_type, local_id=row.local_id,
         resource=row.resource, operation=row.operation, attempts=row.attempts,
         next_attempt_at=row.next_attempt_at, status=row.status, worker_id=row.claimed_by,
-        lease_until=row.lease_until, created_at=row.created_at,
+        lease_until=row.lease_until, created_at=row.created_at, last_error=row.last_error, outcome=row.outcome,
     )
 
 
@@ -156,6 +158,13 @@ class OutboxRepository:
         with self._factory() as session:
             row = session.get(OutboxRow, entry_id)
             return _entry(row) if row else None
+
+    def list(self, status: str, limit: int = 50) -> list[OutboxEntry]:
+        """Entries of one status, oldest first (for operators: ``last_error`` and ``outcome`` say why)."""
+        with self._factory() as session:
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == status)
+                                   .order_by(OutboxRow.id).limit(limit))
+            return [_entry(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Entries per status, for health pages and tests."""

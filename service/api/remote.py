@@ -1,0 +1,78 @@
+"""EHR edits pulled by the sync workers, stored as the new local state (``SyncStatePort.apply_remote``).
+
+An edited Goal replaces the episode's goal with the same business id; an edited CarePlan sets the
+episode's status and end (activity statuses follow from the sessions and are not taken over). The
+write runs the same mapping, validation and store path as an API write, audited as ``sync:<target>``,
+without an outbox entry: the EHR already holds that state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from typing import Any
+
+from mappings.careplan import careplan_from_fhir
+from mappings.domain import ActivityGoal
+from mappings.errors import MappingError
+from mappings.goal import goal_from_fhir
+from mappings.refs import local_part
+from service.api.context import Context
+from service.api.writes import Caller, EpisodeWriter
+from service.config import Settings
+from service.fhir.conformance import Package
+from service.fhir.errors import ApiError
+from service.fhir.validator import validate
+from service.store import Store
+
+log = logging.getLogger("etmi.sync.apply")
+
+
+def goal_payload(goal: ActivityGoal) -> dict[str, Any]:
+    out = {k: v for k, v in dataclasses.asdict(goal).items() if v is not None}
+    return out
+
+
+def apply_remote(ctx: Context, target: str, resource: dict[str, Any]) -> bool:
+    """Store an EHR-edited Goal or CarePlan; False when it is not an ETMI resource known here."""
+    rtype = resource.get("resourceType")
+    caller = Caller(actor=f"sync:{target}", request_id=uuid.uuid4().hex, enqueue=False)
+    try:
+        if rtype == "Goal":
+            goal = goal_from_fhir(resource)
+            parts = local_part(resource, "goal")
+            assert parts is not None
+            new = goal_payload(goal)
+
+            def change(payload: dict[str, Any]) -> dict[str, Any]:
+                goals = payload.get("goals", [])
+                index = next((i for i, g in enumerate(goals) if g.get("goal_id") == goal.goal_id), None)
+                if index is None:
+                    raise ApiError(404, "goal not known")
+                goals[index] = new
+                return payload
+            EpisodeWriter(ctx).amend(parts[0], change, caller, resource)
+            return True
+        if rtype == "CarePlan":
+            state = careplan_from_fhir(resource)
+
+            def change_plan(payload: dict[str, Any]) -> dict[str, Any]:
+                payload["status"] = state.status
+                if state.end:
+                    payload["end"] = state.end
+                return payload
+            EpisodeWriter(ctx).amend(state.episode_id, change_plan, caller, resource)
+            return True
+    except (MappingError, ApiError) as err:
+        log.warning("EHR edit not applied", extra={"event": "remote_not_applied", "resource_type": rtype,
+                                                     "error_type": type(err).__name__})
+    return False
+
+
+def attach(store: Store, settings: Settings | None = None) -> None:
+    """Wire ``store.sync_state.apply_remote`` to this use-case (for the sync commands)."""
+    settings = settings or Settings.from_env()
+    ctx = Context(settings=settings, store=store, package=Package.load(settings.profiles_dir), verifier=None,
+                  validate=validate)
+    store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)

@@ -1,0 +1,61 @@
+"""The sync workers' state in the database: pull cursors, the conflict log, pulled EHR edits.
+
+Implements ``service.sync.ports.SyncStatePort``. ``apply_remote`` hands an EHR edit to the domain
+use-case wired in (``service.api.remote.attach``); without one it answers False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.store.db import transaction, utcnow
+from service.store.models import SyncConflictRow, SyncCursorRow
+from service.store.outbox import naive_utc
+from service.sync.ports import Conflict
+
+ApplyRemote = Callable[[str, str | None, dict[str, Any]], bool]
+
+
+class SyncState:
+    def __init__(self, factory: sessionmaker[Session], apply: ApplyRemote | None = None) -> None:
+        self._factory = factory
+        self.apply: ApplyRemote | None = apply
+
+    def get_cursor(self, key: str) -> str | None:
+        with self._factory() as session:
+            row = session.get(SyncCursorRow, key)
+            return row.value if row else None
+
+    def set_cursor(self, key: str, value: str) -> None:
+        with transaction(self._factory) as session:
+            row = session.get(SyncCursorRow, key)
+            if row is None:
+                session.add(SyncCursorRow(key=key, value=value, updated_at=utcnow()))
+            else:
+                row.value, row.updated_at = value, utcnow()
+
+    def record_conflict(self, conflict: Conflict) -> None:
+        with transaction(self._factory) as session:
+            session.add(SyncConflictRow(
+                target=conflict.target, resource_type=conflict.resource_type, local_id=conflict.local_id,
+                remote_id=conflict.remote_id, policy=conflict.policy, resolution=conflict.resolution,
+                status=conflict.status, at=naive_utc(conflict.at), local=conflict.local, remote=conflict.remote,
+                detail=conflict.detail))
+
+    def list_conflicts(self, status: str | None = None) -> list[Conflict]:
+        with self._factory() as session:
+            query = select(SyncConflictRow).order_by(SyncConflictRow.id)
+            if status:
+                query = query.where(SyncConflictRow.status == status)
+            return [Conflict(target=r.target, resource_type=r.resource_type, local_id=r.local_id,
+                             remote_id=r.remote_id, policy=r.policy, resolution=r.resolution,
+                             status="held" if r.status == "held" else "resolved", at=r.at, local=r.local,
+                             remote=r.remote, detail=r.detail) for r in session.scalars(query)]
+
+    def apply_remote(self, target: str, local_id: str | None, resource: dict[str, Any]) -> bool:
+        """Store an EHR edit of a Goal or CarePlan as the new local state; False if unknown here."""
+        return self.apply(target, local_id, resource) if self.apply else False

@@ -1,0 +1,83 @@
+"""What the store and app give the sync workers: outbox listing, cursors, conflicts, EHR edits, JWKS."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.adapters.smart_auth import generate_private_key_pem
+from service.app import create_app
+from service.store import Store
+from service.sync.ports import Conflict
+from tests.service.conftest import make_settings, outcome_of
+
+
+def test_cursors_and_conflicts(store: Store) -> None:
+    state = store.sync_state
+    assert state.get_cursor("ehr/Goal") is None
+    state.set_cursor("ehr/Goal", "2026-01-01T00:00:00Z")
+    state.set_cursor("ehr/Goal", "2026-02-01T00:00:00Z")
+    assert state.get_cursor("ehr/Goal") == "2026-02-01T00:00:00Z"
+    conflict = Conflict(target="ehr", resource_type="Goal", local_id="g1", remote_id="7", policy="ehr-wins",
+                        resolution="took the EHR's version", status="held", at=datetime(2026, 3, 1, tzinfo=UTC),
+                        local={"resourceType": "Goal"}, remote=None, detail="412")
+    state.record_conflict(conflict)
+    [held] = state.list_conflicts("held")
+    assert held.local_id == "g1" and held.local == {"resourceType": "Goal"} and held.detail == "412"
+    assert state.list_conflicts("resolved") == []
+    assert state.apply_remote("ehr", None, {"resourceType": "Goal"}) is False  # nothing wired
+
+
+def test_outbox_list_says_why(store: Store, app: Flask, client: FlaskClient, episode: dict[str, Any]) -> None:
+    client.post("/api/v1/episodes", json=episode)
+    outbox = app.extensions["etmi"].store.outbox
+    [entry] = outbox.claim(1, "w", 30)
+    outbox.mark_failed(entry, "503 Service Unavailable", datetime(2030, 1, 1, tzinfo=UTC))
+    [failed] = outbox.list("failed")
+    assert failed.last_error == "503 Service Unavailable" and failed.outcome is None
+
+
+def test_ehr_edits_of_goal_and_careplan_become_local_state(app: Flask, client: FlaskClient,
+                                                           episode: dict[str, Any]) -> None:
+    client.post("/api/v1/episodes", json=episode)
+    store = app.extensions["etmi"].store
+    goal = client.get("/fhir/Goal").get_json(force=True)["entry"][0]["resource"]
+    edited = copy.deepcopy(goal)
+    edited["target"][0]["detailQuantity"]["value"] = 90
+    edited["lifecycleStatus"] = "active"
+    edited["achievementStatus"]["coding"][0].update(code="in-progress", display="In Progress")
+    assert store.sync_state.apply_remote("ehr", None, edited) is True
+    stored = client.get("/api/v1/episodes/EP-2026-0001").get_json()
+    assert stored["version"] == 2
+    assert stored["episode"]["goals"][0]["target_minutes_per_week"] == 90
+    assert client.get(f"/fhir/Goal/{goal['id']}").get_json(force=True)["meta"]["versionId"] == "2"
+    assert store.outbox.counts() == {"pending": 1}  # the edit came from the EHR: nothing to send back
+    plan = client.get("/fhir/CarePlan").get_json(force=True)["entry"][0]["resource"]
+    assert store.sync_state.apply_remote("ehr", None, dict(plan, status="revoked")) is True
+    assert client.get("/api/v1/episodes/EP-2026-0001").get_json()["episode"]["status"] == "revoked"
+    unknown = copy.deepcopy(edited)
+    unknown["identifier"][0]["value"] = "EP-NONE/goal/x"
+    assert store.sync_state.apply_remote("ehr", None, unknown) is False
+    assert store.sync_state.apply_remote("ehr", None, {"resourceType": "Goal"}) is False
+
+
+def test_public_jwks_from_settings_or_targets(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'e.db'}"
+    none = create_app(make_settings(db))
+    outcome_of(none.test_client().get("/.well-known/jwks.json"), 404)
+    none.extensions["etmi"].store.close()
+    key = tmp_path / "key.pem"
+    key.write_text(generate_private_key_pem("ES384"))
+    targets = {"targets": {"ehr": {"base_url": "https://ehr.example/fhir", "auth": {
+        "kind": "smart-backend", "client_id": "etmi", "token_url": "https://ehr.example/token",
+        "private_key_file": str(key), "kid": "k1", "alg": "ES384"}}}}
+    app = create_app(make_settings(db, sync_targets=json.dumps(targets)))
+    [jwk] = app.test_client().get("/.well-known/jwks.json").get_json()["keys"]
+    assert jwk["kid"] == "k1" and jwk["kty"] == "EC" and "d" not in jwk
+    app.extensions["etmi"].store.close()
