@@ -160,6 +160,9 @@ class Pusher:
                 break
         else:
             result.error = RetryableError(f"conflicts on {target.name} still unresolved after retries")
+        # before mark_sent: the store's mark_sent commits the status before the id map, so a worker
+        # claiming this patient's next entry in between would not find the ids yet
+        ctx.flush()
         for key, (rid, ver) in ctx.results.items():
             result.remote_ids[key] = f"{key.split('/')[0]}/{rid}" + (f"/_history/{ver}" if ver else "")
         return result

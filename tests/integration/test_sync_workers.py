@@ -1,0 +1,66 @@
+"""Several workers on one PostgreSQL outbox push to HAPI at once: each entry is sent once, and one
+patient's writes reach the EHR in the order they were stored (the goal edit lands after its episode)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from service.adapters.fhir_client import FhirClient
+from service.store import Store, open_store
+from tests.service.conftest import _fresh_postgres
+from tests.sync.support import (
+    drain_until_settled,
+    enqueue_bundle,
+    enqueue_resource,
+    episode_bundle,
+    episode_resources,
+    first_of,
+    pusher,
+    target_for,
+    unique_episode,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.hapi, pytest.mark.slow]
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    store = open_store(_fresh_postgres(postgres_url))
+    yield store
+    store.close()
+
+
+def test_four_workers_share_the_outbox_without_duplicates_or_reordering(pg_store: Store, hapi_url: str) -> None:
+    target = target_for(hapi_url, "hapi", batch_size=2)
+    payloads = [unique_episode(40 + i) for i in range(8)]
+    goals = []
+    for i, payload in enumerate(payloads):
+        enqueue_bundle(pg_store, episode_bundle(payload), f"patient-{i}")
+        goal = copy.deepcopy(first_of(episode_resources(payload), "Goal"))
+        goal["description"] = {"text": f"edited after the episode, patient {i}"}
+        enqueue_resource(pg_store, goal, f"patient-{i}")
+        goals.append(goal)
+    workers = [pusher(pg_store, [target], f"w{i}") for i in range(4)]
+    reports: list[list[object]] = [[] for _ in workers]
+    threads = [threading.Thread(target=lambda i=i: reports[i].extend(drain_until_settled(workers[i], pg_store, 300)))
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert pg_store.outbox.counts() == {"sent": 16}
+    claimed = sum(getattr(r, "claimed", 0) for rs in reports for r in rs)
+    errors = [e for rs in reports for r in rs for e in getattr(r, "errors", [])]
+    retried = sum(getattr(r, "retried", 0) for rs in reports for r in rs)
+    assert claimed == 16 + retried, errors
+    assert claimed == 16, errors
+    assert sum(1 for rs in reports if any(getattr(r, "claimed", 0) for r in rs)) >= 2, "the work was shared"
+    client = FhirClient(hapi_url)
+    for goal in goals:
+        remote_id = (pg_store.id_map.get("hapi", "Goal", goal["id"]) or ("",))[0]
+        stored = client.read("Goal", remote_id).body or {}
+        assert stored["description"] == goal["description"], "the later edit won: order kept per patient"
