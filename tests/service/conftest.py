@@ -43,10 +43,17 @@ def _driver(url: str) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'etmi.db'}"
-    return _fresh_postgres(request.getfixturevalue("postgres_url"))
+        yield f"sqlite:///{tmp_path / 'etmi.db'}"
+        return
+    server = request.getfixturevalue("postgres_url")
+    url = _fresh_postgres(server)
+    yield url
+    admin = create_engine(_driver(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture
