@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Response, request
 
 from service.api.context import actor, request_id
@@ -24,8 +26,11 @@ def caller(patient_limit: str | None) -> Caller:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 0 < len(key) <= 200:
         raise ApiError(400, "Idempotency-Key must be 1-200 characters", expression="Idempotency-Key")
-    return Caller(actor=actor(), request_id=request_id(), idempotency_key=f"{request.path}|{key}" if key else None,
-                  if_match=_if_match(), patient_limit=patient_limit)
+    who = actor()
+    # per caller and path: one client never gets the answer stored for another
+    scoped = hashlib.sha256(f"{who}|{request.path}|{key}".encode()).hexdigest() if key else None
+    return Caller(actor=who, request_id=request_id(), idempotency_key=scoped, if_match=_if_match(),
+                  patient_limit=patient_limit)
 
 
 def respond(result: WriteResult) -> Response:
