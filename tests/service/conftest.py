@@ -25,15 +25,31 @@ BACKENDS = [
 ]
 
 
-def _fresh_postgres(base_url: str) -> str:
-    """A new, empty database on the test server, so every test starts clean."""
+def _fresh_postgres(base_url: str, template: str | None = None) -> str:
+    """A new database on the test server (a copy of ``template``, else empty): every test starts clean."""
     name = f"etmi_{uuid.uuid4().hex[:12]}"
     admin = create_engine(_driver(base_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     admin.dispose()
     head, _, _ = base_url.rpartition("/")
     return f"{head}/{name}"
+
+
+def _drop_postgres(base_url: str, url: str) -> None:
+    admin = create_engine(_driver(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> Iterator[str]:
+    """A migrated database that every PostgreSQL test copies (faster than migrating each time)."""
+    url = _fresh_postgres(postgres_url)
+    open_store(url).close()
+    yield url.rpartition("/")[2]
+    _drop_postgres(postgres_url, url)
 
 
 def _driver(url: str) -> str:
@@ -48,12 +64,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'etmi.db'}"
         return
     server = request.getfixturevalue("postgres_url")
-    url = _fresh_postgres(server)
+    url = _fresh_postgres(server, request.getfixturevalue("postgres_template"))
     yield url
-    admin = create_engine(_driver(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
-    admin.dispose()
+    _drop_postgres(server, url)
 
 
 @pytest.fixture
