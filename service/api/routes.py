@@ -9,7 +9,7 @@ from flask import Response, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
-from service.api import items, outbox
+from service.api import audit, items, outbox
 from service.api.context import authorize, current
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema, WriteResultSchema
@@ -91,3 +91,4 @@ def register(api: Api) -> None:
     api.register_blueprint(episodes)
     api.register_blueprint(items.bp)
     api.register_blueprint(outbox.bp)
+    api.register_blueprint(audit.bp)

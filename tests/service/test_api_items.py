@@ -100,3 +100,13 @@ def test_patients_by_business_identifier(client: FlaskClient) -> None:
     outcome_of(client.get("/api/v1/patients/unknown"), 404)
     patient = client.get(f"/fhir/Patient/{first.get_json()['id']}").get_json()
     assert patient["identifier"] == [ident] and set(patient) == {"resourceType", "id", "identifier", "meta"}
+
+
+def test_audit_trail_says_who_changed_what(client: FlaskClient, stored: dict[str, Any]) -> None:
+    _ok(client.post(f"{URL}/sessions", json=stored["sessions"][0]), 2)
+    trail = client.get("/api/v1/audit?resource_type=Procedure").get_json()["entries"]
+    assert [(e["actor"], e["action"], e["version_id"]) for e in trail] == [("dev-mode", "create", 1)]
+    everything = client.get("/api/v1/audit?_count=500").get_json()["entries"]
+    assert {e["resource_type"] for e in everything} >= {"Patient", "CarePlan", "Condition", "Procedure"}
+    assert all(e["request_id"] for e in everything)
+    outcome_of(client.get("/api/v1/audit?_count=many"), 400)

@@ -107,6 +107,7 @@ def test_tokens_scopes_and_compartment(secured: Flask, tokens: dict[str, str], e
     outcome_of(client.post("/api/v1/episodes/EP-2026-0001/sessions", json=episode["sessions"][0],
                            headers=_auth(tokens["patient"])), 403)
     outcome_of(client.get("/api/v1/outbox", headers=_auth(tokens["patient"])), 403)
+    outcome_of(client.get("/api/v1/audit", headers=_auth(tokens["patient"])), 403)
     assert client.get("/api/v1/outbox", headers=_auth(tokens["system"])).status_code == 200
     assert client.get("/fhir/metadata").status_code == 200  # public
     with secured.extensions["etmi"].store.sessions() as session:

@@ -1,0 +1,36 @@
+# mypy: disable-error-code="untyped-decorator"
+"""``/api/v1/audit``: who changed what (newest first); no bodies, names or tokens are recorded."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from service.api.context import authorize, current
+from service.fhir.errors import ApiError
+from service.fhir.respond import json_response
+from service.store.models import AuditRow
+
+bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail")
+
+
+@bp.route("", methods=["GET"])
+def audit_trail() -> Response:
+    """Filter by ``resource_type``, ``resource_id`` and ``actor``; at most ``_count`` (100, max 1000)."""
+    if authorize("AuditEvent", "s") is not None:
+        raise ApiError(403, "the audit trail is not part of a patient compartment")
+    query = select(AuditRow).order_by(AuditRow.id.desc())
+    for name, column in (("resource_type", AuditRow.resource_type), ("resource_id", AuditRow.resource_id),
+                         ("actor", AuditRow.actor)):
+        if request.args.get(name):
+            query = query.where(column == request.args[name])
+    raw_count = request.args.get("_count", "100")
+    if not raw_count.isdigit():
+        raise ApiError(400, "_count must be a whole number", expression="_count")
+    with current().store.sessions() as session:
+        rows = session.scalars(query.limit(min(int(raw_count), 1000)))
+        entries = [{"at": r.at.isoformat() + "Z", "actor": r.actor, "action": r.action,
+                    "resource_type": r.resource_type, "resource_id": r.resource_id, "version_id": r.version_id,
+                    "request_id": r.request_id} for r in rows]
+    return json_response({"entries": entries})
