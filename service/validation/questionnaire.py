@@ -284,3 +284,28 @@ def _condition(question: str, operator: str, expected: Any, ctx: _Context) -> bo
     except TypeError:
         return False
     return False
+
+
+def check_questionnaire(questionnaire: JSON, path: str, issues: Issues) -> None:
+    """enableWhen.question must name an item of the Questionnaire."""
+    links: set[Any] = set()
+    located: list[tuple[str, Any]] = []
+
+    def visit(items: Any, prefix: str) -> None:
+        for i, item in enumerate(as_list(items)):
+            if not isinstance(item, dict):
+                continue
+            ipath = f"{prefix}.item[{i}]"
+            if hashable(item.get("linkId")):
+                links.add(item.get("linkId"))
+            for condition in as_list(item.get("enableWhen")):
+                if isinstance(condition, dict):
+                    located.append((ipath, condition.get("question")))
+            visit(item.get("item"), ipath)
+
+    visit(questionnaire.get("item"), path)
+    for ipath, question in located:
+        if hashable(question) and question not in links:
+            issues.error(
+                "structure", ipath, f"Unable to find an item with the linkId {question!r} referenced in enableWhen"
+            )

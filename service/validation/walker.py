@@ -10,6 +10,7 @@ from service.validation.bundle import check_searchset
 from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
+from service.validation.questionnaire import check_questionnaire
 from service.validation.references import check_reference
 from service.validation.shapes import as_list
 from service.validation.slicing import match_slice, pattern_matches
@@ -63,9 +64,18 @@ class Walker:
             self.object(data, node, path or rtype)
         if rtype == "Bundle":
             check_searchset(data, path or rtype, self.issues, self.engine.is_resource_type)
-        if rtype == "QuestionnaireResponse":
-            self.engine.check_answers(data, path or rtype, self.issues)
+        self._resource_rules(data, rtype, nodes[0], path or rtype)
         self.env = saved
+
+    def _resource_rules(self, data: dict[str, Any], rtype: str, node: TypeNode, path: str) -> None:
+        """Rules of the HL7 validator beyond the snapshots (as HAPI applies them)."""
+        url = data.get("url")
+        if isinstance(url, str) and node.keys.get("url", (None, ""))[1] == "uri" and not ABSOLUTE.match(url):
+            self.issues.error("value", f"{path}.url", f"Canonical URLs must be absolute URLs ({url!r})")
+        if rtype == "QuestionnaireResponse":
+            self.engine.check_answers(data, path, self.issues)
+        elif rtype == "Questionnaire":
+            check_questionnaire(data, path, self.issues)
 
     def _index_bundle(self, bundle: dict[str, Any]) -> None:
         for entry in as_list(bundle.get("entry")):
@@ -249,6 +259,8 @@ class Walker:
                 self.engine.check_coding(value, path, self.issues)
             elif code in QUANTITIES:
                 self.engine.check_ucum(value, path, self.issues)
+            if code == "Extension" and isinstance(value.get("url"), str) and not ABSOLUTE.match(value["url"]):
+                self.issues.error("value", f"{path}.url", "Extension.url must be an absolute URL")
             if code in SYSTEM_TYPES:
                 system = value.get("system")
                 if isinstance(system, str) and ABSOLUTE.match(system) is None:
