@@ -19,6 +19,14 @@ from service.app import create_app
 from service.config import Settings
 from service.store import Store, open_store
 
+@pytest.fixture(scope="session", autouse=True)
+def r4_definitions() -> None:
+    """The validator's FHIR R4 definitions (scripts/test fetches them; a bare pytest run too)."""
+    from tests.validation.conftest import ensure_definitions
+
+    ensure_definitions()
+
+
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
