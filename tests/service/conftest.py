@@ -19,6 +19,7 @@ from service.app import create_app
 from service.config import Settings
 from service.store import Store, open_store
 
+
 @pytest.fixture(scope="session", autouse=True)
 def r4_definitions() -> None:
     """The validator's FHIR R4 definitions (scripts/test fetches them; a bare pytest run too)."""
