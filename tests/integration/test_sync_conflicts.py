@@ -7,6 +7,7 @@ Goal held for a clinician, CarePlan status taken from the EHR, outcome Observati
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,32 @@ def test_conflicts_follow_the_policy_per_resource_type(ehr: Target, tmp_path: Pa
     assert [(c.resource_type, c.policy) for c in held] == [("Goal", "hold")]
     resolved = {(c.resource_type, c.resolution) for c in state.list_conflicts("resolved")}
     assert resolved == {("CarePlan", "merged ehr status"), ("Observation", "overwrote-ehr")}
+
+
+def test_a_clinician_resolves_a_held_goal_and_the_replay_writes_it(ehr: Target, tmp_path: Path) -> None:
+    from service.cli import main
+
+    store = new_store(tmp_path)
+    state_path = tmp_path / "state.json"
+    payload = unique_episode(14)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    drain(pusher(store, [ehr]))
+    client = FhirClient(ehr.base_url)
+    goal = copy.deepcopy(first_of(episode_resources(payload), "Goal"))
+    goal_id = (store.id_map.get(ehr.name, "Goal", goal["id"]) or ("",))[0]
+    ehr_edit(client, "Goal", goal_id, {"description": {"text": "EHR edit"}})
+    goal["description"] = {"text": "ETMI edit the clinician prefers"}
+    enqueue_resource(store, goal, "p1")
+    drain(pusher(store, [ehr], state=FileSyncState(state_path)))
+    assert store.outbox.counts() == {"sent": 1, "dead": 1}
+
+    targets = tmp_path / "targets.json"
+    targets.write_text(json.dumps({"targets": [{"name": ehr.name, "base_url": ehr.base_url, "max_entries": 8}]}))
+    common = ["--targets", str(targets), "--database-url", f"sqlite:///{tmp_path / 'etmi.db'}",
+              "--state", str(state_path)]
+    assert main(["sync", "resolve", ehr.name, "Goal", goal["id"], "--keep", "service", *common]) == 0
+    assert FileSyncState(state_path).list_conflicts("held") == []
+    assert main(["sync", "replay", "--all-dead", *common]) == 0
+    assert main(["sync", "push", *common]) == 0
+    assert store.outbox.counts() == {"sent": 2}
+    assert (client.read("Goal", goal_id).body or {})["description"]["text"] == "ETMI edit the clinician prefers"
