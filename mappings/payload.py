@@ -63,8 +63,10 @@ class Reader:
             return None
         return value
 
-    def choice(self, obj: dict[str, Any], key: str, path: str, allowed: tuple[str, ...], default: str | None) -> Any:
-        value = self.field(obj, key, path, str, required=default is None, default=default)
+    def choice(self, obj: dict[str, Any], key: str, path: str, allowed: tuple[str, ...], default: str | None,
+               required: bool = True) -> Any:
+        """A code from ``allowed``; absent: ``default`` if one is given, else an issue when ``required``."""
+        value = self.field(obj, key, path, str, required=required and default is None, default=default)
         if value is not None and value not in allowed:
             self.fail(f"{path}.{key}" if path else key, f"{key} must be one of {', '.join(allowed)}", "code-invalid")
         return value
@@ -136,8 +138,7 @@ def _goal(r: Reader, path: str, g: dict[str, Any]) -> ActivityGoal:
         start=r.pattern(g, "start", path, DATE, "a FHIR date (YYYY-MM-DD)") or "",
         due=r.pattern(g, "due", path, DATE, "a FHIR date (YYYY-MM-DD)", required=False),
         lifecycle_status=r.choice(g, "lifecycle_status", path, get_args(GoalLifecycle), "active"),
-        achievement_status=r.choice(g, "achievement_status", path, get_args(GoalAchievement), "")
-        or None,
+        achievement_status=r.choice(g, "achievement_status", path, get_args(GoalAchievement), None, required=False),
     )
 
 

@@ -59,5 +59,17 @@ def test_all_defects_are_reported_together() -> None:
     assert set(issues_of(data)) == {"start", "sessions[0].performed"}
 
 
+def test_optional_fields_may_be_left_out() -> None:
+    data = example()
+    for key in ("achievement_status", "due", "lifecycle_status"):
+        data["goals"][0].pop(key)
+    data.pop("end")
+    data.pop("status")
+    episode = episode_from_json(data)
+    goal = episode.goals[0]
+    assert (goal.achievement_status, goal.due, goal.lifecycle_status) == (None, None, "active")
+    assert episode.status == "active"
+
+
 def test_not_an_object() -> None:
     assert issues_of([1, 2]) == {"$": "structure"}
