@@ -4,8 +4,8 @@ References are rewritten per target at send time: to the ``urn:uuid`` full URL o
 transaction chunk, else to the remote id learnt from an earlier chunk or from the id map. A write the
 target already holds (id map) becomes ``PUT Type/<remote id>`` with ``If-Match`` of the recorded
 versionId; otherwise a conditional update (``PUT Type?identifier=…``) or conditional create
-(``ifNoneExist``). Every chunk carries one Provenance. Results go to the id map chunk by chunk, so a
-failure halfway never forgets what was already written.
+(``ifNoneExist``). Every chunk carries one Provenance. Results go to the id map at the end, so a
+failure halfway never forgets what was already written (``SendContext.flush``).
 """
 
 from __future__ import annotations
@@ -89,7 +89,12 @@ class SendContext:
     def record(self, write: Write, rtype: str, rid: str, version: str | None) -> None:
         self.results[write.key] = (rid, version)
         self.done.add(write.key)
-        self.id_map.put(self.target.name, rtype, write.local_id, rid, version)
+
+    def flush(self) -> None:
+        """Write what this push learnt to the id map (before ``mark_sent``, so the next entry finds it)."""
+        for key, (rid, version) in self.results.items():
+            rtype, _, local = key.partition("/")
+            self.id_map.put(self.target.name, rtype, local, rid, version)
 
     def resolver(self, in_chunk: dict[str, str]) -> Callable[[str], str]:
         def resolve(ref: str) -> str:
