@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from service.validation.outcome import Issues
+from service.validation.primitives import ABSOLUTE
 from service.validation.shapes import as_dict, as_list
 
 
@@ -40,4 +42,29 @@ def check_searchset(bundle: dict[str, Any], path: str, issues: Issues, is_type: 
                 "invalid",
                 f"{path}.entry[{i}].resource",
                 f"This is not a matching resource type for the specified search ({rtype} expecting {sorted(expected)})",
+            )
+
+
+_RESTFUL = re.compile(r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+def check_full_urls(bundle: dict[str, Any], path: str, issues: Issues, is_type: Callable[[str], bool]) -> None:
+    """fullUrl is absolute; a RESTful fullUrl ends with the entry resource's type and id."""
+    for i, entry in enumerate(as_list(bundle.get("entry"))):
+        url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        if not isinstance(url, str):
+            continue
+        if ABSOLUTE.match(url) is None:
+            issues.error("value", f"{path}.entry[{i}].fullUrl", f"The fullUrl must be an absolute URL (not {url!r})")
+            continue
+        resource = as_dict(entry.get("resource"))
+        match = _RESTFUL.search(url)
+        if match is None or not is_type(match.group(1)) or "id" not in resource:
+            continue
+        if (match.group(1), match.group(2)) != (resource.get("resourceType"), resource.get("id")):
+            issues.error(
+                "value",
+                f"{path}.entry[{i}].fullUrl",
+                f"The fullUrl {url!r} looks like a RESTful server URL, so it must end with "
+                f"/{resource.get('resourceType')}/{resource.get('id')}",
             )

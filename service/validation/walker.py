@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from service.validation.bundle import check_searchset
+from service.validation.bundle import check_full_urls, check_searchset
 from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
@@ -64,6 +64,7 @@ class Walker:
             self.object(data, node, path or rtype)
         if rtype == "Bundle":
             check_searchset(data, path or rtype, self.issues, self.engine.is_resource_type)
+            check_full_urls(data, path or rtype, self.issues, self.engine.is_resource_type)
         self._resource_rules(data, rtype, nodes[0], path or rtype)
         self.env = saved
 

@@ -202,3 +202,27 @@ def test_mapped_episode_bundles_accepted_by_both(engine: Engine, hapi: str, seed
     bundle = episode_to_bundle(episode_from_json(synthetic_episode(seed)), load_package().questionnaires())
     assert [i for i in engine.validate(bundle)["issue"] if i["severity"] == "error"] == []
     assert hapi_errors(hapi, bundle) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*fixtures.BUILDERS, "Bundle"])
+def test_differential_fuzz_no_false_negatives(engine: Engine, hapi: str, name: str) -> None:
+    """Every position of the fixture replaced by odd values: whatever HAPI rejects, this rejects too.
+
+    (The reverse differs only where README.md says this validator is stricter: ele-1 on id-only
+    elements, empty arrays HAPI's parser drops, malformed relative references, Coding.system not
+    absolute, unknown codes of the project's CodeSystems.)"""
+    from tests.validation.test_robustness import ODD_VALUES, paths, replaced
+
+    resource = fixtures.fresh(name)
+    missed = []
+    for path in paths(resource):
+        if name == "Bundle" and path[:1] == ("entry",) and len(path) > 2 and path[1] != 1:
+            continue
+        for value in ODD_VALUES:
+            mutated = replaced(resource, path, value)
+            if not any(i["severity"] == "error" for i in engine.validate(mutated)["issue"]):
+                found = hapi_errors(hapi, mutated, name)
+                if found:
+                    missed.append((path, value, found[0]))
+    assert missed == []

@@ -494,6 +494,20 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
         "Bundle.entry[1].resource",
         "not a matching resource type",
     ),
+    (
+        "bundle-fullurl-relative",
+        "Bundle",
+        _set("entry.1.fullUrl", "Observation/1301"),
+        "Bundle.entry[1].fullUrl",
+        "absolute",
+    ),
+    (
+        "bundle-fullurl-id",
+        "Bundle",
+        _set("entry.1.fullUrl", "http://localhost:8080/fhir/Observation/9"),
+        "Bundle.entry[1].fullUrl",
+        "must end with /Observation/1301",
+    ),
     ("bundle-type", "Bundle", _set("type", "list"), "Bundle.type", "not in the value set"),
     ("bundle-bdl-1", "Bundle", _set("type", "collection"), "Bundle", "bdl-1"),
     (
