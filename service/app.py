@@ -14,8 +14,8 @@ from service.api.jwks import load_public_jwks
 from service.api.remote import apply_remote
 from service.config import Settings
 from service.fhir import errors, facade
-from service.fhir.conformance import Package
 from service.fhir.validator import validate
+from service.ig import Package
 from service.security import TokenVerifier
 from service.store import open_store
 

@@ -9,8 +9,8 @@ from typing import Any
 from flask import current_app, g, request
 
 from service.config import Settings
-from service.fhir.conformance import Package
 from service.fhir.errors import ApiError
+from service.ig import Package
 from service.security import DEV_PRINCIPAL, Forbidden, InvalidToken, Principal, TokenVerifier, bearer_token
 from service.store import Store
 

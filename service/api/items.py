@@ -14,6 +14,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from mappings import canonical as c
+from mappings.questionnaire import QUESTIONNAIRE_URLS
 from service.api.context import authorize, current
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import (
@@ -27,7 +28,6 @@ from service.api.schemas import (
     WriteResultSchema,
 )
 from service.api.writes import EpisodeWriter
-from service.fhir.conformance import QUESTIONNAIRES
 from service.fhir.errors import ApiError
 
 bp = Blueprint("episode-items", __name__, url_prefix="/api/v1/episodes",
@@ -80,7 +80,7 @@ def post_session(item: dict[str, Any], episode_id: str) -> Response:
 def post_response(item: dict[str, Any], episode_id: str) -> Response:
     """Answers by linkId to a pinned ETMI Questionnaire (``url|version``)."""
     url, _, version = item["questionnaire"].partition("|")
-    kind = next((k for k, u in QUESTIONNAIRES.items() if u == url), None)
+    kind = next((k for k, u in QUESTIONNAIRE_URLS.items() if u == url), None)
     if kind is None:
         raise ApiError(422, f"not an ETMI Questionnaire: {url!r}", expression="questionnaire")
     if version != c.QUESTIONNAIRE_VERSION:

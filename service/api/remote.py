@@ -21,9 +21,9 @@ from mappings.refs import local_part
 from service.api.context import Context
 from service.api.writes import Caller, EpisodeWriter
 from service.config import Settings
-from service.fhir.conformance import Package
 from service.fhir.errors import ApiError
 from service.fhir.validator import validate
+from service.ig import Package
 from service.store import Store
 
 log = logging.getLogger("etmi.sync.apply")

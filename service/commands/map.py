@@ -12,6 +12,7 @@ import orjson
 from mappings.bundle import episode_to_bundle
 from mappings.errors import Issue, MappingError, operation_outcome
 from mappings.payload import episode_from_json
+from mappings.questionnaire import QUESTIONNAIRE_URLS
 from service.ig import DEFAULT_PACKAGE_DIR, load_package
 
 HELP = "map an ETMI episode payload (JSON, see examples/) to a FHIR R4 transaction Bundle"
@@ -31,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
         outcome = operation_outcome([Issue("fatal", "structure", f"cannot read {args.input}: {err}", "$")])
         sys.stderr.write(orjson.dumps(outcome).decode() + "\n")
         return 2
+    package = load_package(args.package)
+    if len(package.questionnaires()) != len(QUESTIONNAIRE_URLS):
+        outcome = operation_outcome([Issue("fatal", "not-found", f"the ETMI Questionnaires are not in {args.package}",
+                                           "--package")])
+        sys.stderr.write(orjson.dumps(outcome).decode() + "\n")
+        return 2
     try:
-        bundle = episode_to_bundle(episode_from_json(data), load_package(args.package).questionnaires())
+        bundle = episode_to_bundle(episode_from_json(data), package.questionnaires())
     except MappingError as err:
         sys.stderr.write(orjson.dumps(err.to_operation_outcome(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 1

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from service.fhir.conformance import Package
 from service.fhir.errors import ApiError
 from service.fhir.params import CONFORMANCE, INCLUDES
 from service.fhir.search import Parsed
+from service.ig import Package
 from service.store import resources
 from service.store.models import FhirResourceRow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mappings import canonical as c
-from service.fhir.conformance import CONFORMANCE_TYPES, Package
 from service.fhir.params import CONFORMANCE, INCLUDES, STORED, fhir_type
+from service.ig import CONFORMANCE_TYPES, Package
 
 VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 

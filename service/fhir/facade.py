@@ -11,11 +11,11 @@ from flask import Blueprint, Response, request
 from service.api.context import authorize, current, principal
 from service.fhir import bundles
 from service.fhir.capability import capability_statement
-from service.fhir.conformance import CONFORMANCE_TYPES
 from service.fhir.errors import ApiError
 from service.fhir.params import STORED
 from service.fhir.respond import fhir_response
 from service.fhir.search import parse
+from service.ig import CONFORMANCE_TYPES
 from service.store import resources
 from service.store.models import FhirResourceRow
 

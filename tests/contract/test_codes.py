@@ -67,7 +67,7 @@ def shipped_codings() -> list[dict[str, Any]]:
 
 def test_every_shipped_code_is_verified_or_local() -> None:
     local = {cs["url"]: {concept["code"] for concept in cs.get("concept", [])}
-             for cs in load_package().by_type["CodeSystem"]}
+             for cs in load_package().resources("CodeSystem")}
     problems = set()
     for cd in shipped_codings():
         system, code = cd["system"], cd["code"]
@@ -90,7 +90,7 @@ def test_ucum_units_are_the_exact_ones_of_the_domain_reference() -> None:
 def test_displays_of_our_codes_match_our_code_systems() -> None:
     """A display that differs from the CodeSystem makes HAPI warn on every resource."""
     local = {cs["url"]: {concept["code"]: concept["display"] for concept in cs.get("concept", [])}
-             for cs in load_package().by_type["CodeSystem"]}
+             for cs in load_package().resources("CodeSystem")}
     wrong = {f"{cd['system']}#{cd['code']}: {cd['display']!r}" for cd in shipped_codings()
              if cd["system"] in local and "display" in cd and local[cd["system"]].get(cd["code"]) != cd["display"]}
     assert not wrong, sorted(wrong)

@@ -43,6 +43,6 @@ def test_mapped_resource_is_valid(resource: dict[str, Any]) -> None:
 
 def test_every_profile_is_exercised() -> None:
     claimed = {p for _, r in RESOURCES for p in r.get("meta", {}).get("profile", [])}
-    profiles = {sd["url"] for sd in load_package().by_type["StructureDefinition"]
+    profiles = {sd["url"] for sd in load_package().resources("StructureDefinition")
                 if sd.get("type") != "Extension" and sd["url"].split("/")[-1] not in {"etmi-questionnaire"}}
     assert profiles - claimed == set(), "profiles no golden case produces"
