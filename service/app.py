@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
+from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import health, jwks, logs, routes
 from service.api.context import Context
 from service.api.jwks import load_public_jwks
@@ -41,7 +42,7 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
     if not settings.auth_issuer:
         log.warning("ETMI_AUTH_ISSUER is not set: every request that needs a token will get 401",
                     extra={"event": "auth_unconfigured", "auth_mode": "jwt"})
-    return TokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url)
+    return JwksTokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
