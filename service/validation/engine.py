@@ -33,7 +33,7 @@ class Engine:
         self.models = models
         self.defs: Definitions = load_core(core)
         essence = core_dir(core) / "ucum-essence.xml"
-        self.ucum = Ucum(essence) if essence.is_file() else None
+        self.ucum = Ucum(essence) if essence.is_file() and essence.stat().st_size else None
         load_project(self.defs, profiles)
         self.terminology = Terminology(self.defs)
         self.primitives = build_primitives(self.defs)
