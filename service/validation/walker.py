@@ -244,36 +244,40 @@ class Walker:
             self.resource(value, path)
             return
         else:
-            node = elem.type_children.get(code) or elem.children
-            if node is None and code == "Extension":
-                url = value.get("url")
-                node = self.compiler.structure(url) if isinstance(url, str) else None
-            node = node or self.compiler.datatype(code)
-            if node is not None:
-                self._complex(value, node, path)
-            if elem.constraints:
-                for constraint in elem.group.failures(value, node.fp_base if node else code, self.env):
-                    self.issues.invariant(constraint, path)
-            if code == "Reference":
-                check_reference(value, elem, path, self.env, self.full_urls, self.engine, self.issues)
-            elif code == "Coding":
-                self.engine.check_coding(value, path, self.issues)
-            elif code in QUANTITIES:
-                self.engine.check_ucum(value, path, self.issues)
-            if code == "Extension" and isinstance(value.get("url"), str) and not ABSOLUTE.match(value["url"]):
-                self.issues.error("value", f"{path}.url", "Extension.url must be an absolute URL")
-            if code in SYSTEM_TYPES:
-                system = value.get("system")
-                if isinstance(system, str) and ABSOLUTE.match(system) is None:
-                    self.issues.error(
-                        "value", f"{path}.system", f"{code}.system must be an absolute reference, not {system!r}"
-                    )
+            self._complex_item(value, elem, code, path)
         if elem.fixed is not None and value != elem.fixed[0]:
             self.issues.error("value", path, f"Value must be exactly {_dump(elem.fixed[0])}")
         if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):
             self.issues.error("value", path, f"Value must match the pattern {_dump(elem.pattern[0])}")
         if elem.binding is not None:
             self.engine.check_binding(value, code, elem.binding, path, self.issues)
+
+    def _complex_item(self, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
+        """A datatype value: its node, the element's invariants and the type-specific rules."""
+        node = elem.type_children.get(code) or elem.children
+        if node is None and code == "Extension":
+            url = value.get("url")
+            node = self.compiler.structure(url) if isinstance(url, str) else None
+        node = node or self.compiler.datatype(code)
+        if node is not None:
+            self._complex(value, node, path)
+        if elem.constraints:
+            for constraint in elem.group.failures(value, node.fp_base if node else code, self.env):
+                self.issues.invariant(constraint, path)
+        if code == "Reference":
+            check_reference(value, elem, path, self.env, self.full_urls, self.engine, self.issues)
+        elif code == "Coding":
+            self.engine.check_coding(value, path, self.issues)
+        elif code in QUANTITIES:
+            self.engine.check_ucum(value, path, self.issues)
+        if code == "Extension" and isinstance(value.get("url"), str) and not ABSOLUTE.match(value["url"]):
+            self.issues.error("value", f"{path}.url", "Extension.url must be an absolute URL")
+        if code in SYSTEM_TYPES:
+            system = value.get("system")
+            if isinstance(system, str) and ABSOLUTE.match(system) is None:
+                self.issues.error(
+                    "value", f"{path}.system", f"{code}.system must be an absolute reference, not {system!r}"
+                )
 
     def sliced(self, parent: dict[str, Any], key: str, values: list[Any], elem: Elem, code: str, path: str) -> None:
         counts: dict[str, int] = {}
