@@ -18,7 +18,6 @@ COPY .cache/r4 ./r4
 
 ENV ETMI_DATABASE_URL=sqlite:////app/var/etmi.db \
     ETMI_PROFILES_DIR=/app/profiles/package \
-    ETMI_PROFILES=/app/profiles/package \
     ETMI_R4_DEFINITIONS=/app/r4
 
 # install, pre-build the validator's definitions index, then drop root

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
+from service import validation
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import health, jwks, logs, routes
 from service.api.context import Context
@@ -48,6 +49,7 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
+    validation.configure(settings.r4_definitions, settings.profiles_dir)
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _api_config(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

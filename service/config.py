@@ -8,6 +8,7 @@
 | ETMI_AUTH_AUDIENCE | (empty) | expected ``aud`` (usually the public ``/fhir`` base URL) |
 | ETMI_AUTH_JWKS_URL | issuer's ``jwks_uri`` | overrides JWKS discovery |
 | ETMI_PROFILES_DIR | profiles/package | the ETMI implementation guide package |
+| ETMI_R4_DEFINITIONS | .cache/r4 | FHIR R4 core definitions for the validator (filled by ``scripts/r4-definitions``) |
 | ETMI_PAGE_SIZE | 50 | default ``_count`` of façade searches (max 500) |
 | ETMI_AUTO_MIGRATE | true | run Alembic migrations at start-up |
 | ETMI_LOG_LEVEL | INFO | log level of the JSON logs |
@@ -36,6 +37,7 @@ class Settings:
     auth_audience: str = ""
     auth_jwks_url: str = ""
     profiles_dir: Path = ROOT / "profiles" / "package"
+    r4_definitions: Path = ROOT / ".cache" / "r4"
     page_size: int = 50
     auto_migrate: bool = True
     log_level: str = "INFO"
@@ -57,6 +59,7 @@ class Settings:
             auth_audience=env.get("ETMI_AUTH_AUDIENCE", ""),
             auth_jwks_url=env.get("ETMI_AUTH_JWKS_URL", ""),
             profiles_dir=Path(env.get("ETMI_PROFILES_DIR", str(defaults.profiles_dir))),
+            r4_definitions=Path(env.get("ETMI_R4_DEFINITIONS", str(defaults.r4_definitions))),
             page_size=int(env.get("ETMI_PAGE_SIZE", str(defaults.page_size))),
             auto_migrate=env.get("ETMI_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no"),
             log_level=env.get("ETMI_LOG_LEVEL", defaults.log_level).upper(),

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="JSON file with a resource or Bundle; - for stdin")
     parser.add_argument("--profile", metavar="URL", help="validate against this profile instead of meta.profile")
     parser.add_argument(
-        "--definitions", metavar="DIR", help="R4 definitions directory (default $ETMI_R4_DEFINITIONS or .cache/r4)"
+        "--definitions", metavar="DIR", help="R4 definitions directory (default: ETMI_R4_DEFINITIONS or .cache/r4)"
     )
     parser.add_argument(
         "--models", action="store_true", help="also run the fhir.resources R4B models (second line of defence)"
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profiles-dir",
         metavar="DIR",
-        help="the project's conformance resources (default $ETMI_PROFILES or profiles/package)",
+        help="the project's conformance resources (default: ETMI_PROFILES_DIR or profiles/package)",
     )
 
 
@@ -41,6 +41,7 @@ def _read(name: str) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    from service.config import Settings
     from service.validation import DefinitionsMissing, Engine, has_errors
 
     documents: list[Any] = []
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"etmi-fhir validate: {name}: not JSON ({exc})", file=sys.stderr)
             return 2
     try:
-        engine = Engine(args.definitions, args.profiles_dir, models=args.models)
+        settings = Settings.from_env()
+        engine = Engine(args.definitions or settings.r4_definitions, args.profiles_dir or settings.profiles_dir,
+                        models=args.models)
     except DefinitionsMissing as exc:
         print(f"etmi-fhir validate: {exc}", file=sys.stderr)
         return 2

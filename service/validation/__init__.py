@@ -6,22 +6,32 @@ profile it claims in ``meta.profile`` (or the one forced) and returns an Operati
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from service.validation.definitions import DefinitionsMissing
 from service.validation.engine import Engine
 from service.validation.outcome import has_errors
 
-__all__ = ["DefinitionsMissing", "Engine", "default_engine", "has_errors", "reset", "validate"]
+__all__ = ["DefinitionsMissing", "Engine", "configure", "default_engine", "has_errors", "reset", "validate"]
 
 _engine: Engine | None = None
+_paths: tuple[Path | None, Path | None] = (None, None)
+
+
+def configure(r4_definitions: Path | None, profiles: Path | None) -> None:
+    """Where the process-wide engine reads R4 core and the ETMI package (``Settings`` gives both)."""
+    global _paths
+    if _paths != (r4_definitions, profiles):
+        _paths = (r4_definitions, profiles)
+        reset()
 
 
 def default_engine() -> Engine:
-    """The process-wide engine (definitions from ``$ETMI_R4_DEFINITIONS`` / ``.cache/r4``)."""
+    """The process-wide engine (definitions from ``configure``, by default ``.cache/r4``)."""
     global _engine
     if _engine is None:
-        _engine = Engine()
+        _engine = Engine(*_paths)
     return _engine
 
 

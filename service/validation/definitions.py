@@ -2,9 +2,9 @@
 
 The R4 core definitions (StructureDefinitions with snapshots, ValueSets, CodeSystems) are data, never
 code: ``scripts/r4-definitions`` extracts the official 4.0.1 bundles into a cache directory
-(``.cache/r4`` by default, or ``$ETMI_R4_DEFINITIONS``), and :func:`load_core` compiles them into a
+(``.cache/r4`` by default; the service passes ``Settings.r4_definitions``), and :func:`load_core` compiles them into a
 pickled index next to them on first use. The project's profiles, ValueSets, CodeSystems and
-Questionnaires are read from ``profiles/package`` (or ``$ETMI_PROFILES``) at start.
+Questionnaires are read from ``profiles/package`` (or the directory given) at start.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ class Definitions:
 
 
 def core_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The R4 definitions directory: the argument, ``$ETMI_R4_DEFINITIONS`` or ``.cache/r4``."""
-    chosen = Path(path or os.environ.get("ETMI_R4_DEFINITIONS") or DEFAULT_CORE)
+    """The R4 definitions directory: the argument, or ``.cache/r4``."""
+    chosen = Path(path or DEFAULT_CORE)
     if not (chosen / "profiles-resources.json").is_file():
         raise DefinitionsMissing(
             f"FHIR R4 definitions not found in {chosen}: run scripts/r4-definitions "
@@ -131,8 +131,8 @@ def load_core(path: str | os.PathLike[str] | None = None) -> Definitions:
 
 
 def load_project(defs: Definitions, path: str | os.PathLike[str] | None = None) -> None:
-    """Adds the project's conformance resources (``profiles/package`` or ``$ETMI_PROFILES``)."""
-    directory = Path(path or os.environ.get("ETMI_PROFILES") or DEFAULT_PROFILES)
+    """Adds the project's conformance resources (the argument, or ``profiles/package``)."""
+    directory = Path(path or DEFAULT_PROFILES)
     if not directory.is_dir():
         return
     for file in sorted(directory.glob("*.json")):
