@@ -147,5 +147,5 @@ def extract_observations(qr: dict[str, Any], questionnaire: dict[str, Any]) -> l
             by_link[total]["derivedFrom"] += [{"reference": f"Observation/{by_link[i]['id']}"}
                                               for i in inputs if i in by_link]
     # totals after the Observations they are derived from (referential integrity on write)
-    totals = [o for o in out if o in [by_link.get(t) for t in RULES]]
-    return [o for o in out if o not in totals] + totals
+    totals = {id(by_link[t]) for t in RULES if t in by_link}
+    return [o for o in out if id(o) not in totals] + [o for o in out if id(o) in totals]
