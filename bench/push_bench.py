@@ -9,7 +9,16 @@ compared with the engine's own transaction row instead. Run:
 
     .venv/bin/python bench/push_bench.py --hapi http://127.0.0.1:8080/fhir [--medplum URL] [--episodes 20]
 
-Without URLs it starts a Medplum test server (tests/servers/medplum) for the run.
+Without URLs it starts a fresh Medplum test server (tests/servers/medplum) for each case.
+
+Measured 2026-11-27 on the 2-core VM with load average 4-7 from other jobs (single runs; expect up to 2x variation):
+
+    bench/push_bench.py --hapi <HAPI 8.8.0, shared test server> --episodes 20
+    baseline 19.8 s (1.01 episodes/s); engine transaction 1.36x; batch 2.09x; individual 1.50x;
+    transaction with 2 threads 0.82x (1.23 episodes/s, 41.9 resources/s).
+    bench/push_bench.py --episodes 5          (Medplum 5.2.13, fresh server per case)
+    transaction (chunks of 8) 17.4 s = 1.00x; batch 0.87x; individual 0.58x; 2 threads 1.03x.
+    Medplum's strict-isolation conditional transactions are its slow path: individual requests win.
 """
 
 from __future__ import annotations
@@ -77,21 +86,31 @@ def fresh(n: int, seed: int) -> list[dict[str, Any]]:
     return [episode_bundle(unique_episode(i, seed=seed)) for i in range(n)]
 
 
-def run_server(name: str, base: str, n: int) -> list[Row]:
+def run_server(name: str, base: str | None, n: int) -> list[Row]:
+    """Every case on ``base``; with ``base`` None (Medplum started here), each case on a fresh server:
+    Medplum's in-memory search scans every stored resource, so a case would pay for the ones before."""
     resources = len(fresh(1, 1)[0]["entry"])
-    rows: list[Row] = []
     options: dict[str, Any] = {"max_entries": 8} if name == "medplum" else {}
-    cases: list[tuple[str, Callable[[list[dict[str, Any]]], float]]] = []
+    cases: list[tuple[str, Callable[[str, list[dict[str, Any]]], float]]] = []
     if name != "medplum":
-        cases.append(("baseline: raw transaction POST per episode", lambda b: baseline(base, b)))
+        cases.append(("baseline: raw transaction POST per episode", baseline))
     cases += [
-        ("engine, transaction mode", lambda b: engine(name, base, b, **options)),
-        ("engine, batch mode", lambda b: engine(name, base, b, mode="batch")),
-        ("engine, individual requests", lambda b: engine(name, base, b, mode="individual")),
-        ("engine, transaction mode, 2 threads", lambda b: engine(name, base, b, threads=2, **options)),
+        ("engine, transaction mode", lambda url, b: engine(name, url, b, **options)),
+        ("engine, batch mode", lambda url, b: engine(name, url, b, mode="batch")),
+        ("engine, individual requests", lambda url, b: engine(name, url, b, mode="individual")),
+        ("engine, transaction mode, 2 threads", lambda url, b: engine(name, url, b, threads=2, **options)),
     ]
+    rows: list[Row] = []
     for seed, (label, work) in enumerate(cases, start=100):
-        rows.append((label, work(fresh(n, seed)), n * resources))
+        server = ServerProcess("medplum", timeout=600) if base is None else None
+        try:
+            url = base or (server.url.rstrip("/") if server else "")
+            rows.append((label, work(url, fresh(n, seed)), n * resources))
+        finally:
+            if server is not None:
+                server.stop()
+                if server.proc.stdout is not None:
+                    server.proc.stdout.close()
     return rows
 
 
@@ -110,22 +129,15 @@ def main() -> None:
     parser.add_argument("--medplum", help="Medplum base URL")
     parser.add_argument("--episodes", type=int, default=20)
     args = parser.parse_args()
-    servers: list[tuple[str, str]] = []
-    started: ServerProcess | None = None
+    servers: list[tuple[str, str | None]] = []
     if args.hapi:
         servers.append(("hapi", args.hapi.rstrip("/")))
     if args.medplum:
         servers.append(("medplum", args.medplum.rstrip("/")))
     if not servers:
-        started = ServerProcess("medplum", timeout=600)
-        servers.append(("medplum", started.url.rstrip("/")))
-    try:
-        for name, base in servers:
-            print_rows(name, run_server(name, base, args.episodes), args.episodes)
-    finally:
-        if started is not None:
-            started.stop()
-
+        servers.append(("medplum", None))
+    for name, base in servers:
+        print_rows(name, run_server(name, base, args.episodes), args.episodes)
 
 if __name__ == "__main__":
     main()
