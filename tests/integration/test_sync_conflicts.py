@@ -106,3 +106,26 @@ def test_a_clinician_resolves_a_held_goal_and_the_replay_writes_it(ehr: Target, 
     assert main(["sync", "push", *common]) == 0
     assert store.outbox.counts() == {"sent": 2}
     assert (client.read("Goal", goal_id).body or {})["description"]["text"] == "ETMI edit the clinician prefers"
+
+
+def test_ehr_wins_keeps_the_ehr_version_and_hands_it_to_the_store(ehr: Target, tmp_path: Path) -> None:
+    """Condition: the EHR's clinical record wins outright; nothing is written, the store gets its version."""
+    store = new_store(tmp_path)
+    state = FileSyncState(tmp_path / "state.json")
+    payload = unique_episode(15)
+    enqueue_bundle(store, episode_bundle(payload), "p1")
+    drain(pusher(store, [ehr], state=state))
+    client = FhirClient(ehr.base_url)
+    condition = copy.deepcopy(first_of(episode_resources(payload), "Condition"))
+    remote_id = (store.id_map.get(ehr.name, "Condition", condition["id"]) or ("",))[0]
+    edited = ehr_edit(client, "Condition", remote_id, {"note": [{"text": "EHR: confirmed by GP"}]})
+    condition["note"] = [{"text": "ETMI note"}]
+    enqueue_resource(store, condition, "p1")
+    reports = drain(pusher(store, [ehr], state=state))
+    assert store.outbox.counts() == {"sent": 2}, [r.errors for r in reports]
+    assert (client.read("Condition", remote_id).body or {})["note"] == [{"text": "EHR: confirmed by GP"}]
+    [inbox] = state.inbox()
+    assert inbox["local_id"] == condition["id"] and inbox["resource"]["note"] == edited["note"]
+    assert store.id_map.get(ehr.name, "Condition", condition["id"]) == (remote_id, edited["meta"]["versionId"])
+    [conflict] = state.list_conflicts()
+    assert (conflict.policy, conflict.resolution, conflict.status) == ("ehr-wins", "kept ehr version", "resolved")
