@@ -114,6 +114,8 @@ def _status(rt: Runtime, args: argparse.Namespace) -> int:
     counts = rt.store.outbox.counts()
     report = {
         "outbox": counts,
+        "pending": _entries(rt.store, "pending", args.limit),
+        "in-flight": _entries(rt.store, "in-flight", args.limit),
         "failed": _entries(rt.store, "failed", args.limit),
         "dead": _entries(rt.store, "dead", args.limit),
         "conflicts_held": [_conflict(c) for c in rt.state.list_conflicts("held")],
@@ -123,12 +125,13 @@ def _status(rt: Runtime, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1, default=str))
         return 0
     print("outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"))
-    for kind in ("failed", "dead"):
+    for kind in ("pending", "in-flight", "failed", "dead"):
         for e in report[kind]:
-            print(f"  {kind:6} #{e['id']} patient={e['patient_key']} {e['resource_type']} attempts={e['attempts']}"
-                  f" {_why(e)}")
+            print(f"  {kind:9} #{e['id']} patient={e['patient_key']} {e['resource_type']} attempts={e['attempts']}"
+                  f" {_why(e)}".rstrip())
     for c in report["conflicts_held"]:
-        print(f"  held   {c['target']} {c['resource_type']}/{c['local_id']} (EHR id {c['remote_id']}): {c['policy']}")
+        where = f"{c['target']} {c['resource_type']}/{c['local_id']} (EHR id {c['remote_id']})"
+        print(f"  held      {where}: {c['policy']}")
     return 0
 
 
