@@ -2,7 +2,7 @@
 
 Targets come from ``--targets FILE`` (TOML/JSON, see ``service/sync/targets.py``) or the settings
 (``ETMI_SYNC_TARGETS``); the database from ``--database-url`` or ``ETMI_DATABASE_URL``; cursors and
-the conflict log from ``--state FILE`` (default ``var/sync-state.json``).
+the conflict log in the database (``store.sync_state``), or in ``--state FILE`` / ``ETMI_SYNC_STATE_FILE``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
 from service.adapters.smart_auth import token_provider
-from service.config import ROOT, Settings
+from service.config import Settings
 from service.sync.clock import SystemClock
+from service.sync.ports import SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher, PushReport
 from service.sync.targets import Target, load_targets, parse_targets
@@ -31,7 +32,7 @@ HELP = "EHR sync: status, replay dead letters, push/pull once, resolve held conf
 class Runtime:
     store: Any
     targets: list[Target]
-    state: FileSyncState
+    state: SyncStatePort
 
     def clients(self) -> list[tuple[Target, FhirClient]]:
         return [(t, FhirClient(t.base_url, token_provider(t.auth, t.base_url), t.timeout, t.rate_limit))
@@ -48,7 +49,7 @@ class Runtime:
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", help="targets file (TOML or JSON); default: ETMI_SYNC_TARGETS")
     parser.add_argument("--database-url", help="SQLAlchemy URL; default: ETMI_DATABASE_URL")
-    parser.add_argument("--state", help="sync state file (cursors, conflicts); default var/sync-state.json")
+    parser.add_argument("--state", help="sync state file (cursors, conflicts); default: the database")
 
 
 def runtime(args: argparse.Namespace, need_targets: bool = True) -> Runtime:
@@ -59,16 +60,21 @@ def runtime(args: argparse.Namespace, need_targets: bool = True) -> Runtime:
     if args.targets:
         targets = load_targets(args.targets)
     else:
-        spec = str(getattr(settings, "sync_targets", "") or "")
+        spec = settings.sync_targets
         if spec.strip().startswith("{"):
             targets = parse_targets(json.loads(spec))
         elif spec:
             targets = load_targets(spec)
     if need_targets and not targets:
         raise SystemExit("no EHR target configured: pass --targets FILE or set ETMI_SYNC_TARGETS")
-    state_path = args.state or str(getattr(settings, "sync_state_file", "") or ROOT / "var" / "sync-state.json")
     store = open_store(args.database_url or settings.database_url)
-    return Runtime(store, targets, FileSyncState(Path(state_path)))
+    state_file = args.state or settings.sync_state_file
+    if state_file:
+        return Runtime(store, targets, FileSyncState(Path(state_file)))
+    from service.api.remote import attach
+
+    attach(store, settings)  # pulled EHR edits go through the same mapping/validation/store path
+    return Runtime(store, targets, store.sync_state)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,7 +191,8 @@ def _resolve(rt: Runtime, args: argparse.Namespace) -> int:
     if args.keep == "ehr":
         rt.state.apply_remote(args.target, args.local_id, remote)
     rt.store.id_map.put(args.target, args.resource_type, args.local_id, known[0], version)
-    changed = rt.state.resolve_conflicts(args.target, args.resource_type, args.local_id, f"clinician kept {args.keep}")
+    resolver = getattr(rt.state, "resolve_conflicts", None)
+    changed = resolver(args.target, args.resource_type, args.local_id, f"clinician kept {args.keep}") if resolver else 0
     hint = ("now replay the dead-lettered entry: it overwrites the EHR version" if args.keep == "service"
             else "the EHR version was handed to the local store; do not replay the entry")
     print(f"resolved {changed} held conflict(s) of {args.resource_type}/{args.local_id}; {hint}")

@@ -73,3 +73,6 @@ def test_push_status_and_replay_of_a_dead_letter(
     capsys.readouterr()
     assert main(["sync", "status", *common]) == 0
     assert capsys.readouterr().out.startswith("outbox: sent=2")
+    in_db = [a for a in common if a != "--state" and not a.endswith("state.json")]
+    assert main(["sync", "status", "--json", *in_db]) == 0, "state in the database (store.sync_state)"
+    assert json.loads(capsys.readouterr().out)["conflicts_held"] == []
