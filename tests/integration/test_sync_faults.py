@@ -51,7 +51,7 @@ def proxy(upstream: tuple[str, str]) -> Iterator[FaultProxy]:
     p.stop()
 
 
-def via(proxy: FaultProxy, upstream: tuple[str, str], read_timeout: float = 30, **options: Any) -> Target:
+def via(proxy: FaultProxy, upstream: tuple[str, str], read_timeout: float = 120, **options: Any) -> Target:
     return target_for(proxy.url, upstream[0], timeout=[2, read_timeout], **options)
 
 
@@ -94,7 +94,7 @@ def test_transient_faults_end_in_exactly_one_copy(
     payload = unique_episode(11)
     enqueue_bundle(store, episode_bundle(payload), "p1")
     proxy.inject(copy.copy(fault))
-    read_timeout = 2 if fault.kind == "delay" else 30  # the delay fault outlasts the first read timeout
+    read_timeout = 2 if fault.kind == "delay" else 120  # the delay fault outlasts the first read timeout
     reports = [pusher(store, [via(proxy, upstream, read_timeout)]).run_once()]
     assert reports[0].retried == 1, reports[0]
     reports += drain_until_settled(pusher(store, [via(proxy, upstream)]), store, 90)

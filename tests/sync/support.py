@@ -57,7 +57,9 @@ def enqueue_resource(store: Store, resource: dict[str, Any], patient_key: str, o
 
 
 def target_for(base_url: str, name: str = "t", **options: Any) -> Target:
-    raw: dict[str, Any] = {"base_url": base_url, "backoff_base": 0.01, "backoff_cap": 0.05, **options}
+    # generous read timeout: the 2-core CI machine runs HAPI, Medplum and other suites at once
+    raw: dict[str, Any] = {"base_url": base_url, "backoff_base": 0.01, "backoff_cap": 0.05, "timeout": [10, 120],
+                           **options}
     if "medplum" in name and "max_entries" not in options:
         raw["max_entries"] = 8
     return parse_target(name, raw)
