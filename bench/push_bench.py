@@ -86,7 +86,7 @@ def fresh(n: int, seed: int) -> list[dict[str, Any]]:
     return [episode_bundle(unique_episode(i, seed=seed)) for i in range(n)]
 
 
-def run_server(name: str, base: str | None, n: int) -> list[Row]:
+def run_server(name: str, base: str | None, n: int, modes: str = "all") -> list[Row]:
     """Every case on ``base``; with ``base`` None (Medplum started here), each case on a fresh server:
     Medplum's in-memory search scans every stored resource, so a case would pay for the ones before."""
     resources = len(fresh(1, 1)[0]["entry"])
@@ -100,6 +100,8 @@ def run_server(name: str, base: str | None, n: int) -> list[Row]:
         ("engine, individual requests", lambda url, b: engine(name, url, b, mode="individual")),
         ("engine, transaction mode, 2 threads", lambda url, b: engine(name, url, b, threads=2, **options)),
     ]
+    if modes == "transaction":  # large runs: the baseline and the engine's default mode only
+        cases = [c for c in cases if c[0].startswith("baseline") or c[0] == "engine, transaction mode"]
     rows: list[Row] = []
     for seed, (label, work) in enumerate(cases, start=100):
         server = ServerProcess("medplum", timeout=600) if base is None else None
@@ -128,6 +130,8 @@ def main() -> None:
     parser.add_argument("--hapi", help="HAPI FHIR base URL")
     parser.add_argument("--medplum", help="Medplum base URL")
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--modes", choices=("all", "transaction"), default="all",
+                        help="transaction: only the baseline and the engine's transaction mode (for large runs)")
     args = parser.parse_args()
     servers: list[tuple[str, str | None]] = []
     if args.hapi:
@@ -137,7 +141,7 @@ def main() -> None:
     if not servers:
         servers.append(("medplum", None))
     for name, base in servers:
-        print_rows(name, run_server(name, base, args.episodes), args.episodes)
+        print_rows(name, run_server(name, base, args.episodes, args.modes), args.episodes)
 
 if __name__ == "__main__":
     main()
