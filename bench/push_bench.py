@@ -111,8 +111,6 @@ def run_server(name: str, base: str | None, n: int, modes: str = "all") -> list[
         finally:
             if server is not None:
                 server.stop()
-                if server.proc.stdout is not None:
-                    server.proc.stdout.close()
     return rows
 
 

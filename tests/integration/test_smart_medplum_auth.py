@@ -29,23 +29,14 @@ from tests.integration.test_smart_support import (
     smart_configuration,
     unverified_claims,
 )
-from tests.servers.fixtures import ServerProcess
+from tests.servers.fixtures import medplum_secured_by
 
 pytestmark = [pytest.mark.smart, pytest.mark.medplum]
 
 
 @pytest.fixture(scope="module")
 def secured_medplum(smart_url: str) -> Iterator[str]:
-    server = ServerProcess("medplum", timeout=600, env={"AUTH_ISSUER": smart_url})
-    try:
-        url = server.url.rstrip("/")
-        registered = requests.post(f"{smart_url}/admin/audiences", json={"audience": url}, timeout=10)
-        assert registered.status_code == 201, registered.text
-        yield url
-    finally:
-        server.stop()
-        if server.proc.stdout is not None:
-            server.proc.stdout.close()
+    yield from medplum_secured_by(smart_url)
 
 
 @pytest.fixture(scope="module")

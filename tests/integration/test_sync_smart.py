@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from service.adapters.fhir_client import FhirClient
 from service.adapters.smart_auth import BackendServicesAuth, generate_private_key_pem, public_jwk
 from service.sync.clock import SystemClock
 from service.sync.push import Pusher
 from tests.integration.test_smart_support import register_backend_client, smart_configuration
-from tests.servers.fixtures import ServerProcess
+from tests.servers.fixtures import medplum_secured_by
 from tests.sync.support import drain, enqueue_bundle, episode_bundle, new_store, target_for, unique_episode
 
 pytestmark = pytest.mark.smart
@@ -58,16 +57,7 @@ def test_token_is_cached_renewed_before_expiry_and_after_invalidate(smart_url: s
 
 @pytest.fixture(scope="module")
 def secured_medplum(smart_url: str) -> Iterator[str]:
-    server = ServerProcess("medplum", timeout=600, env={"AUTH_ISSUER": smart_url})
-    try:
-        url = server.url.rstrip("/")
-        registered = requests.post(f"{smart_url}/admin/audiences", json={"audience": url}, timeout=10)
-        assert registered.status_code == 201, registered.text
-        yield url
-    finally:
-        server.stop()
-        if server.proc.stdout is not None:
-            server.proc.stdout.close()
+    yield from medplum_secured_by(smart_url)
 
 
 @pytest.mark.medplum

@@ -15,9 +15,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
 SERVERS = Path(__file__).resolve().parent
 URL_PREFIXES = ("http://", "https://", "postgresql://", "postgresql+psycopg://")
@@ -83,6 +85,24 @@ class ServerProcess:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
+
+
+@contextmanager
+def started(name: str, env: dict[str, str] | None = None, timeout: float = 600) -> Iterator[str]:
+    """A private server for one test module (or one benchmark case): its base URL, stopped afterwards."""
+    server = ServerProcess(name, timeout, env)
+    try:
+        yield server.url.rstrip("/")
+    finally:
+        server.stop()
+
+
+def medplum_secured_by(smart_url: str) -> Iterator[str]:
+    """A private Medplum that checks bearer tokens of ``smart_url``, registered there as an audience."""
+    with started("medplum", env={"AUTH_ISSUER": smart_url}) as url:
+        registered = requests.post(f"{smart_url}/admin/audiences", json={"audience": url}, timeout=10)
+        assert registered.status_code == 201, registered.text
+        yield url
 
 
 def _server(name: str, env_var: str, timeout: float, env: dict[str, str] | None = None) -> Iterator[str]:

@@ -24,7 +24,7 @@ from service.sync.clock import SystemClock
 from service.sync.push import Pusher
 from service.sync.targets import Target, parse_target
 from service.synthetic import synthetic_episode
-from tests.servers.fixtures import ServerProcess
+from tests.servers.fixtures import started
 
 
 def new_store(tmp_path: Path) -> Store:
@@ -103,13 +103,8 @@ def identifier_query(resource: dict[str, Any]) -> str:
 def private_medplum() -> Iterator[str]:
     """A fresh Medplum for one test module: its in-memory search is a linear scan, so a server shared
     with the whole suite gets slower with every resource stored (conditional entries search)."""
-    server = ServerProcess("medplum", timeout=600)
-    try:
-        yield server.url.rstrip("/")
-    finally:
-        server.stop()
-        if server.proc.stdout is not None:
-            server.proc.stdout.close()
+    with started("medplum") as url:
+        yield url
 
 
 @pytest.fixture(params=[pytest.param("hapi", marks=pytest.mark.hapi),
