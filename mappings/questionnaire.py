@@ -21,6 +21,11 @@ QUESTIONNAIRE_URLS: dict[QuestionnaireKind, str] = {
 }
 
 
+def questionnaire_kind(url: str) -> QuestionnaireKind | None:
+    """Which ETMI Questionnaire a canonical URL (without ``|version``) names, if any."""
+    return next((k for k, u in QUESTIONNAIRE_URLS.items() if u == url), None)
+
+
 def questionnaire_canonical(questionnaire: dict[str, Any]) -> str:
     return f"{questionnaire['url']}|{questionnaire['version']}"
 
@@ -124,7 +129,7 @@ def _answer_value(answer: dict[str, Any]) -> AnswerValue:
 def questionnaire_response_to_answers(qr: dict[str, Any]) -> QuestionnaireAnswers:
     """A QuestionnaireResponse (ours or an EHR's copy) -> the answers it holds, by linkId."""
     url = str(qr.get("questionnaire", "")).split("|")[0]
-    kind = next((k for k, u in QUESTIONNAIRE_URLS.items() if u == url), None)
+    kind = questionnaire_kind(url)
     parts = refs.local_part(qr, "qr")
     if kind is None or parts is None:
         raise MappingError([Issue("error", "not-supported", "not an ETMI QuestionnaireResponse "

@@ -14,7 +14,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from mappings import canonical as c
-from mappings.questionnaire import QUESTIONNAIRE_URLS
+from mappings.questionnaire import questionnaire_kind
 from service.api.context import authorize, current
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import (
@@ -80,7 +80,7 @@ def post_session(item: dict[str, Any], episode_id: str) -> Response:
 def post_response(item: dict[str, Any], episode_id: str) -> Response:
     """Answers by linkId to a pinned ETMI Questionnaire (``url|version``)."""
     url, _, version = item["questionnaire"].partition("|")
-    kind = next((k for k, u in QUESTIONNAIRE_URLS.items() if u == url), None)
+    kind = questionnaire_kind(url)
     if kind is None:
         raise ApiError(422, f"not an ETMI Questionnaire: {url!r}", expression="questionnaire")
     if version != c.QUESTIONNAIRE_VERSION:
