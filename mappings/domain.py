@@ -1,8 +1,8 @@
 """The ETMI domain model: what a clinic records about one episode of care.
 
 Frozen dataclasses, standard library only. Dates and times are FHIR strings (``date`` like
-``2026-01-05``; ``dateTime`` with a zone like ``2026-01-05T09:00:00+02:00``), checked by
-``mappings.errors.check_*`` helpers when an object is built from a payload (``mappings.payload``).
+``2026-01-05``; ``dateTime`` with a zone like ``2026-01-05T09:00:00+02:00``), checked when
+an episode is read from a payload (``mappings.payload``).
 Numbers keep the type they arrived with (int or float) so the FHIR output is faithful.
 """
 
