@@ -9,21 +9,19 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from tests.sync.support import (  # noqa: F401  (fixtures)
-    ehr_url,
+from tests.sync.support import (
     enqueue_bundle,
     enqueue_resource,
     episode_bundle,
     episode_resources,
     first_of,
     new_store,
-    private_medplum,
     unique_episode,
 )
 
 
 def test_check_server_reports_capabilities_and_smoke_round_trip(
-    ehr_url: tuple[str, str], capsys: pytest.CaptureFixture[str],  # noqa: F811
+    ehr_url: tuple[str, str], capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = main(["check-server", ehr_url[1], "--smoke", "--json"])
     report = json.loads(capsys.readouterr().out)
@@ -42,7 +40,7 @@ def test_check_server_reports_capabilities_and_smoke_round_trip(
 
 
 def test_push_status_and_replay_of_a_dead_letter(
-    ehr_url: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],  # noqa: F811
+    ehr_url: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A goal of another patient entry that references a patient not yet on the EHR is dead-lettered
     (max_attempts = 1 here); once the episode is sent, the operator replays it and it goes through."""

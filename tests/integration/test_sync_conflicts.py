@@ -11,30 +11,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
 from service.sync.targets import Target
-from tests.sync.support import (  # noqa: F401  (fixtures)
+from tests.sync.support import (
     drain,
-    ehr_url,
     enqueue_bundle,
     enqueue_resource,
     episode_bundle,
     episode_resources,
     first_of,
     new_store,
-    private_medplum,
     pusher,
-    target_for,
     unique_episode,
 )
-
-
-@pytest.fixture
-def ehr(ehr_url: tuple[str, str]) -> Target:  # noqa: F811  (the imported fixture)
-    return target_for(ehr_url[1], ehr_url[0])
 
 
 def ehr_edit(client: FhirClient, resource_type: str, remote_id: str, change: dict[str, Any]) -> dict[str, Any]:

@@ -21,12 +21,10 @@ import pytest
 from service.store import Store
 from tests.integration.test_sync_faults import assert_each_once
 from tests.servers.faultproxy.proxy import Fault, FaultProxy
-from tests.sync.support import (  # noqa: F401  (fixtures)
-    ehr_url,
+from tests.sync.support import (
     enqueue_bundle,
     episode_bundle,
     new_store,
-    private_medplum,
     unique_episode,
 )
 
@@ -35,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def proxy(ehr_url: tuple[str, str]) -> Iterator[FaultProxy]:  # noqa: F811  (the imported fixture)
+def proxy(ehr_url: tuple[str, str]) -> Iterator[FaultProxy]:
     p = FaultProxy(ehr_url[1]).start()
     yield p
     p.stop()
@@ -65,7 +63,7 @@ def settled(store: Store) -> bool:
 
 
 def test_kill_9_mid_send_then_another_worker_finishes(
-    proxy: FaultProxy, ehr_url: tuple[str, str], tmp_path: Path,  # noqa: F811
+    proxy: FaultProxy, ehr_url: tuple[str, str], tmp_path: Path,
 ) -> None:
     name, upstream = ehr_url
     store = new_store(tmp_path)

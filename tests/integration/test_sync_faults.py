@@ -21,10 +21,9 @@ from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
 from service.sync.targets import Target
 from tests.servers.faultproxy.proxy import Fault, FaultProxy
-from tests.sync.support import (  # noqa: F401  (fixtures)
+from tests.sync.support import (
     drain,
     drain_until_settled,
-    ehr_url,
     enqueue_bundle,
     enqueue_resource,
     episode_bundle,
@@ -32,7 +31,6 @@ from tests.sync.support import (  # noqa: F401  (fixtures)
     first_of,
     identifier_query,
     new_store,
-    private_medplum,
     pusher,
     target_for,
     unique_episode,
@@ -40,7 +38,7 @@ from tests.sync.support import (  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def upstream(ehr_url: tuple[str, str]) -> tuple[str, str]:  # noqa: F811  (the imported fixture)
+def upstream(ehr_url: tuple[str, str]) -> tuple[str, str]:
     return ehr_url
 
 

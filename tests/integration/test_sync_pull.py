@@ -14,15 +14,13 @@ from service.sync.clock import SystemClock
 from service.sync.pull import Puller
 from service.sync.targets import Target
 from tests.integration.test_sync_conflicts import ehr_edit
-from tests.sync.support import (  # noqa: F401  (fixtures)
+from tests.sync.support import (
     drain,
-    ehr_url,
     enqueue_bundle,
     episode_bundle,
     episode_resources,
     first_of,
     new_store,
-    private_medplum,
     pusher,
     target_for,
     unique_episode,
@@ -30,7 +28,7 @@ from tests.sync.support import (  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def ehr(ehr_url: tuple[str, str]) -> Target:  # noqa: F811  (the imported fixture)
+def ehr(ehr_url: tuple[str, str]) -> Target:
     # page size 1 forces the pull through several pages of next links
     return target_for(ehr_url[1], ehr_url[0], page_size=1, pull_overlap_seconds=600)
 

@@ -16,9 +16,8 @@ import pytest
 
 from service.adapters.fhir_client import FhirClient
 from service.sync.targets import Target
-from tests.sync.support import (  # noqa: F401  (fixtures)
+from tests.sync.support import (
     drain,
-    ehr_url,
     enqueue_bundle,
     enqueue_resource,
     episode_bundle,
@@ -26,16 +25,10 @@ from tests.sync.support import (  # noqa: F401  (fixtures)
     first_of,
     identifier_query,
     new_store,
-    private_medplum,
     pusher,
     target_for,
     unique_episode,
 )
-
-
-@pytest.fixture
-def ehr(ehr_url: tuple[str, str]) -> Target:  # noqa: F811  (the imported fixture)
-    return target_for(ehr_url[1], ehr_url[0])
 
 
 def matches(client: FhirClient, resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,7 +120,7 @@ def test_ambiguous_conditional_write_is_dead_lettered_not_duplicated(ehr: Target
 
 @pytest.mark.parametrize("mode", ["batch", "individual"])
 def test_batch_and_individual_modes_resolve_references_in_order(
-    ehr_url: tuple[str, str], tmp_path: Path, mode: str,  # noqa: F811
+    ehr_url: tuple[str, str], tmp_path: Path, mode: str,
 ) -> None:
     """Targets without transactions: referenced resources first, references rewritten to the EHR's ids."""
     ehr = target_for(ehr_url[1], ehr_url[0], mode=mode)
