@@ -39,6 +39,26 @@ FAILURES: dict[str, str] = {}
 _MISSING = object()
 
 
+def selected_keys(
+    data: dict[str, Any], members: frozenset[str], memo: dict[tuple[str, ...], tuple[str, ...]],
+) -> tuple[str, ...]:
+    """The keys of ``data`` that hold ``members`` (``valueQuantity`` for ``value``, ``_given`` for
+    ``given``), memoised in ``memo`` by the data's key set."""
+    signature = tuple(data)
+    found = memo.get(signature)
+    if found is None:
+        found = tuple(
+            key
+            for key in signature
+            if (name := key.removeprefix("_")) in members
+            or any(name.startswith(m) and name[len(m) : len(m) + 1].isupper() for m in members)
+        )
+        if len(memo) >= _CACHE_LIMIT:
+            memo.clear()
+        memo[signature] = found
+    return found
+
+
 def _tokens(expression: str) -> list[str]:
     return _TOKEN.findall(expression)
 
@@ -96,21 +116,7 @@ class Part:
         self.key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _selected(self, data: dict[str, Any]) -> tuple[str, ...]:
-        """The keys of ``data`` that hold members the expression reads, memoised by key set."""
-        signature = tuple(data)
-        found = self.key_memo.get(signature)
-        if found is None:
-            members = self.members or frozenset()
-            found = tuple(
-                key
-                for key in signature
-                if (name := key.removeprefix("_")) in members
-                or any(name.startswith(m) and name[len(m) : len(m) + 1].isupper() for m in members)
-            )
-            if len(self.key_memo) >= _CACHE_LIMIT:
-                self.key_memo.clear()
-            self.key_memo[signature] = found
-        return found
+        return selected_keys(data, self.members or frozenset(), self.key_memo)
 
     def evaluate(self, data: Any, base: str, env: dict[str, Any]) -> list[Any]:
         if not self.cacheable:
@@ -211,19 +217,7 @@ class ConstraintGroup:
             return failed
         if not isinstance(data, dict):
             return failed + [c for c in self.pure if not c.holds(data, base, env)]
-        signature = tuple(data)
-        selected = self.key_memo.get(signature)
-        if selected is None:
-            members = self.members
-            selected = tuple(
-                key
-                for key in signature
-                if (name := key.removeprefix("_")) in members
-                or any(name.startswith(m) and name[len(m) : len(m) + 1].isupper() for m in members)
-            )
-            if len(self.key_memo) >= _CACHE_LIMIT:
-                self.key_memo.clear()
-            self.key_memo[signature] = selected
+        selected = selected_keys(data, self.members, self.key_memo)
         try:
             key = (base, orjson.dumps({k: data[k] for k in selected}))
         except TypeError:
