@@ -1,9 +1,11 @@
 """A ``SyncStatePort`` kept in one JSON file (or in memory): pull cursors, the conflict log and
 the EHR edits pulled for the local store.
 
-This stands in until ``service/store`` has tables for them (see /work/briefs/sync-needs.md). Pulled
-EHR edits go to ``apply`` when the app wires one (the domain use-case); otherwise they are kept in
-the file under ``inbox`` and ``apply_remote`` answers False.
+The store's tables (``service.store.sync_state``) are the default; this file-backed state is what
+``etmi-fhir sync --state FILE`` (or ``ETMI_SYNC_STATE_FILE``) uses, e.g. for a worker without the
+service's database schema, and what tests use to inspect the state. Pulled EHR edits go to ``apply``
+when one is wired (the domain use-case); otherwise they are kept in the file under ``inbox`` and
+``apply_remote`` answers False.
 """
 
 from __future__ import annotations
