@@ -19,7 +19,7 @@ from mappings.careplan import careplan_to_fhir, condition_to_fhir
 from mappings.domain import Episode, QuestionnaireKind
 from mappings.errors import Issue, MappingError
 from mappings.extraction import extract_observations
-from mappings.goal import goal_to_fhir
+from mappings.goal import goal_to_fhir, with_reported_achievement
 from mappings.outcome import score_to_observation
 from mappings.questionnaire import answers_to_questionnaire_response
 from mappings.session import session_to_fhir
@@ -49,7 +49,7 @@ def episode_resources(episode: Episode, questionnaires: Questionnaires) -> list[
             issues.extend(Issue(i.severity, i.code, i.diagnostics, f"{path}.{i.expression}") for i in err.issues)
             return None
 
-    goals = [collect(f"goals[{i}]", goal_to_fhir, g, episode) for i, g in enumerate(episode.goals)]
+    goals = [collect(f"goals[{i}]", goal_to_fhir, g, episode) for i, g in enumerate(with_reported_achievement(episode))]
     out += goals
     out.append(careplan_to_fhir(episode))
     out += [collect(f"sessions[{i}]", session_to_fhir, s, episode) for i, s in enumerate(episode.sessions)]

@@ -3,11 +3,16 @@
 The target is LOINC 82290-8 "Frequency of moderate to vigorous aerobic physical activity" [A] in UCUM
 ``min/wk`` [A]; the category is the Physical Activity IG's ``PhysicalActivity`` code. Achievement
 status codes come from http://terminology.hl7.org/CodeSystem/goal-achievement (FHIR R4 core).
+
+The outcome questionnaire's ``goal.achieved`` answer ("Did you reach your activity goal?") maps to
+``Goal.achievementStatus`` (etmi-domain.md §5): ``with_reported_achievement`` gives it to each goal
+that has no achievement status of its own. A status set on the goal (API or EHR) wins over the answer.
 """
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from dataclasses import replace
+from typing import Any, cast, get_args
 
 from mappings import canonical as c
 from mappings import refs
@@ -22,6 +27,38 @@ ACHIEVEMENT_DISPLAY = {
     "achieved": "Achieved", "sustaining": "Sustaining", "not-achieved": "Not Achieved",
     "no-progress": "No Progress", "not-attainable": "Not Attainable",
 }
+
+
+#: Goals the patient can have been working on when answering ``goal.achieved``.
+REPORTABLE_LIFECYCLES = frozenset({"accepted", "active", "on-hold", "completed"})
+ACHIEVED_LINK = "goal.achieved"
+
+
+def reported_achievement(episode: Episode) -> tuple[str, GoalAchievement] | None:
+    """``(authored, code)`` of the latest completed outcome questionnaire answering ``goal.achieved``."""
+    reports: list[tuple[str, GoalAchievement]] = []
+    for response in episode.responses:
+        if response.questionnaire != "outcome" or response.status == "in-progress":
+            continue
+        for value in response.answer_map().get(ACHIEVED_LINK, ())[:1]:
+            if value in get_args(GoalAchievement):
+                reports.append((response.authored, cast(GoalAchievement, value)))
+    return max(reports, default=None)
+
+
+def with_reported_achievement(episode: Episode) -> tuple[ActivityGoal, ...]:
+    """The episode's goals, each without an achievement status of its own given the patient's latest
+    ``goal.achieved`` answer when the goal had started by then (dates compared on the calendar day)."""
+    report = reported_achievement(episode)
+    if report is None:
+        return episode.goals
+    authored, code = report
+
+    def reportable(goal: ActivityGoal) -> bool:
+        return (goal.achievement_status is None and goal.lifecycle_status in REPORTABLE_LIFECYCLES
+                and goal.start[:10] <= authored[:10])
+
+    return tuple(replace(g, achievement_status=code) if reportable(g) else g for g in episode.goals)
 
 
 def goal_identifier(episode: Episode, goal: ActivityGoal) -> dict[str, str]:

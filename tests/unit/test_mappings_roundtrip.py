@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Literal
 
 import pytest
 
 from mappings import canonical as c
 from mappings.careplan import careplan_from_fhir, careplan_state, careplan_to_fhir
-from mappings.domain import ActivityGoal, Episode, OutcomeScore, PatientRef, Session
+from mappings.domain import ActivityGoal, Episode, OutcomeScore, PatientRef, QuestionnaireAnswers, Session
 from mappings.errors import MappingError
-from mappings.goal import goal_from_fhir, goal_to_fhir
+from mappings.goal import goal_from_fhir, goal_to_fhir, with_reported_achievement
 from mappings.outcome import OBSERVATION_KINDS, observation_to_score, score_to_observation
 from mappings.session import session_from_fhir, session_to_fhir
 
@@ -53,6 +54,36 @@ def test_goal_in_hours_is_refused_with_the_path() -> None:
 def test_goal_target_out_of_range(minutes: int) -> None:
     with pytest.raises(MappingError):
         goal_to_fhir(dataclasses.replace(GOAL, target_minutes_per_week=minutes), EPISODE)
+
+
+def outcome_response(rid: str, authored: str, achieved: str, draft: bool = False) -> QuestionnaireAnswers:
+    status: Literal["completed", "in-progress"] = "in-progress" if draft else "completed"
+    return QuestionnaireAnswers(rid, "outcome", authored, (("goal.achieved", (achieved,)),), status)
+
+
+def test_goal_achieved_answer_fills_goals_without_an_achievement_status_of_their_own() -> None:
+    own = dataclasses.replace(GOAL, goal_id="own", achievement_status="not-achieved")
+    bare = dataclasses.replace(GOAL, goal_id="bare", achievement_status=None)
+    later = dataclasses.replace(GOAL, goal_id="later", achievement_status=None, start="2026-05-01")
+    cancelled = dataclasses.replace(GOAL, goal_id="x", achievement_status=None, lifecycle_status="cancelled")
+    responses = (
+        outcome_response("follow-up", "2026-04-20T10:00:00+02:00", "achieved"),
+        outcome_response("discharge", "2026-02-02T10:00:00+02:00", "not-achieved"),
+        outcome_response("draft", "2026-04-30T10:00:00+02:00", "in-progress", draft=True),
+    )
+    episode = dataclasses.replace(EPISODE, goals=(own, bare, later, cancelled), responses=responses)
+    got = {g.goal_id: g.achievement_status for g in with_reported_achievement(episode)}
+    # the latest completed answer (follow-up), only for goals started by then and still pursued
+    assert got == {"own": "not-achieved", "bare": "achieved", "later": None, "x": None}
+    goal = goal_to_fhir(with_reported_achievement(episode)[1], episode)
+    assert goal["achievementStatus"]["coding"] == [{"system": c.GOAL_ACHIEVEMENT, "code": "achieved",
+                                                    "display": "Achieved"}]
+
+
+def test_goals_unchanged_without_a_goal_achieved_answer() -> None:
+    bare = dataclasses.replace(GOAL, achievement_status=None)
+    episode = dataclasses.replace(EPISODE, goals=(bare,))
+    assert with_reported_achievement(episode) == (bare,)
 
 
 def test_careplan_round_trip_and_categories() -> None:
