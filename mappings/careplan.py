@@ -6,16 +6,20 @@ Activity"); brisk-walk exposure, goal setting and the postcard have no verified 
 the project's ``etmi-intervention`` CodeSystem. Categories: US Core ``assess-plan`` plus the Physical
 Activity IG's ``PhysicalActivity`` (sent together, valid for US Core 6.1 to 9.0). Condition code:
 SNOMED CT 278860009 "Chronic low back pain (finding)" [B].
+
+Activity statuses follow from the sessions (delivered: ``completed``; otherwise ``not-started``, or
+``stopped`` once the episode ended), except where a clinician set one (``Episode.activity_statuses``,
+from the API or an EHR edit of the CarePlan): that status stays until a clinician changes it.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from mappings import canonical as c
 from mappings import refs
-from mappings.domain import CarePlanState, Episode, EpisodeStatus, SessionComponent
+from mappings.domain import ActivityStatus, CarePlanState, Episode, EpisodeStatus, SessionComponent
 from mappings.errors import Issue, MappingError
 from mappings.goal import goal_identifier
 from mappings.outcome import PHYSICAL_ACTIVITY
@@ -55,12 +59,28 @@ def condition_to_fhir(episode: Episode) -> dict[str, Any]:
     return resource
 
 
-def _activity_statuses(episode: Episode) -> list[tuple[SessionComponent, str]]:
+def derived_activity_statuses(episode: Episode) -> list[tuple[SessionComponent, str]]:
+    """The statuses the sessions give each activity, before any a clinician set."""
     delivered = {comp for s in episode.sessions for comp in s.components}
     finished = episode.status != "active"
     listed = list(CORE_ACTIVITIES) + [k for k in get_args(SessionComponent) if k in delivered
                                       and k not in CORE_ACTIVITIES]
     return [(k, "completed" if k in delivered else ("stopped" if finished else "not-started")) for k in listed]
+
+
+def _activity_statuses(episode: Episode) -> list[tuple[SessionComponent, str]]:
+    derived = derived_activity_statuses(episode)
+    chosen = dict(episode.activity_statuses)
+    listed = {k for k, _ in derived}
+    extra = [(k, chosen[k]) for k in get_args(SessionComponent) if k in chosen and k not in listed]
+    return [(k, chosen.get(k, st)) for k, st in derived] + extra
+
+
+def chosen_activity_statuses(episode: Episode, state: CarePlanState) -> dict[str, str]:
+    """The activity statuses of an EHR's CarePlan that differ from what the sessions give: what a
+    clinician chose, to keep as ``activity_statuses`` (components the EHR left out are not chosen)."""
+    derived = dict(derived_activity_statuses(episode))
+    return {k: st for k, st in state.activities if derived.get(k) != st}
 
 
 def _narrative(episode: Episode, activities: list[tuple[SessionComponent, str]]) -> dict[str, str]:
@@ -114,7 +134,11 @@ def careplan_from_fhir(resource: dict[str, Any]) -> CarePlanState:
             issues.append(Issue("error", "code-invalid", "activity is not an ETMI component",
                                 f"CarePlan.activity[{i}].detail.code"))
             continue
-        activities.append((keys[0], str(detail.get("status"))))  # type: ignore[arg-type]
+        if detail.get("status") not in get_args(ActivityStatus):
+            issues.append(Issue("error", "code-invalid", f"activity status {detail.get('status')!r} is not a CarePlan "
+                                "activity status", f"CarePlan.activity[{i}].detail.status"))
+            continue
+        activities.append((cast(SessionComponent, keys[0]), detail["status"]))
     if issues:
         raise MappingError(issues)
     assert parts is not None

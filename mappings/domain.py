@@ -24,6 +24,12 @@ GoalAchievement = Literal[
 ]
 QuestionnaireKind = Literal["intake", "session", "outcome"]
 
+#: CarePlan.activity.detail.status (FHIR R4 required binding care-plan-activity-status).
+ActivityStatus = Literal[
+    "not-started", "scheduled", "in-progress", "on-hold", "completed", "cancelled", "stopped", "unknown",
+    "entered-in-error",
+]
+
 #: Session components a physiotherapist records (keys of ``mappings.careplan.SESSION_COMPONENTS``).
 SessionComponent = Literal[
     "reassurance", "pa-counselling", "stage-matched-counselling", "brisk-walk-exposure", "goal-setting", "postcard"
@@ -102,6 +108,9 @@ class Episode:
     responses: tuple[QuestionnaireAnswers, ...] = ()
     goals: tuple[ActivityGoal, ...] = ()
     scores: tuple[OutcomeScore, ...] = ()
+    #: CarePlan activity statuses a clinician set (in the EHR or the API); they replace the statuses
+    #: derived from the sessions, for those components only.
+    activity_statuses: tuple[tuple[SessionComponent, ActivityStatus], ...] = ()
 
 
 @dataclass(frozen=True)

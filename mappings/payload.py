@@ -12,6 +12,7 @@ from typing import Any, get_args
 
 from mappings.domain import (
     ActivityGoal,
+    ActivityStatus,
     AnswerValue,
     Episode,
     EpisodeStatus,
@@ -149,6 +150,18 @@ def _score(r: Reader, path: str, s: dict[str, Any]) -> OutcomeScore:
                         effective=r.pattern(s, "effective", path, DATETIME, WHEN) or "")
 
 
+def _activity_statuses(r: Reader, data: dict[str, Any]) -> tuple[tuple[SessionComponent, ActivityStatus], ...]:
+    chosen = r.field(data, "activity_statuses", "", dict, required=False, default={})
+    for key, status in chosen.items():
+        if key not in get_args(SessionComponent):
+            r.fail(f"activity_statuses.{key}", f"unknown component {key!r}; one of "
+                   f"{', '.join(get_args(SessionComponent))}", "code-invalid")
+        elif status not in get_args(ActivityStatus):
+            r.fail(f"activity_statuses.{key}", f"must be a CarePlan activity status: "
+                   f"{', '.join(get_args(ActivityStatus))}", "code-invalid")
+    return tuple(sorted(chosen.items()))
+
+
 def _unique(r: Reader, key: str, values: list[Any]) -> None:
     for i, v in enumerate(values):
         if v in values[:i]:
@@ -177,6 +190,7 @@ def episode_from_json(data: Any) -> Episode:
         status=r.choice(data, "status", "", get_args(EpisodeStatus), "active"),
         end=r.pattern(data, "end", "", DATE, "a FHIR date (YYYY-MM-DD)", required=False),
         sessions=tuple(sessions), responses=tuple(responses), goals=tuple(goals), scores=tuple(scores),
+        activity_statuses=_activity_statuses(r, data),
     )
     if r.issues:
         raise MappingError(r.issues)

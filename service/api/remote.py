@@ -1,7 +1,8 @@
 """EHR edits pulled by the sync workers, stored as the new local state (``SyncStatePort.apply_remote``).
 
 An edited Goal replaces the episode's goal with the same business id; an edited CarePlan sets the
-episode's status and end (activity statuses follow from the sessions and are not taken over). The
+episode's status and end, and keeps as the clinician's choice each activity status that differs from
+what the sessions give (``mappings.careplan.chosen_activity_statuses``). The
 write runs the same mapping, validation and store path as an API write, audited as ``sync:<target>``,
 without an outbox entry: the EHR already holds that state.
 """
@@ -13,10 +14,11 @@ import logging
 import uuid
 from typing import Any
 
-from mappings.careplan import careplan_from_fhir
+from mappings.careplan import careplan_from_fhir, chosen_activity_statuses
 from mappings.domain import ActivityGoal
 from mappings.errors import MappingError
 from mappings.goal import goal_from_fhir
+from mappings.payload import episode_from_json
 from mappings.refs import local_part
 from service.api.context import Context
 from service.api.writes import Caller, EpisodeWriter
@@ -61,6 +63,10 @@ def apply_remote(ctx: Context, target: str, resource: dict[str, Any]) -> bool:
                 payload["status"] = state.status
                 if state.end:
                     payload["end"] = state.end
+                payload.pop("activity_statuses", None)
+                chosen = chosen_activity_statuses(episode_from_json(payload), state)
+                if chosen:
+                    payload["activity_statuses"] = chosen
                 return payload
             EpisodeWriter(ctx).amend(state.episode_id, change_plan, caller, resource)
             return True

@@ -6,23 +6,21 @@ They check shapes and types without coercion (an integer stays an integer, a dat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from mappings import canonical as c
+from mappings.domain import ActivityStatus, EpisodeStatus, GoalAchievement, GoalLifecycle, SessionComponent
 from mappings.errors import MappingError
 from mappings.payload import episode_from_json
 
 LOCAL_ID = {"pattern": r"^[A-Za-z0-9.\-_]{1,40}$"}
 DATE = {"format": "date", "description": "FHIR date YYYY-MM-DD"}
 DATETIME = {"format": "date-time", "description": "FHIR dateTime with a zone, e.g. 2026-01-05T09:00:00+02:00"}
-COMPONENTS = ("reassurance", "pa-counselling", "stage-matched-counselling", "brisk-walk-exposure", "goal-setting",
-              "postcard")
-LIFECYCLE = ("proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "entered-in-error",
-             "rejected")
-ACHIEVEMENT = ("in-progress", "improving", "worsening", "no-change", "achieved", "sustaining", "not-achieved",
-               "no-progress", "not-attainable")
+COMPONENTS = get_args(SessionComponent)
+LIFECYCLE = get_args(GoalLifecycle)
+ACHIEVEMENT = get_args(GoalAchievement)
 
 
 def _bool(**kw: Any) -> fields.Boolean:
@@ -99,13 +97,17 @@ class EpisodeSchema(Schema):
     episode_id = fields.String(required=True, metadata=LOCAL_ID)
     patient = fields.Nested(PatientSchema, required=True)
     start = fields.String(required=True, metadata=DATE)
-    status = fields.String(validate=validate.OneOf(("active", "completed", "on-hold", "revoked",
-                                                    "entered-in-error")))
+    status = fields.String(validate=validate.OneOf(get_args(EpisodeStatus)))
     end = fields.String(metadata=DATE)
     sessions = fields.List(fields.Nested(SessionSchema))
     responses = fields.List(fields.Nested(ResponseSchema))
     goals = fields.List(fields.Nested(GoalSchema))
     scores = fields.List(fields.Nested(ScoreSchema))
+    activity_statuses = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(COMPONENTS)),
+        values=fields.String(validate=validate.OneOf(get_args(ActivityStatus))),
+        metadata={"description": "CarePlan activity statuses a clinician chose, by component; the others follow "
+                                 "from the sessions"})
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _domain_rules(self, _data: dict[str, Any], original: Any, **_kw: Any) -> None:

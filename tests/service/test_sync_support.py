@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mappings import canonical as c
 from service.adapters.smart_auth import generate_private_key_pem
 from service.app import create_app
 from service.store import Store
@@ -65,6 +66,47 @@ def test_ehr_edits_of_goal_and_careplan_become_local_state(app: Flask, client: F
     unknown["identifier"][0]["value"] = "EP-NONE/goal/x"
     assert store.sync_state.apply_remote("ehr", None, unknown) is False
     assert store.sync_state.apply_remote("ehr", None, {"resourceType": "Goal"}) is False
+
+
+def activity_status(plan: dict[str, Any], code: str) -> str:
+    [status] = [a["detail"]["status"] for a in plan["activity"] if a["detail"]["code"]["coding"][0]["code"] == code]
+    return str(status)
+
+
+def test_activity_status_chosen_in_the_ehr_is_kept_and_sent_back(app: Flask, client: FlaskClient,
+                                                                 episode: dict[str, Any]) -> None:
+    episode["status"], episode["sessions"] = "active", episode["sessions"][:1]
+    episode.pop("end")
+    client.post("/api/v1/episodes", json=episode)
+    store = app.extensions["etmi"].store
+    plan = client.get("/fhir/CarePlan").get_json(force=True)["entry"][0]["resource"]
+    walk = c.INTERVENTION_BRISK_WALK
+    assert activity_status(plan, walk) == "completed"
+    edited = copy.deepcopy(plan)
+    for act in edited["activity"]:
+        if act["detail"]["code"]["coding"][0]["code"] == walk:
+            act["detail"]["status"] = "on-hold"
+    assert store.sync_state.apply_remote("ehr", None, edited) is True
+    stored = client.get("/api/v1/episodes/EP-2026-0001").get_json()["episode"]
+    assert stored["activity_statuses"] == {"brisk-walk-exposure": "on-hold"}
+
+    # a later session that delivers brisk walking does not undo the clinician's choice, locally or on the EHR
+    session = {"number": 2, "performed": "2026-01-19T09:30:00+02:00", "etmi_delivered": True,
+               "components": ["brisk-walk-exposure", "goal-setting"]}
+    assert client.post("/api/v1/episodes/EP-2026-0001/sessions", json=session).status_code == 200
+    plan = client.get("/fhir/CarePlan").get_json(force=True)["entry"][0]["resource"]
+    assert activity_status(plan, walk) == "on-hold"
+    assert activity_status(plan, "304558001") == "completed"  # reassurance still follows the sessions
+    newest = max(store.outbox.list("pending"), key=lambda e: e.id).resource
+    [sent] = [e["resource"] for e in newest["entry"] if e["resource"]["resourceType"] == "CarePlan"]
+    assert activity_status(sent, walk) == "on-hold"
+
+    # the EHR setting it back to what the sessions give ends the choice
+    for act in plan["activity"]:
+        act["detail"]["status"] = "completed" if act["detail"]["code"]["coding"][0]["code"] == walk \
+            else act["detail"]["status"]
+    assert store.sync_state.apply_remote("ehr", None, plan) is True
+    assert "activity_statuses" not in client.get("/api/v1/episodes/EP-2026-0001").get_json()["episode"]
 
 
 def test_public_jwks_from_settings_or_targets(tmp_path: Path) -> None:

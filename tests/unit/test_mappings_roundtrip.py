@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 
 from mappings import canonical as c
-from mappings.careplan import careplan_from_fhir, careplan_state, careplan_to_fhir
+from mappings.careplan import careplan_from_fhir, careplan_state, careplan_to_fhir, chosen_activity_statuses
 from mappings.domain import ActivityGoal, Episode, OutcomeScore, PatientRef, QuestionnaireAnswers, Session
 from mappings.errors import MappingError
 from mappings.goal import goal_from_fhir, goal_to_fhir, with_reported_achievement
@@ -98,6 +98,29 @@ def test_careplan_activities_follow_delivered_sessions() -> None:
     statuses = dict(careplan_state(EPISODE).activities)
     assert statuses == {"reassurance": "completed", "pa-counselling": "not-started",
                         "brisk-walk-exposure": "completed", "goal-setting": "not-started", "postcard": "completed"}
+
+
+def test_careplan_activity_statuses_chosen_by_a_clinician_replace_the_derived_ones() -> None:
+    episode = dataclasses.replace(EPISODE, activity_statuses=(("brisk-walk-exposure", "cancelled"),
+                                                              ("stage-matched-counselling", "scheduled")))
+    plan = careplan_to_fhir(episode)
+    statuses = {a["detail"]["code"]["coding"][0]["code"]: a["detail"]["status"] for a in plan["activity"]}
+    assert statuses == {"304558001": "completed", "435551000124105": "not-started",
+                        c.INTERVENTION_BRISK_WALK: "cancelled", c.INTERVENTION_GOAL_SETTING: "not-started",
+                        c.INTERVENTION_POSTCARD: "completed", "710849009": "scheduled"}
+    state = careplan_from_fhir(plan)
+    assert state == careplan_state(episode)
+    assert chosen_activity_statuses(EPISODE, state) == {"brisk-walk-exposure": "cancelled",
+                                                        "stage-matched-counselling": "scheduled"}
+    assert chosen_activity_statuses(EPISODE, careplan_from_fhir(careplan_to_fhir(EPISODE))) == {}
+
+
+def test_careplan_activity_status_outside_the_code_list_is_named() -> None:
+    plan = careplan_to_fhir(EPISODE)
+    plan["activity"][1]["detail"]["status"] = "done"
+    with pytest.raises(MappingError) as err:
+        careplan_from_fhir(plan)
+    assert [i.expression for i in err.value.issues] == ["CarePlan.activity[1].detail.status"]
 
 
 def test_careplan_status_changed_in_the_ehr() -> None:

@@ -45,6 +45,9 @@ def issues_of(data: Any) -> dict[str, str]:
     (lambda d: d.update(status="finished"), "status", "code-invalid"),
     (lambda d: d["patient"].pop("value"), "patient.value", "required"),
     (lambda d: d["goals"][0].update(goal_id="a/b"), "goals[0].goal_id", "value"),
+    (lambda d: d.update(activity_statuses={"massage": "completed"}), "activity_statuses.massage", "code-invalid"),
+    (lambda d: d.update(activity_statuses={"postcard": "done"}), "activity_statuses.postcard", "code-invalid"),
+    (lambda d: d.update(activity_statuses=["postcard"]), "activity_statuses", "structure"),
 ])
 def test_single_defects_are_named(mutate: Any, path: str, code: str) -> None:
     data = example()
