@@ -11,14 +11,7 @@ compared with the engine's own transaction row instead. Run:
 
 Without URLs it starts a fresh Medplum test server (tests/servers/medplum) for each case.
 
-Measured 2026-11-27 on the 2-core VM with load average 4-7 from other jobs (single runs; expect up to 2x variation):
-
-    bench/push_bench.py --hapi <HAPI 8.8.0, shared test server> --episodes 20
-    baseline 19.8 s (1.01 episodes/s); engine transaction 1.36x; batch 2.09x; individual 1.50x;
-    transaction with 2 threads 0.82x (1.23 episodes/s, 41.9 resources/s).
-    bench/push_bench.py --episodes 5          (Medplum 5.2.13, fresh server per case)
-    transaction (chunks of 8) 17.4 s = 1.00x; batch 0.87x; individual 0.58x; 2 threads 1.03x.
-    Medplum's strict-isolation conditional transactions are its slow path: individual requests win.
+Figures and the scaling table: bench/README.md.
 """
 
 from __future__ import annotations
