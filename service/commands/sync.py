@@ -23,7 +23,7 @@ from service.sync.clock import SystemClock
 from service.sync.ports import SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher, PushReport
-from service.sync.targets import Target, load_targets, parse_targets
+from service.sync.targets import Target, load_targets, targets_from_spec
 
 HELP = "EHR sync: status, replay dead letters, push/pull once, resolve held conflicts"
 
@@ -56,15 +56,7 @@ def runtime(args: argparse.Namespace, need_targets: bool = True) -> Runtime:
     from service.store import open_store
 
     settings = Settings.from_env()
-    targets: list[Target] = []
-    if args.targets:
-        targets = load_targets(args.targets)
-    else:
-        spec = settings.sync_targets
-        if spec.strip().startswith("{"):
-            targets = parse_targets(json.loads(spec))
-        elif spec:
-            targets = load_targets(spec)
+    targets = load_targets(args.targets) if args.targets else targets_from_spec(settings.sync_targets)
     if need_targets and not targets:
         raise SystemExit("no EHR target configured: pass --targets FILE or set ETMI_SYNC_TARGETS")
     store = open_store(args.database_url or settings.database_url)
