@@ -200,6 +200,11 @@ class OutboxRepository:
             return totals
 
 
+def by_target_label(counts: Mapping[str | None, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """``counts_by_target`` for JSON and operators: ``"*"`` stands for the rows for every target."""
+    return {"*" if target is None else target: per for target, per in sorted(counts.items(), key=lambda i: i[0] or "")}
+
+
 def _put_id(session: Session, target: str, local: str, remote: str, now: datetime) -> None:
     resource_type, _, local_id = local.partition("/")
     parts = remote.split("/")
