@@ -20,6 +20,7 @@ from service.fhir.validator import validate
 from service.ig import Package
 from service.security import TokenVerifier
 from service.store import open_store
+from service.sync.targets import targets_from_spec
 
 log = logging.getLogger("etmi.app")
 MAX_BODY = 5 * 1024 * 1024  # bytes; a larger request body is 413
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         verifier=_verifier(settings),
         validate=validate,
         public_jwks=load_public_jwks(settings),
+        target_names=tuple(t.name for t in targets_from_spec(settings.sync_targets)),
     )
     ctx.store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
     app.extensions["etmi"] = ctx

@@ -25,6 +25,7 @@ class Context:
     verifier: TokenVerifier | None
     validate: Validate
     public_jwks: dict[str, Any] | None = None
+    target_names: tuple[str, ...] = ()  # the sync targets (ETMI_SYNC_TARGETS): one outbox row each
 
 
 def current() -> Context:

@@ -25,10 +25,9 @@ def load_public_jwks(settings: Settings) -> dict[str, Any] | None:
     if not settings.sync_targets.strip():
         return None
     from service.adapters.smart_auth import public_jwks
-    from service.sync.targets import load_targets, parse_targets
+    from service.sync.targets import targets_from_spec
 
-    spec = settings.sync_targets.strip()
-    targets = parse_targets(json.loads(spec)) if spec.startswith("{") else load_targets(spec)
+    targets = targets_from_spec(settings.sync_targets)
     keys = []
     for target in targets:
         auth = target.auth

@@ -1,5 +1,8 @@
 # mypy: disable-error-code="untyped-decorator"
-"""``/api/v1/outbox``: what waits to reach the EHRs, and replay of failed or dead entries (operators)."""
+"""``/api/v1/outbox``: what waits to reach the EHRs, and replay of failed or dead entries (operators).
+
+Each entry names its EHR ``target`` (``null``: every configured target); ``by_target`` counts the
+entries per target and status, with ``"*"`` for the entries without a target."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from service.api.routes_common import require_json_body
 from service.fhir.errors import ApiError
 from service.fhir.respond import json_response
 from service.store.models import OutboxRow
+from service.store.outbox import by_target_label
 
 bp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox", description="The outbox towards the EHRs")
 bp.before_request(require_json_body)
@@ -27,7 +31,7 @@ class ReplaySchema(Schema):
 
 def _summary(row: OutboxRow) -> dict[str, Any]:
     """An entry without its FHIR body (bodies never leave through this endpoint)."""
-    return {"id": row.id, "patient_key": row.patient_key, "resource_type": row.resource_type,
+    return {"id": row.id, "patient_key": row.patient_key, "target": row.target, "resource_type": row.resource_type,
             "local_id": row.local_id, "operation": row.operation, "status": row.status, "attempts": row.attempts,
             "next_attempt_at": row.next_attempt_at.isoformat() + "Z", "last_error": row.last_error,
             "outcome": row.outcome}
@@ -35,18 +39,22 @@ def _summary(row: OutboxRow) -> dict[str, Any]:
 
 @bp.route("", methods=["GET"])
 def list_entries() -> Response:
-    """Entries by ``status`` (default: failed and dead), newest first, at most ``_count`` (100)."""
+    """Entries by ``status`` (default: failed and dead) and ``target`` (default: all), newest first, at
+    most ``_count`` (100)."""
     if authorize("Bundle", "s") is not None:
         raise ApiError(403, "the outbox is not part of a patient compartment")
     wanted = request.args.get("status", "failed,dead").split(",")
     if not set(wanted) <= set(STATUSES):
         raise ApiError(400, f"status must be among {', '.join(STATUSES)}", expression="status")
     count = min(int(request.args.get("_count", "100")) if request.args.get("_count", "").isdigit() else 100, 1000)
+    query = select(OutboxRow).where(OutboxRow.status.in_(wanted))
+    if target := request.args.get("target"):
+        query = query.where(OutboxRow.target == target)
+    outbox = current().store.outbox
     with current().store.sessions() as session:
-        rows = session.scalars(select(OutboxRow).where(OutboxRow.status.in_(wanted))
-                               .order_by(OutboxRow.id.desc()).limit(count))
-        entries = [_summary(r) for r in rows]
-    return json_response({"counts": current().store.outbox.counts(), "entries": entries})
+        entries = [_summary(r) for r in session.scalars(query.order_by(OutboxRow.id.desc()).limit(count))]
+    return json_response({"counts": outbox.counts(), "by_target": by_target_label(outbox.counts_by_target()),
+                          "entries": entries})
 
 
 @bp.route("/replay", methods=["POST"])

@@ -123,5 +123,6 @@ class WriteResultSchema(Schema):
     version = fields.Integer()
     patient_id = fields.String()
     outcome = fields.String(metadata={"description": "created, updated or unchanged"})
-    outbox_id = fields.Integer(allow_none=True)
+    outbox_id = fields.Integer(allow_none=True, metadata={"description": "the first of outbox_ids"})
+    outbox_ids = fields.List(fields.Integer(), metadata={"description": "one outbox entry per sync target"})
     resources = fields.List(fields.Dict())

@@ -4,7 +4,8 @@ The episode JSON is the aggregate: every write (a whole episode, or one session,
 score added to it) produces the new episode payload and goes through ``EpisodeWriter.write``. A
 rejected write raises ``MappingError``/``ApiError`` (422) before anything is stored. An accepted one
 stores the changed FHIR resources as new versions and, if anything changed, enqueues one transaction
-Bundle in the same database transaction.
+Bundle per configured sync target (one row for every target when none is configured) in the same
+database transaction.
 """
 
 from __future__ import annotations
@@ -141,18 +142,18 @@ class EpisodeWriter:
             record.data, record.version, record.updated_at = payload, record.version + 1, now
         saved = save_resources(session, resources, now)
         changed = [s for s in saved if s.changed]
-        outbox_id = None
+        outbox_ids: list[int] = []
         if changed and caller.enqueue:
-            row = enqueue(session, patient_key=patient_id, resource_type="Bundle", local_id=episode.episode_id,
-                          operation="transaction", resource=bundle, now=now)
+            rows = enqueue(session, patient_key=patient_id, resource_type="Bundle", local_id=episode.episode_id,
+                           operation="transaction", resource=bundle, targets=self.ctx.target_names, now=now)
             session.flush()
-            outbox_id = row.id
+            outbox_ids = [row.id for row in rows]
         if changed:
             session.execute(insert(AuditRow), [
                 {"at": now, "actor": caller.actor, "action": "create" if s.version_id == 1 else "update",
                  "resource_type": s.resource_type, "resource_id": s.resource_id, "version_id": s.version_id,
                  "request_id": caller.request_id} for s in changed])
-        result = _result(record, saved, outbox_id, created=record.version == 1 and bool(changed) and mode == "create")
+        result = _result(record, saved, outbox_ids, created=record.version == 1 and bool(changed) and mode == "create")
         if key:
             session.add(IdempotencyRow(key=key, request_hash=digest, status_code=result.status,
                                        location=result.location, body=result.body, created_at=now))
@@ -193,11 +194,12 @@ def _patient(session: Session, episode: Episode, now: datetime) -> str:
     return pid
 
 
-def _result(record: DomainRecord, saved: list[Any], outbox_id: int | None, created: bool) -> WriteResult:
+def _result(record: DomainRecord, saved: list[Any], outbox_ids: list[int], created: bool) -> WriteResult:
     changed = any(s.changed for s in saved)
     body = {
         "episode_id": record.business_id, "version": record.version, "patient_id": record.patient_id,
-        "outcome": "created" if created else ("updated" if changed else "unchanged"), "outbox_id": outbox_id,
+        "outcome": "created" if created else ("updated" if changed else "unchanged"),
+        "outbox_id": outbox_ids[0] if outbox_ids else None, "outbox_ids": outbox_ids,
         "resources": [{"reference": f"{s.resource_type}/{s.resource_id}", "version": s.version_id,
                        "changed": s.changed} for s in saved],
     }

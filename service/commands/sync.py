@@ -23,7 +23,7 @@ from service.sync.clock import SystemClock
 from service.sync.ports import SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher, PushReport
-from service.sync.targets import Target, load_targets, parse_targets
+from service.sync.targets import Target, load_targets, targets_from_spec
 
 HELP = "EHR sync: status, replay dead letters, push/pull once, resolve held conflicts"
 
@@ -56,15 +56,7 @@ def runtime(args: argparse.Namespace, need_targets: bool = True) -> Runtime:
     from service.store import open_store
 
     settings = Settings.from_env()
-    targets: list[Target] = []
-    if args.targets:
-        targets = load_targets(args.targets)
-    else:
-        spec = settings.sync_targets
-        if spec.strip().startswith("{"):
-            targets = parse_targets(json.loads(spec))
-        elif spec:
-            targets = load_targets(spec)
+    targets = load_targets(args.targets) if args.targets else targets_from_spec(settings.sync_targets)
     if need_targets and not targets:
         raise SystemExit("no EHR target configured: pass --targets FILE or set ETMI_SYNC_TARGETS")
     store = open_store(args.database_url or settings.database_url)
@@ -85,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     replay = sub.add_parser("replay", help="queue failed/dead entries again")
     replay.add_argument("ids", nargs="*", type=int, help="outbox entry ids")
     replay.add_argument("--all-dead", action="store_true", help="every dead-lettered entry")
+    replay.add_argument("--target", help="with --all-dead: only the entries for this target")
     push = sub.add_parser("push", help="push due outbox entries until none is left (or --rounds)")
     push.add_argument("--rounds", type=int, default=100)
     push.add_argument("--batch-size", type=int)
@@ -99,27 +92,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _entries(store: Any, status: str, limit: int) -> list[dict[str, Any]]:
-    """Entries of one status for operators: ``outbox.list`` when the store has it."""
-    lister = getattr(store.outbox, "list", None)
-    if lister is not None:
-        rows = lister(status, limit)
-        return [{"id": e.id, "patient_key": e.patient_key, "resource_type": e.resource_type,
-                 "attempts": e.attempts, "error": getattr(e, "last_error", None),
-                 "outcome": getattr(e, "outcome", None)} for e in rows]
-    from sqlalchemy import select
-
-    from service.store.models import OutboxRow
-
-    with store.sessions() as session:
-        found = session.scalars(select(OutboxRow).where(OutboxRow.status == status).order_by(OutboxRow.id).limit(limit))
-        return [{"id": r.id, "patient_key": r.patient_key, "resource_type": r.resource_type, "attempts": r.attempts,
-                 "error": r.last_error, "outcome": r.outcome} for r in found]
+    """Entries of one status for operators (``target`` None: every configured target)."""
+    return [{"id": e.id, "patient_key": e.patient_key, "target": e.target, "resource_type": e.resource_type,
+             "attempts": e.attempts, "error": e.last_error, "outcome": e.outcome}
+            for e in store.outbox.list(status, limit)]
 
 
 def _status(rt: Runtime, args: argparse.Namespace) -> int:
+    from service.store.outbox import by_target_label
+
     counts = rt.store.outbox.counts()
+    by_target = by_target_label(rt.store.outbox.counts_by_target())
     report = {
         "outbox": counts,
+        "by_target": by_target,
         "pending": _entries(rt.store, "pending", args.limit),
         "in-flight": _entries(rt.store, "in-flight", args.limit),
         "failed": _entries(rt.store, "failed", args.limit),
@@ -130,15 +116,21 @@ def _status(rt: Runtime, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=1, default=str))
         return 0
-    print("outbox: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"))
+    print("outbox: " + _counts(counts))
+    for target, per_status in by_target.items():
+        print(f"  target {target}: {_counts(per_status)}")
     for kind in ("pending", "in-flight", "failed", "dead"):
         for e in report[kind]:
-            print(f"  {kind:9} #{e['id']} patient={e['patient_key']} {e['resource_type']} attempts={e['attempts']}"
-                  f" {_why(e)}".rstrip())
+            print(f"  {kind:9} #{e['id']} target={e['target'] or '*'} patient={e['patient_key']} "
+                  f"{e['resource_type']} attempts={e['attempts']} {_why(e)}".rstrip())
     for c in report["conflicts_held"]:
         where = f"{c['target']} {c['resource_type']}/{c['local_id']} (EHR id {c['remote_id']})"
         print(f"  held      {where}: {c['policy']}")
     return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty"
 
 
 def _why(entry: dict[str, Any]) -> str:
@@ -156,8 +148,11 @@ def _conflict(c: Any) -> dict[str, Any]:
 
 def _replay(rt: Runtime, args: argparse.Namespace) -> int:
     ids = list(args.ids)
+    if args.target and not args.all_dead:
+        print("--target selects among --all-dead", file=sys.stderr)
+        return 2
     if args.all_dead:
-        ids += [e["id"] for e in _entries(rt.store, "dead", 100000)]
+        ids += [e["id"] for e in _entries(rt.store, "dead", 100000) if args.target in (None, e["target"])]
     if not ids:
         print("nothing to replay: give entry ids or --all-dead", file=sys.stderr)
         return 2

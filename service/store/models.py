@@ -105,13 +105,20 @@ class IdMapRow(Base):
 
 
 class OutboxRow(Base):
-    """A write waiting to reach the EHR; inserted in the transaction that stored the data."""
+    """A write waiting to reach the EHR; inserted in the transaction that stored the data.
+
+    ``target`` names the EHR target the row is for; ``NULL`` means every target configured when it is
+    sent (rows written while no target was configured, and rows from before migration 0003)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_patient_target", "patient_key", "target", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    patient_key: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(64))
     resource_type: Mapped[str] = mapped_column(String(64))
     local_id: Mapped[str] = mapped_column(String(64))
     operation: Mapped[str] = mapped_column(String(20))

@@ -2,19 +2,24 @@
 
 An entry is inserted by ``enqueue`` inside the transaction that stores the data, so an accepted
 write is never lost and never sent without being stored. Workers ``claim`` due entries under a
-lease, then end each claim with ``mark_sent``, ``mark_failed`` or ``dead_letter``. Entries of one
-patient leave in order: an entry is claimable only while no older entry of the same patient is
-still pending, failed (waiting for a retry) or in flight. Dead letters do not block.
+lease, then end each claim with ``mark_sent``, ``mark_failed`` or ``dead_letter``.
+
+Each row is for one EHR ``target`` (``enqueue`` writes one row per configured target), or for every
+target when ``target`` is NULL. Entries leave in order per (patient, target): an entry is claimable only
+while no older entry of the same patient *and the same target* is still pending, failed (waiting for
+a retry) or in flight; a NULL-target row counts as a row of every target, so it waits for, and holds
+back, the older and younger rows of all targets of its patient. So one EHR that is down or refuses an
+entry never holds back another EHR's entries. Dead letters do not block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from service.store.db import transaction, utcnow
@@ -31,6 +36,7 @@ class OutboxEntry:
 
     id: int
     patient_key: str
+    target: str | None
     resource_type: str
     local_id: str
     resource: dict[str, Any]
@@ -47,7 +53,8 @@ class OutboxEntry:
 
 def _entry(row: OutboxRow) -> OutboxEntry:
     return OutboxEntry(
-        id=row.id, patient_key=row.patient_key, resource_type=row.resource_type, local_id=row.local_id,
+        id=row.id, patient_key=row.patient_key, target=row.target, resource_type=row.resource_type,
+        local_id=row.local_id,
         resource=row.resource, operation=row.operation, attempts=row.attempts,
         next_attempt_at=row.next_attempt_at, status=row.status, worker_id=row.claimed_by,
         lease_until=row.lease_until, created_at=row.created_at, last_error=row.last_error, outcome=row.outcome,
@@ -60,17 +67,22 @@ def naive_utc(moment: datetime) -> datetime:
 
 def enqueue(
     session: Session, *, patient_key: str, resource_type: str, local_id: str, operation: Operation,
-    resource: dict[str, Any], now: datetime | None = None,
-) -> OutboxRow:
-    """Add an entry in the caller's transaction (the one that stores the data)."""
+    resource: dict[str, Any], targets: Sequence[str] = (), now: datetime | None = None,
+) -> list[OutboxRow]:
+    """Add one entry per target name in the caller's transaction (the one that stores the data); with
+    no target, one entry with ``target = NULL``: every target configured when it is sent."""
     moment = now or utcnow()
-    row = OutboxRow(
-        patient_key=patient_key, resource_type=resource_type, local_id=local_id, operation=operation,
-        resource=resource, status="pending", attempts=0, next_attempt_at=moment, created_at=moment,
-        updated_at=moment,
-    )
-    session.add(row)
-    return row
+    names: list[str | None] = [*targets] or [None]
+    rows = [
+        OutboxRow(
+            patient_key=patient_key, target=target, resource_type=resource_type, local_id=local_id,
+            operation=operation, resource=resource, status="pending", attempts=0, next_attempt_at=moment,
+            created_at=moment, updated_at=moment,
+        )
+        for target in names
+    ]
+    session.add_all(rows)
+    return rows
 
 
 class OutboxRepository:
@@ -103,6 +115,7 @@ class OutboxRepository:
         older = aliased(OutboxRow)
         blocked = exists().where(
             older.patient_key == OutboxRow.patient_key, older.id < OutboxRow.id,
+            or_(older.target == OutboxRow.target, older.target.is_(None), OutboxRow.target.is_(None)),
             or_(older.status.in_(("pending", "failed")),
                 and_(older.status == "in-flight", older.lease_until >= now)),
         )
@@ -123,14 +136,16 @@ class OutboxRepository:
             )
             return bool(getattr(result, "rowcount", 0))
 
-    def mark_sent(self, entry: OutboxEntry, remote_ids: Mapping[str, str], target: str = "default") -> bool:
+    def mark_sent(self, entry: OutboxEntry, remote_ids: Mapping[str, str], target: str | None = None) -> bool:
         """Record success. ``remote_ids`` maps local references (``Goal/g1``) to the EHR's
-        (``Goal/123`` or ``Goal/123/_history/2``); they go to the id map of ``target``."""
+        (``Goal/123`` or ``Goal/123/_history/2``); they go to the id map of ``target`` (default: the
+        entry's own target, else ``"default"``)."""
         if not self._finish(entry, status="sent", remote_ids=dict(remote_ids), last_error=None):
             return False
+        name = target or entry.target or "default"
         with transaction(self._factory) as session:
             for local, remote in remote_ids.items():
-                _put_id(session, target, local, remote, self._now())
+                _put_id(session, name, local, remote, self._now())
         return True
 
     def mark_failed(self, entry: OutboxEntry, error: str, retry_at: datetime) -> bool:
@@ -168,12 +183,26 @@ class OutboxRepository:
 
     def counts(self) -> dict[str, int]:
         """Entries per status, for health pages and tests."""
+        totals: dict[str, int] = {}
+        for per_status in self.counts_by_target().values():
+            for status, n in per_status.items():
+                totals[status] = totals.get(status, 0) + n
+        return totals
+
+    def counts_by_target(self) -> dict[str | None, dict[str, int]]:
+        """Entries per target and status (``None``: the rows for every target)."""
         with self._factory() as session:
-            statuses = session.scalars(select(OutboxRow.status))
-            totals: dict[str, int] = {}
-            for status in statuses:
-                totals[status] = totals.get(status, 0) + 1
+            rows = session.execute(select(OutboxRow.target, OutboxRow.status, func.count())
+                                   .group_by(OutboxRow.target, OutboxRow.status))
+            totals: dict[str | None, dict[str, int]] = {}
+            for target, status, n in rows:
+                totals.setdefault(target, {})[status] = n
             return totals
+
+
+def by_target_label(counts: Mapping[str | None, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """``counts_by_target`` for JSON and operators: ``"*"`` stands for the rows for every target."""
+    return {"*" if target is None else target: per for target, per in sorted(counts.items(), key=lambda i: i[0] or "")}
 
 
 def _put_id(session: Session, target: str, local: str, remote: str, now: datetime) -> None:

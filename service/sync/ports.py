@@ -25,6 +25,10 @@ class OutboxEntryLike(Protocol):
     @property
     def patient_key(self) -> str: ...
     @property
+    def target(self) -> str | None:
+        """The EHR target's name; ``None``: every configured target."""
+        ...
+    @property
     def resource_type(self) -> str: ...
     @property
     def local_id(self) -> str: ...
@@ -156,12 +160,13 @@ class Clock(Protocol):
 
 
 class OutboxPort(Protocol):
-    """The transactional outbox (``service.store.outbox.OutboxRepository``): per-patient FIFO claims
-    under a lease; every ``mark_*`` returns False when the lease was lost."""
+    """The transactional outbox (``service.store.outbox.OutboxRepository``): FIFO claims per (patient,
+    target) under a lease (a ``None`` target orders with every target); every ``mark_*`` returns False
+    when the lease was lost."""
 
     def claim(self, batch_size: int, worker_id: str, lease_seconds: float) -> Sequence[OutboxEntryLike]: ...
 
-    def mark_sent(self, entry: Any, remote_ids: Mapping[str, str], target: str = "default") -> bool: ...
+    def mark_sent(self, entry: Any, remote_ids: Mapping[str, str], target: str | None = None) -> bool: ...
 
     def mark_failed(self, entry: Any, error: str, retry_at: datetime) -> bool: ...
 

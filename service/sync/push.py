@@ -1,8 +1,12 @@
-"""The push use-case: claim outbox entries → group per patient → send to every target → record.
+"""The push use-case: claim outbox entries → group per (patient, target) → send → record.
 
-The store's claim is per-patient FIFO under a lease, so two workers never write for the same patient
-at once (HAPI's conditional-create race, hapi-fhir #3141, cannot duplicate); a process-local lock per
-patient adds the same guarantee between threads. Failures are sorted once:
+An entry goes to its own target only; an entry without a target (``None``) goes to every configured
+target, with one shared outcome; an entry for a target this worker does not know is dead-lettered
+("target X is not configured"). The store's claim is FIFO per (patient, target) under a lease, so two
+workers never write for the same patient to the same target at once (HAPI's conditional-create race,
+hapi-fhir #3141, cannot duplicate), while one EHR that is down never holds back another; a
+process-local lock per (patient, target) adds the same guarantee between threads. Failures are sorted
+once:
 
 - ``RetryableError`` (429/503 with ``Retry-After``, other 5xx, timeouts, connection errors, a token
   endpoint down, a reference not yet on the target) → ``mark_failed`` with backoff, dead-lettered
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -97,26 +102,45 @@ class Pusher:
         self.outbox, self.id_map, self.targets = outbox, id_map, list(targets)
         self.clock, self.worker_id, self.state = clock, worker_id, state
         self._backoff = backoff or (lambda t: Backoff(t.backoff_base, t.backoff_cap, t.max_attempts))
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
     def run_once(self, batch_size: int | None = None) -> PushReport:
         first = self.targets[0][0]
         entries = self.outbox.claim(batch_size or first.batch_size, self.worker_id, first.lease_seconds)
         report = PushReport(claimed=len(entries))
-        groups: dict[str, list[OutboxEntryLike]] = {}
+        groups: dict[tuple[str, str | None], list[OutboxEntryLike]] = {}
         for entry in entries:
-            groups.setdefault(entry.patient_key, []).append(entry)
-        for patient_key, group in groups.items():
-            with self._lock(patient_key):
-                report.add(self.push_patient(group))
+            groups.setdefault((entry.patient_key, entry.target), []).append(entry)
+        for (patient_key, name), group in groups.items():
+            targets = [(t, server) for t, server in self.targets if name in (None, t.name)]
+            if not targets:
+                self._unconfigured(str(name), group, report)
+                continue
+            with ExitStack() as held:
+                for target, _server in targets:  # in configuration order: no two threads wait on each other
+                    held.enter_context(self._lock(patient_key, target.name))
+                report.add(self.push_patient(group, targets))
         return report
 
-    def _lock(self, patient_key: str) -> threading.Lock:
+    def _lock(self, patient_key: str, target: str) -> threading.Lock:
         with self._locks_guard:
-            return self._locks.setdefault(patient_key, threading.Lock())
+            return self._locks.setdefault((patient_key, target), threading.Lock())
 
-    def push_patient(self, entries: Sequence[OutboxEntryLike]) -> PushReport:
+    def _unconfigured(self, name: str, entries: Sequence[OutboxEntryLike], report: PushReport) -> None:
+        """An entry for a target this worker does not know: dead-lettered, never dropped (replay it once
+        the target is configured again)."""
+        message = f"target {name} is not configured"
+        report.errors.append(message)
+        log.warning("sync.dead_letter", extra={"target": name, "count": len(entries)})
+        outcome = operation_outcome([Issue("error", "not-found", f"{message} in this sync worker", "Bundle")])
+        for entry in entries:
+            self._finish(report, "dead", self.outbox.dead_letter(entry, outcome))
+
+    def push_patient(
+        self, entries: Sequence[OutboxEntryLike], targets: Sequence[tuple[Target, FhirServerPort]] | None = None,
+    ) -> PushReport:
+        """Send one patient's entries to ``targets`` (default: every configured target)."""
         report = PushReport()
         try:
             plan = plan_writes(entries)
@@ -124,7 +148,7 @@ class Pusher:
             for entry in entries:
                 self._finish(report, "dead", self.outbox.dead_letter(entry, outcome_for(err, "invalid")))
             return report
-        outcomes = [(t, self._push_target(t, server, plan, entries, report)) for t, server in self.targets]
+        outcomes = [(t, self._push_target(t, server, plan, entries, report)) for t, server in targets or self.targets]
         for entry in entries:
             self._conclude(entry, outcomes, report)
         return report

@@ -16,8 +16,9 @@ A targets file is TOML or JSON with a list ``targets`` (or a table of tables key
              alg = "ES384", scope = "system/*.cruds" }
     conflicts = { Goal = "hold" }
 
-``targets_from_env`` reads ``ETMI_SYNC_TARGETS`` (a file path or inline JSON) or the one-target
-shorthand ``ETMI_EHR_BASE_URL`` (+ ``ETMI_EHR_BEARER_TOKEN``); ``service.config`` passes the env in.
+``targets_from_spec`` reads the value of ``ETMI_SYNC_TARGETS`` (``Settings.sync_targets``: a file path or
+inline JSON); ``targets_from_env`` also knows the one-target shorthand ``ETMI_EHR_BASE_URL``
+(+ ``ETMI_EHR_BEARER_TOKEN``); ``service.config`` passes the env in.
 """
 
 from __future__ import annotations
@@ -170,12 +171,17 @@ def load_targets(path: str | Path) -> list[Target]:
     return parse_targets(doc)
 
 
-def targets_from_env(env: Mapping[str, str]) -> list[Target]:
-    spec = env.get("ETMI_SYNC_TARGETS", "").strip()
+def targets_from_spec(spec: str) -> list[Target]:
+    """The targets of an ``ETMI_SYNC_TARGETS`` value: inline JSON, a file path, or nothing."""
+    spec = spec.strip()
     if spec.startswith("{"):
         return parse_targets(json.loads(spec))
-    if spec:
-        return load_targets(spec)
+    return load_targets(spec) if spec else []
+
+
+def targets_from_env(env: Mapping[str, str]) -> list[Target]:
+    if targets := targets_from_spec(env.get("ETMI_SYNC_TARGETS", "")):
+        return targets
     base = env.get("ETMI_EHR_BASE_URL", "").strip()
     if not base:
         return []

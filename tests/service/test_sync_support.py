@@ -1,4 +1,5 @@
-"""What the store and app give the sync workers: outbox listing, cursors, conflicts, EHR edits, JWKS."""
+"""What the store and app give the sync workers: outbox listing, cursors, conflicts, EHR edits, JWKS, and
+the operators' ``sync status``/``sync replay`` per target."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mappings import canonical as c
 from service.adapters.smart_auth import generate_private_key_pem
 from service.app import create_app
+from service.cli import main
 from service.store import Store
+from service.store.db import transaction
+from service.store.outbox import enqueue
 from service.sync.ports import Conflict
 from tests.service.conftest import make_settings, outcome_of
 
@@ -123,3 +128,27 @@ def test_public_jwks_from_settings_or_targets(tmp_path: Path) -> None:
     [jwk] = app.test_client().get("/.well-known/jwks.json").get_json()["keys"]
     assert jwk["kid"] == "k1" and jwk["kty"] == "EC" and "d" not in jwk
     app.extensions["etmi"].store.close()
+
+
+def test_sync_status_and_replay_per_target(store: Store, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with transaction(store.sessions) as session:
+        for patient, targets in (("p1", ["a", "b"]), ("p2", [])):
+            enqueue(session, patient_key=patient, resource_type="Goal", local_id="g1", operation="create",
+                    resource={"resourceType": "Goal"}, targets=targets)
+    a1, b1, every = store.outbox.claim(10, "w", 60)
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found",
+                                                              "diagnostics": "target a is not configured"}]}
+    assert store.outbox.dead_letter(a1, outcome) and store.outbox.dead_letter(every, outcome)
+    assert store.outbox.mark_sent(b1, {})
+    common = ["--database-url", database_url]
+    assert main(["sync", "status", "--json", *common]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["by_target"] == {"*": {"dead": 1}, "a": {"dead": 1}, "b": {"sent": 1}}
+    assert [e["target"] for e in status["dead"]] == ["a", None]
+    assert main(["sync", "status", *common]) == 0
+    text = capsys.readouterr().out
+    assert "  target a: dead=1" in text and f"dead      #{a1.id} target=a patient=p1" in text
+    assert main(["sync", "replay", "--target", "a", *common]) == 2
+    assert main(["sync", "replay", "--all-dead", "--target", "a", *common]) == 0
+    assert "requeued 1 of 1" in capsys.readouterr().out
+    assert store.outbox.counts_by_target() == {None: {"dead": 1}, "a": {"pending": 1}, "b": {"sent": 1}}

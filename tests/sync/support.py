@@ -1,7 +1,7 @@
 """Helpers shared by the sync tests: a real SQLite store with episodes in its outbox, targets, pushers.
 
 The integration tests (tests/integration/test_sync_*.py) use the real store and the real FHIR
-servers; only tests/sync/test_*.py unit tests use the in-process fakes of ``fakes.py``.
+servers; only tests/sync/test_*.py unit tests use the in-process fake EHR of ``fakes.py``.
 """
 
 from __future__ import annotations
@@ -44,16 +44,19 @@ def episode_bundle(payload: dict[str, Any]) -> dict[str, Any]:
     return episode_to_bundle(episode_from_json(payload), load_package().questionnaires())
 
 
-def enqueue_bundle(store: Store, bundle: dict[str, Any], patient_key: str, local_id: str = "episode") -> None:
+def enqueue_bundle(store: Store, bundle: dict[str, Any], patient_key: str, local_id: str = "episode",
+                   targets: Sequence[str] = ()) -> None:
     with transaction(store.sessions) as session:
         enqueue(session, patient_key=patient_key, resource_type="Bundle", local_id=local_id,
-                operation="transaction", resource=bundle)
+                operation="transaction", resource=bundle, targets=targets)
 
 
-def enqueue_resource(store: Store, resource: dict[str, Any], patient_key: str, operation: str = "update") -> None:
+def enqueue_resource(store: Store, resource: dict[str, Any], patient_key: str, operation: str = "update",
+                     targets: Sequence[str] = ()) -> None:
     with transaction(store.sessions) as session:
         enqueue(session, patient_key=patient_key, resource_type=resource["resourceType"],
-                local_id=resource["id"], operation=operation, resource=resource)  # type: ignore[arg-type]
+                local_id=resource["id"], operation=operation, resource=resource,  # type: ignore[arg-type]
+                targets=targets)
 
 
 def target_for(base_url: str, name: str = "t", **options: Any) -> Target:
