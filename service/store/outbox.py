@@ -158,6 +158,21 @@ class OutboxRepository:
         """Give up on the entry; ``outcome`` is the OperationOutcome that explains why."""
         return self._finish(entry, status="dead", outcome=dict(outcome))
 
+    def renew(self, entries: Sequence[OutboxEntry], lease_seconds: float) -> bool:
+        """Extend the lease of claimed entries by ``lease_seconds`` from now; False when any of them is
+        no longer this claim's (its lease ran out and another worker took it)."""
+        if not entries:
+            return True
+        now = self._now()
+        with transaction(self._factory) as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([e.id for e in entries]), OutboxRow.status == "in-flight",
+                       OutboxRow.claimed_by == entries[0].worker_id)
+                .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+            )
+            return bool(getattr(result, "rowcount", 0) == len(entries))
+
     def replay(self, ids: Iterable[int]) -> int:
         """Queue failed or dead entries again, now, with a fresh attempt count."""
         with transaction(self._factory) as session:

@@ -8,6 +8,11 @@ hapi-fhir #3141, cannot duplicate), while one EHR that is down never holds back 
 process-local lock per (patient, target) adds the same guarantee between threads. Failures are sorted
 once:
 
+A long send (many chunks, a rate limit, slow answers) keeps its claim: before each request the lease
+is renewed once a third of it has passed (and always before a group's first request, as groups of one
+claim are sent one after another); when another worker has taken the entries over, the send stops
+(``LeaseLost``) so two workers never write one patient's entries at once.
+
 - ``RetryableError`` (429/503 with ``Retry-After``, other 5xx, timeouts, connection errors, a token
   endpoint down, a reference not yet on the target) → ``mark_failed`` with backoff, dead-lettered
   after ``max_attempts``;
@@ -23,8 +28,8 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from mappings.errors import Issue, operation_outcome
 from service.sync.conflicts import resolve
@@ -47,6 +52,46 @@ from service.sync.targets import Target
 
 log = logging.getLogger("etmi.sync.push")
 MAX_CONFLICT_ROUNDS = 3
+
+
+class LeaseLost(RetryableError):
+    """Another worker holds these entries now (our lease ran out): stop sending them."""
+
+
+class LeaseKeeper:
+    """Renews one claim's lease before a request once a third of it has passed since the last renewal."""
+
+    def __init__(self, outbox: OutboxPort, entries: Sequence[OutboxEntryLike], lease_seconds: float,
+                 now: Callable[[], datetime]) -> None:
+        self.outbox, self.entries, self.lease_seconds, self.now = outbox, entries, lease_seconds, now
+        self.renewed: datetime | None = None  # the claim's own time is unknown here: renew before the first request
+
+    def beat(self) -> None:
+        moment = self.now()
+        if self.renewed is not None and (moment - self.renewed).total_seconds() < self.lease_seconds / 3:
+            return
+        if not self.outbox.renew(self.entries, self.lease_seconds):
+            raise LeaseLost(f"lease lost on outbox entries {[e.id for e in self.entries]}: another worker has them")
+        self.renewed = moment
+
+    def guard(self, server: FhirServerPort) -> FhirServerPort:
+        """``server`` with ``beat`` before each of its calls."""
+        return cast(FhirServerPort, _BeforeEachCall(server, self.beat))
+
+
+class _BeforeEachCall:
+    def __init__(self, inner: Any, before: Callable[[], None]) -> None:
+        self._inner, self._before = inner, before
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._before()
+            return attr(*args, **kwargs)
+        return call
 
 
 @dataclass
@@ -148,7 +193,9 @@ class Pusher:
             for entry in entries:
                 self._finish(report, "dead", self.outbox.dead_letter(entry, outcome_for(err, "invalid")))
             return report
-        outcomes = [(t, self._push_target(t, server, plan, entries, report)) for t, server in targets or self.targets]
+        lease = LeaseKeeper(self.outbox, entries, self.targets[0][0].lease_seconds, self.clock.now)
+        outcomes = [(t, self._push_target(t, lease.guard(server), plan, entries, report))
+                    for t, server in targets or self.targets]
         for entry in entries:
             self._conclude(entry, outcomes, report)
         return report

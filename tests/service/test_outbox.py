@@ -42,6 +42,18 @@ def test_claim_leases_oldest_first_and_one_per_patient_in_order(store: Store) ->
     assert store.id_map.local_id("default", "Goal", "77") == "g1"
 
 
+def test_renew_extends_the_lease_of_its_own_claim_only(store: Store) -> None:
+    _add(store, "p1", "g1")
+    [entry] = store.outbox.claim(10, "w1", 0)  # a lease that has already run out
+    assert store.outbox.renew([entry], 60)
+    assert store.outbox.claim(10, "w2", 60) == [], "renewed: nobody else may take it"
+    assert store.outbox.renew([entry], 0)  # w1's lease lapses again ...
+    [taken] = store.outbox.claim(10, "w2", 60)  # ... and w2 takes the entry over
+    assert taken.worker_id == "w2"
+    assert not store.outbox.renew([entry], 60), "w1 no longer holds it"
+    assert store.outbox.mark_sent(taken, {})
+
+
 def test_failed_entry_waits_for_retry_and_blocks_younger_entries(store: Store) -> None:
     _add(store, "p1", "g1")
     _add(store, "p1", "g2")
