@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -128,7 +129,7 @@ def smoke_test(client: FhirClient) -> list[tuple[str, bool, str]]:
     def delete_all() -> str:
         statuses = []
         for rtype, rid in reversed(made):
-            client.delete(rtype, rid)
+            _delete(client, rtype, rid)
             try:
                 client.read(rtype, rid)
                 statuses.append(f"{rtype} still readable")
@@ -144,6 +145,19 @@ def smoke_test(client: FhirClient) -> list[tuple[str, bool, str]]:
         step("update with If-Match, stale If-Match refused", update_if_match)
     step("clean up (delete, then read gives 404/410)", delete_all)
     return steps
+
+
+def _delete(client: FhirClient, rtype: str, rid: str, attempts: int = 3) -> None:
+    """Delete, retrying a 409: HAPI can refuse a delete right after a refused update of the same
+    resource ("HAPI-0826 ... version constraint failure") while its own write settles."""
+    for attempt in range(1, attempts + 1):
+        try:
+            client.delete(rtype, rid)
+            return
+        except ConflictError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
 
 
 def _id_of(body: Json | None, location: str | None) -> str:
