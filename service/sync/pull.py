@@ -5,7 +5,8 @@ the service's clock never enters the comparison). The next poll asks ``_lastUpda
 overlap>``: the overlap window absorbs clock skew between the server's nodes and commits that became
 visible late (LinuxForHealth/FHIR #3690). Re-seen versions are filtered out by versionId, so the
 overlap costs a few reads, never a duplicate. Paging follows ``next`` links verbatim and never reads
-``Bundle.total``. A target that answers 400 to the identifier filter is polled without it.
+``Bundle.total``. A target that answers 400 to the identifier filter is polled without it
+(``tests/integration/test_sync_pull.py`` provokes the 400 with the fault proxy on both servers).
 
 For each changed resource: our own write echoed back (versionId equals the id map's) is skipped; one
 that does not map to the ETMI domain is counted and skipped; the rest go to the local store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from service.sync.clock import SystemClock
 from service.sync.pull import Puller
 from service.sync.targets import Target
 from tests.integration.test_sync_conflicts import ehr_edit
+from tests.servers.faultproxy.proxy import Fault, FaultProxy
 from tests.sync.support import (
     drain,
     enqueue_bundle,
@@ -70,3 +72,38 @@ def test_pull_applies_ehr_edits_once_and_skips_own_writes(ehr: Target, tmp_path:
     applied.clear()
     puller.run_once()
     assert [e for e in applied if e[0] is not None] == [], "an applied edit is not applied twice"
+
+
+def test_a_server_refusing_the_identifier_filter_is_polled_without_it(
+    ehr_url: tuple[str, str], tmp_path: Path,
+) -> None:
+    """The fault proxy answers 400 to the ``identifier=system|`` filter (as a server that does not
+    support it would): the pull asks again without it and still finds the EHR's edit."""
+    name, base = ehr_url
+    proxy = FaultProxy(base).start()
+    try:
+        ehr = target_for(proxy.url, name, pull_overlap_seconds=5)
+        store = new_store(tmp_path)
+        state = FileSyncState(tmp_path / "state.json", apply=lambda _t, local, _r: local is not None)
+        payload = unique_episode(8)
+        enqueue_bundle(store, episode_bundle(payload), "p1")
+        drain(pusher(store, [ehr], state=state))
+        client = FhirClient(ehr.base_url)
+        puller = Puller(store.id_map, state, [(ehr, client)], SystemClock())
+        puller.run_once()  # cursors: the next pull asks only for what changed since
+
+        goal = first_of(episode_resources(payload), "Goal")
+        goal_id = (store.id_map.get(name, "Goal", goal["id"]) or ("",))[0]
+        ehr_edit(client, "Goal", goal_id, {"lifecycleStatus": "on-hold"})
+        proxy.clear()
+        proxy.inject(*(Fault("status", status=400, method="GET", path=rf"/{t}\?.*identifier=")
+                       for t in ("Goal", "CarePlan")))
+        report = puller.run_once()
+    finally:
+        proxy.stop()
+    refused = [s.target for s in proxy.seen if s.fault == "status"]
+    unfiltered = [s.target for s in proxy.seen if s.fault == "pass" and s.method == "GET"
+                  and re.search(r"/(Goal|CarePlan)\?", s.target) and "identifier=" not in s.target]
+    assert len(refused) == 2 and len(unfiltered) >= 2, proxy.seen
+    assert report.applied == 1, report
+    assert store.id_map.get(name, "Goal", goal["id"]) != (goal_id, "1"), "the id map learned the EHR's version"
