@@ -22,7 +22,7 @@ ENV ETMI_DATABASE_URL=sqlite:////app/var/etmi.db \
 
 # install, pre-build the validator's definitions index, then drop root
 RUN pip install . \
- && python -c "from service.validation.definitions import load_core; load_core()" \
+ && python -c "from service.config import Settings; from service.validation.definitions import load_core; load_core(Settings.from_env().r4_definitions)" \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin etmi \
  && mkdir -p /app/var \
  && chown -R etmi /app/var
