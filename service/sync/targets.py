@@ -7,7 +7,8 @@ A targets file is TOML or JSON with a list ``targets`` (or a table of tables key
     base_url = "http://127.0.0.1:8080/fhir"
     mode = "transaction"              # transaction | batch | individual
     max_entries = 50                  # transaction size limit of the target (Medplum: 8)
-    batch_size = 20                   # patients claimed per round
+    batch_size = 20                   # outbox rows claimed per round (one row per patient write)
+    lease_seconds = 120               # a claim's lease, renewed during long sends; above connect + read timeout
     rate_limit = 20                   # requests per second (0: unlimited)
     timeout = [5, 30]                 # connect, read seconds
     push_types = ["Condition", "CarePlan", ...]
