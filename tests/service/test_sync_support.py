@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def test_outbox_list_says_why(store: Store, app: Flask, client: FlaskClient, epi
     client.post("/api/v1/episodes", json=episode)
     outbox = app.extensions["etmi"].store.outbox
     [entry] = outbox.claim(1, "w", 30)
-    outbox.mark_failed(entry, "503 Service Unavailable", datetime(2030, 1, 1, tzinfo=UTC))
+    outbox.mark_failed(entry, "503 Service Unavailable", datetime.now(UTC) + timedelta(days=1))
     [failed] = outbox.list("failed")
     assert failed.last_error == "503 Service Unavailable" and failed.outcome is None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from service.store.db import utcnow
 from service.store.outbox import OutboxEntry, OutboxRepository
 from service.sync.ports import FhirResponse, Json
 from service.sync.push import Pusher
@@ -19,7 +20,9 @@ LEASE = 120.0
 
 @dataclass
 class ManualClock:
-    moment: datetime = datetime(2026, 11, 27, 8, 0, 0)
+    """Starts at the real time (rows are enqueued with it: due now), then moves only when told."""
+
+    moment: datetime = field(default_factory=utcnow)
 
     def now(self) -> datetime:
         return self.moment
@@ -48,19 +51,20 @@ class SlowEhr(FakeEhr):
 
 
 def setup(tmp_path: Path, seconds: list[float]) -> tuple[Pusher, SlowEhr, OutboxRepository, int]:
-    store, clock = new_store(tmp_path), ManualClock()
+    store, bundle = new_store(tmp_path), episode_bundle(unique_episode(3))
+    enqueue_bundle(store, bundle, "p1")
+    clock = ManualClock()  # after the enqueue: the row is due at the clock's start
     outbox = OutboxRepository(store.sessions, clock.now)
     ehr = SlowEhr("a", clock=clock, rival=OutboxRepository(store.sessions, clock.now), seconds=seconds)
-    bundle = episode_bundle(unique_episode(3))
-    enqueue_bundle(store, bundle, "p1")
     target = target_for(ehr.base_url, "a", max_entries=8, lease_seconds=LEASE)  # 7 resources + Provenance a chunk
     return Pusher(outbox, store.id_map, [(target, ehr)], clock, "w1"), ehr, outbox, len(bundle["entry"])
 
 
 def test_a_send_longer_than_the_lease_keeps_its_claim(tmp_path: Path) -> None:
     pusher, ehr, outbox, size = setup(tmp_path, [50.0] * 10)  # 50 s a chunk, 5+ chunks; the lease is 120 s
+    start = ehr.clock.now()
     report = pusher.run_once()
-    assert ehr.requests >= 5 and ehr.clock.moment - ManualClock().moment > timedelta(seconds=2 * LEASE)
+    assert ehr.requests >= 5 and ehr.clock.now() - start >= timedelta(seconds=2 * LEASE)
     assert ehr.taken == [], "no other worker could claim the entry while it was being sent"
     assert (report.claimed, report.sent, report.lost_leases) == (1, 1, 0)
     assert len([r for r in ehr.received if r["resourceType"] != "Provenance"]) == size
