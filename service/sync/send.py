@@ -10,7 +10,6 @@ failure halfway never forgets what was already written (``SendContext.flush``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +20,10 @@ from service.sync.errors import classify
 from service.sync.plan import Write, levels, rewrite_references
 from service.sync.ports import FhirError, FhirResponse, FhirServerPort, IdMapPort, Json, RetryableError
 from service.sync.provenance import provenance, provenance_id
+from service.sync.refs import parse_location, urn_for
 from service.sync.targets import Target
 
 T = TypeVar("T")
-_NS = uuid.UUID("6f1b3c2e-5d1a-4e7b-9a53-0c2d9e1f4a77")
 LOCAL_REF_TYPES = frozenset({
     "Patient", "Condition", "CarePlan", "Goal", "Procedure", "QuestionnaireResponse", "Observation",
 })
@@ -32,27 +31,6 @@ LOCAL_REF_TYPES = frozenset({
 
 class UnresolvedReference(RetryableError):
     """A reference to a resource this target does not hold yet (it may still be on its way)."""
-
-
-def urn_for(key: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(_NS, key)}"
-
-
-def parse_location(location: str | None, etag: str | None = None) -> tuple[str, str, str | None] | None:
-    """``(type, id, version)`` from ``[base/]Type/id[/_history/v]``; version falls back to the ETag."""
-    if not location:
-        return None
-    parts = [p for p in location.split("?")[0].split("/") if p]
-    version = None
-    if "_history" in parts:
-        i = len(parts) - 1 - parts[::-1].index("_history")
-        version = parts[i + 1] if i + 1 < len(parts) else None
-        parts = parts[:i]
-    if len(parts) < 2:
-        return None
-    if version is None and etag:
-        version = etag.removeprefix("W/").strip('"') or None
-    return parts[-2], parts[-1], version
 
 
 @dataclass
@@ -142,15 +120,18 @@ def _sources(writes: Sequence[Write], in_chunk: dict[str, str], ctx: SendContext
     return out
 
 
-def _provenance_entry(targets: list[str], sources: list[str], ctx: SendContext, keys: list[str]) -> Json:
-    pid = provenance_id(ctx.target.name, ctx.entry_ids, ctx.provenances, keys) if ctx.target.client_ids else None
+def _provenance_entry(targets: list[str], sources: list[str], ctx: SendContext, chunk: int,
+                      keys: Sequence[str]) -> Json:
+    """Chunk ``chunk`` of the plan with writes ``keys`` (sent now or not): a retry of the same entries gets
+    the same id however much went through before, so it updates that Provenance instead of adding one."""
+    pid = provenance_id(ctx.target.name, ctx.entry_ids, chunk, keys) if ctx.target.client_ids else None
     ctx.provenances += 1
     body = provenance(targets, sources, ctx.now(), pid)
     request = {"method": "PUT", "url": f"Provenance/{pid}"} if pid else {"method": "POST", "url": "Provenance"}
     return {"fullUrl": urn_for(f"Provenance/{pid or ctx.provenances}"), "resource": body, "request": request}
 
 
-def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: SendContext) -> None:
+def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: SendContext, number: int = 0) -> None:
     live = [w for w in chunk if w.key not in ctx.overrides.dropped]
     in_chunk = {w.key: urn_for(w.key) for w in live if w.kind != "delete"}
     resolve = ctx.resolver(in_chunk)
@@ -171,7 +152,8 @@ def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: S
         return
     targets = [in_chunk[w.key] for w in sent if w.key in in_chunk]
     if targets:
-        entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, [w.key for w in sent]))
+        keys = [w.key for w in chunk]
+        entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, number, keys))
     response = ctx.server.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     _record_bundle_response(sent, response.body or {}, ctx, transaction=True)
 
@@ -251,15 +233,14 @@ def send_individually(plan: Sequence[Write], ctx: SendContext) -> None:
 
 
 def _send_final_provenance(plan: Sequence[Write], ctx: SendContext) -> None:
-    targets, keys = [], []
+    targets = []
     for w in plan:
         if w.kind != "delete" and w.key in ctx.results:
-            keys.append(w.key)
             rid, ver = ctx.results[w.key]
             targets.append(f"{w.resource_type}/{rid}" + (f"/_history/{ver}" if ver else ""))
     if not targets:
         return
-    entry = _provenance_entry(targets, _sources(plan, {}, ctx), ctx, keys)
+    entry = _provenance_entry(targets, _sources(plan, {}, ctx), ctx, 0, [w.key for w in plan])
     body = entry["resource"]
     if "id" in body:
         ctx.server.update(body)
@@ -302,4 +283,4 @@ def send_plan(plan: Sequence[Write], ctx: SendContext) -> None:
         size = max(1, ctx.target.max_entries - 1)
         for i in range(0, len(plan), size):
             chunk = plan[i:i + size]
-            _annotated(partial(send_transaction_chunk, chunk, plan, ctx), chunk)
+            _annotated(partial(send_transaction_chunk, chunk, plan, ctx, i // size), chunk)

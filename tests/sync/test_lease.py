@@ -40,10 +40,7 @@ class SlowEhr(FakeEhr):
     seconds: list[float] = field(default_factory=list)
     taken: list[OutboxEntry] = field(default_factory=list)
 
-    requests: int = 0
-
     def transaction(self, bundle: Json) -> FhirResponse:
-        self.requests += 1
         self.clock.sleep(self.seconds.pop(0) if self.seconds else 0)
         assert self.rival is not None
         self.taken += self.rival.claim(10, "w2", LEASE)

@@ -13,8 +13,8 @@ import pytest
 from service.sync.errors import classify, parse_retry_after
 from service.sync.plan import content_equal, levels, plan_writes
 from service.sync.ports import AuthError, ConflictError, NotFoundError, RejectedError, RetryableError
+from service.sync.refs import parse_location
 from service.sync.retry import Backoff
-from service.sync.send import parse_location
 from service.sync.targets import TargetConfigError, load_targets, parse_targets, targets_from_env
 
 
