@@ -2,25 +2,28 @@
 
 The R4 core definitions (StructureDefinitions with snapshots, ValueSets, CodeSystems) are data, never
 code: ``scripts/r4-definitions`` extracts the official 4.0.1 bundles into a cache directory
-(``.cache/r4`` by default; the service passes ``Settings.r4_definitions``), and :func:`load_core` compiles them into a
-pickled index next to them on first use. The project's profiles, ValueSets, CodeSystems and
-Questionnaires are read from ``profiles/package`` (or the directory given) at start.
+(``.cache/r4`` by default; the service passes ``Settings.r4_definitions``), and :func:`load_core`
+compiles them into an index next to them on first use (JSON data, parsed lazily:
+:mod:`service.validation.index`). The project's profiles, ValueSets, CodeSystems and Questionnaires
+are read from ``profiles/package`` (or the directory given) at start.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from service.validation.index import LazyResources, read_index, source_stamp, write_index
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORE = ROOT / ".cache" / "r4"
 DEFAULT_PROFILES = ROOT / "profiles" / "package"
-INDEX_VERSION = 3
+INDEX_NAME = "index-4.etmi-json"
 CORE_FILES = (
     "profiles-types",
     "profiles-resources",
@@ -60,6 +63,7 @@ _ELEMENT_KEYS = frozenset(
         "maxLength",
     }
 )
+SUMMARY_KEYS = ("type", "kind", "derivation", "abstract")
 JSON = dict[str, Any]
 
 
@@ -71,9 +75,11 @@ class DefinitionsMissing(RuntimeError):
 class Definitions:
     """Every conformance resource the validator knows, by canonical URL."""
 
-    structures: dict[str, JSON] = field(default_factory=dict)
-    value_sets: dict[str, JSON] = field(default_factory=dict)
-    code_systems: dict[str, JSON] = field(default_factory=dict)
+    structures: MutableMapping[str, JSON] = field(default_factory=LazyResources)
+    value_sets: MutableMapping[str, JSON] = field(default_factory=LazyResources)
+    code_systems: MutableMapping[str, JSON] = field(default_factory=LazyResources)
+    #: type, kind, derivation and abstract of every StructureDefinition (known without parsing it).
+    summaries: dict[str, JSON] = field(default_factory=dict)
     questionnaires: dict[str, JSON] = field(default_factory=dict)
     #: URLs of the StructureDefinitions that came from the project's package (profiles).
     project_structures: set[str] = field(default_factory=set)
@@ -87,6 +93,7 @@ class Definitions:
         if kind == "StructureDefinition":
             if project or url not in self.structures:
                 self.structures[url] = _trim_structure(resource)
+                self.summaries[url] = {k: self.structures[url][k] for k in SUMMARY_KEYS}
             if project:
                 self.project_structures.add(url)
         elif kind == "ValueSet" and (project or url not in self.value_sets):
@@ -109,24 +116,27 @@ def core_dir(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_core(path: str | os.PathLike[str] | None = None) -> Definitions:
-    """Loads the R4 core definitions, through a pickled index built on first use."""
+    """Loads the R4 core definitions, through an index (data only) built on first use."""
     directory = core_dir(path)
-    index = directory / f"index-{INDEX_VERSION}.pickle"
-    if index.is_file():
-        with index.open("rb") as handle:
-            loaded: Definitions = pickle.load(handle)
-        return loaded
+    for legacy in directory.glob("index-*.pickle"):
+        legacy.unlink(missing_ok=True)  # the old format ran code on load: never read it
+    index = directory / INDEX_NAME
+    stamp = source_stamp(directory, CORE_FILES)
+    found = read_index(index, stamp)
+    if found is not None:
+        summaries, lazy = found
+        return Definitions(lazy["structures"], lazy["value_sets"], lazy["code_systems"], summaries)
     defs = Definitions()
     for name in CORE_FILES:
         bundle = orjson.loads((directory / f"{name}.json").read_bytes())
         for entry in bundle.get("entry", []):
             defs.add(entry["resource"])
-    for stale in directory.glob("index-*.pickle"):
-        stale.unlink(missing_ok=True)
-    tmp = index.with_suffix(f".tmp{os.getpid()}")
-    with tmp.open("wb") as handle:
-        pickle.dump(defs, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(index)
+    kinds: dict[str, Mapping[str, JSON]] = {
+        "structures": defs.structures,
+        "value_sets": defs.value_sets,
+        "code_systems": defs.code_systems,
+    }
+    write_index(index, stamp, defs.summaries, kinds)
     return defs
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from mappings.canonical import UCUM
 from service.validation.definitions import Definitions, core_dir, load_core, load_project
+from service.validation.jsonio import Loaded
 from service.validation.model import CORE, Compiler, TypeNode
 from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
@@ -43,7 +44,7 @@ class Engine:
         self._questionnaires: dict[tuple[Any, Any, Any], tuple[JSON, dict[str, tuple[int, QItem]], frozenset[str]]] = {}
         self.resource_types = frozenset(
             sd["type"]
-            for sd in self.defs.structures.values()
+            for sd in self.defs.summaries.values()
             if sd.get("kind") == "resource" and sd.get("derivation") == "specialization" and not sd.get("abstract")
         )
 
@@ -56,7 +57,16 @@ class Engine:
 
     def validate(self, resource: Any, profile: str | None = None) -> JSON:
         """Validates a resource (or Bundle) against R4 and its profiles: an OperationOutcome dict."""
+        return self.validate_loaded(Loaded(resource), profile)
+
+    def validate_loaded(self, loaded: Loaded, profile: str | None = None) -> JSON:
+        """Validates a document read by :func:`~service.validation.jsonio.load_json`: duplicate
+        property names (R4: names SHALL be unique) are errors too."""
         issues = Issues()
+        for path, name in loaded.duplicates:
+            message = f"Duplicate JSON property name '{name}' (names SHALL be unique)"
+            issues.error("structure", f"{path}.{name}", message)
+        resource = loaded.value
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
         Walker(self, issues).resource(resource, rtype if isinstance(rtype, str) else "", profile)
         if self.models and isinstance(resource, dict) and not issues.has_errors:

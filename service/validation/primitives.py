@@ -101,9 +101,10 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
 def build_primitives(defs: Definitions) -> dict[str, PrimitiveSpec]:
     """One spec per R4 primitive type, with the regexes from the primitive StructureDefinitions."""
     specs: dict[str, PrimitiveSpec] = {}
-    for sd in defs.structures.values():
-        if sd.get("kind") != "primitive-type" or sd.get("derivation") == "constraint":
+    for url, summary in defs.summaries.items():
+        if summary.get("kind") != "primitive-type" or summary.get("derivation") == "constraint":
             continue
+        sd = defs.structures[url]
         name = sd["type"]
         regex = None
         for element in sd["elements"]:

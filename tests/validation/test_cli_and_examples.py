@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -18,7 +19,7 @@ EXAMPLES = sorted((ROOT / "profiles" / "package" / "example").glob("[A-Z]*.json"
 QUESTIONNAIRES = sorted((ROOT / "profiles" / "package").glob("Questionnaire-*.json"))
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, object]]]:
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
     code = cli.main(["validate", *args])
     lines = capsys.readouterr().out.splitlines()
     return code, [orjson.loads(line) for line in lines]
@@ -56,7 +57,7 @@ def test_cli_bundle_prefixes_entries(tmp_path: Path, capsys: pytest.CaptureFixtu
     path = tmp_path / "bundle.json"
     path.write_bytes(orjson.dumps(bundle))
     code, outcomes = run_cli([str(path)], capsys)
-    expressions = [i["expression"][0] for i in outcomes[0]["issue"] if i["severity"] == "error"]  # type: ignore[index,union-attr]
+    expressions = [i["expression"][0] for i in outcomes[0]["issue"] if i["severity"] == "error"]
     assert code == 1
     assert "Bundle.entry[1].resource.valueQuantity.value" in expressions
 
@@ -75,7 +76,7 @@ def test_cli_stdin_and_forced_profile(capsys: pytest.CaptureFixture[str], monkey
         ["--profile", "http://etmi.example.org/fhir/StructureDefinition/etmi-observation-pain", "-"], capsys
     )
     assert code == 1
-    assert "Observation.identifier" in [i["expression"][0] for i in outcomes[0]["issue"]]  # type: ignore[index,union-attr]
+    assert "Observation.identifier" in [i["expression"][0] for i in outcomes[0]["issue"]]
 
 
 def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
