@@ -46,7 +46,7 @@ def issuer(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
     jwks = {"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             base = f"http://127.0.0.1:{self.server.server_address[1]}"
             documents = {"/.well-known/openid-configuration": {"issuer": base, "jwks_uri": f"{base}/jwks"},
                          "/jwks": jwks}
