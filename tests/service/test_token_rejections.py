@@ -47,7 +47,7 @@ def issuer(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            base = f"http://{self.headers['Host']}"
             documents = {"/.well-known/openid-configuration": {"issuer": base, "jwks_uri": f"{base}/jwks"},
                          "/jwks": jwks}
             body = json.dumps(documents.get(self.path, {})).encode()
