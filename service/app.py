@@ -10,7 +10,7 @@ from flask_smorest import Api
 
 from service import validation
 from service.adapters.token_verifier import JwksTokenVerifier
-from service.api import health, jwks, logs, routes
+from service.api import docs, edge, health, jwks, logs, routes
 from service.api.context import Context
 from service.api.jwks import load_public_jwks
 from service.api.remote import apply_remote
@@ -29,8 +29,7 @@ MAX_BODY = 5 * 1024 * 1024  # bytes; a larger request body is 413
 def _api_config(app: Flask) -> None:
     app.config.update(
         API_TITLE="ETMI API", API_VERSION="v1", OPENAPI_VERSION="3.1.0", OPENAPI_URL_PREFIX="/api/v1",
-        OPENAPI_JSON_PATH="openapi.json", OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_JSON_PATH="openapi.json",  # the docs page is service.api.docs (Swagger UI from a package)
         API_SPEC_OPTIONS={"info": {"description": "ETMI clinic data in; FHIR R4 out. Errors are "
                                                   "application/fhir+json OperationOutcomes."}},
     )
@@ -41,14 +40,13 @@ def _verifier(settings: Settings) -> TokenVerifier | None:
         log.warning("AUTHENTICATION DISABLED (ETMI_AUTH_MODE=none): development mode, every caller is trusted",
                     extra={"event": "auth_disabled", "auth_mode": "none"})
         return None
-    if not settings.auth_issuer:
-        log.warning("ETMI_AUTH_ISSUER is not set: every request that needs a token will get 401",
-                    extra={"event": "auth_unconfigured", "auth_mode": "jwt"})
-    return JwksTokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url)
+    return JwksTokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url,
+                             leeway=settings.auth_leeway)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    settings.check()  # ConfigError: refuse to start without an audience, with a bad public base URL...
     logs.configure(settings.log_level)
     validation.configure(settings.r4_definitions, settings.profiles_dir)
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
@@ -66,10 +64,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     ctx.store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
     app.extensions["etmi"] = ctx
     logs.install(app)
+    edge.install(app, settings)
     api = Api(app)
     routes.register(api)
     app.register_blueprint(health.bp)
     app.register_blueprint(jwks.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(facade.bp)
     errors.register(app)
     return app

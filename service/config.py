@@ -15,6 +15,11 @@
 | ETMI_SYNC_TARGETS | (empty) | EHR targets for the sync workers: a JSON file path or inline JSON |
 | ETMI_SYNC_STATE_FILE | (empty) | fallback file of the sync state (pull cursors, conflicts) |
 | ETMI_PUBLIC_JWKS | (empty) | the service's public JWK Set (file path or inline JSON) at /.well-known/jwks.json |
+| ETMI_PUBLIC_BASE_URL | http://localhost | ``scheme://host[:port]`` of every link the service mints (not Host) |
+| ETMI_AUTH_LEEWAY | 60 | seconds of clock skew allowed on a token's exp/nbf/iat (0-300) |
+| ETMI_ALLOW_UNAUTHENTICATED_REMOTE | false | ``true``: ``none`` mode also answers non-loopback clients (dangerous) |
+
+``check()`` refuses unsafe or incomplete settings at start-up (``ConfigError`` naming the variable).
 """
 
 from __future__ import annotations
@@ -24,9 +29,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 AuthMode = Literal["jwt", "none"]
+MAX_LEEWAY = 300
+
+
+class ConfigError(ValueError):
+    """Settings the service refuses to start with; the message names the variable."""
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,9 @@ class Settings:
     sync_targets: str = ""
     sync_state_file: str = ""
     public_jwks: str = ""
+    public_base_url: str = ""
+    auth_leeway: int = 60
+    allow_unauthenticated_remote: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,4 +84,47 @@ class Settings:
             sync_targets=env.get("ETMI_SYNC_TARGETS", ""),
             sync_state_file=env.get("ETMI_SYNC_STATE_FILE", ""),
             public_jwks=env.get("ETMI_PUBLIC_JWKS", ""),
+            public_base_url=env.get("ETMI_PUBLIC_BASE_URL", "").strip().rstrip("/"),
+            auth_leeway=_int(env, "ETMI_AUTH_LEEWAY", defaults.auth_leeway),
+            allow_unauthenticated_remote=_flag(env.get("ETMI_ALLOW_UNAUTHENTICATED_REMOTE", "")),
         )
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` for settings the service must not start with (all problems at once)."""
+        problems = []
+        if self.auth_mode == "jwt" and not self.auth_audience:
+            problems.append("ETMI_AUTH_AUDIENCE is required when ETMI_AUTH_MODE=jwt: set it to the public /fhir "
+                            "base URL the access tokens are issued for (e.g. https://etmi.example/fhir)")
+        if self.auth_mode == "jwt" and not self.auth_issuer:
+            problems.append("ETMI_AUTH_ISSUER is required when ETMI_AUTH_MODE=jwt: the issuer of the access tokens")
+        if self.public_base_url and public_origin(self.public_base_url) is None:
+            problems.append(f"ETMI_PUBLIC_BASE_URL must be http(s)://host[:port] with no path, query or user "
+                            f"(not {self.public_base_url!r})")
+        if not 0 <= self.auth_leeway <= MAX_LEEWAY:
+            problems.append(f"ETMI_AUTH_LEEWAY must be 0-{MAX_LEEWAY} seconds (not {self.auth_leeway})")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (not {raw!r})") from None
+
+
+def public_origin(url: str) -> tuple[str, str] | None:
+    """``(scheme, host[:port])`` of an origin URL like ``https://etmi.example``; None if it is not one."""
+    try:
+        parts = urlsplit(url.rstrip("/"))
+        port = parts.port  # raises on a non-numeric port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        return None
+    if parts.path or parts.query or parts.fragment or port == 0:
+        return None
+    return parts.scheme, parts.netloc.lower()

@@ -4,7 +4,10 @@ Every failure leaves as one of the ``service.sync.ports.FhirError`` classes, cla
 429/503 → ``RetryableError`` carrying ``Retry-After``; other 5xx, timeouts, connection errors →
 ``RetryableError``; 409/412 → ``ConflictError``; 404/410 → ``NotFoundError``; 401/403 after one
 fresh token → ``AuthError``; other 4xx → ``RejectedError`` with the server's OperationOutcome.
-Bodies go out as the exact dicts given (orjson); ids, ETags and paging links are used verbatim.
+Bodies go out as the exact dicts given (orjson); ids, ETags and paging links are used verbatim, but an
+absolute URL (a paging ``next`` link) is followed only under the target's own base URL (same scheme,
+host, port and path prefix): any other raises ``ForeignLinkError`` before a request, so the
+Authorization header never goes to another host (``requests`` drops it on a redirect to another host).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import SplitResult, unquote, urlencode, urljoin, urlsplit
 
 import orjson
 import requests
@@ -21,6 +24,7 @@ import requests
 from service.sync.errors import classify
 from service.sync.ports import (
     AuthError,
+    FhirError,
     FhirResponse,
     Json,
     NotFoundError,
@@ -31,6 +35,30 @@ from service.sync.ports import (
 
 FHIR_JSON = "application/fhir+json"
 MAX_PAGES = 1000
+
+
+class ForeignLinkError(FhirError):
+    """A URL outside the target's base URL (e.g. a paging link to another host): never requested."""
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def under_base(base_url: str, url: str) -> bool:
+    """True when ``url`` is ``base_url`` or below it (scheme, host and port equal; no ``..`` escape)."""
+    try:
+        base, other = urlsplit(base_url), urlsplit(url)
+        if other.username or other.password or _origin(base) != _origin(other):
+            return False
+    except ValueError:
+        return False
+    if any(part in (".", "..") for part in unquote(other.path).split("/")):
+        return False
+    root, path = base.path.rstrip("/"), other.path.rstrip("/")
+    return path == root or path.startswith(root + "/")
 
 
 class RateLimiter:
@@ -70,7 +98,9 @@ class FhirClient:
     def request(
         self, method: str, url: str, body: Json | None = None, headers: Mapping[str, str] | None = None,
     ) -> FhirResponse:
-        if url.startswith(("http://", "https://")):
+        if url.startswith("//") or urlsplit(url).scheme:  # absolute (a query may hold "http://" codes)
+            if not under_base(self.base_url, url):
+                raise ForeignLinkError(f"{method} refused: a URL outside the target's base URL (not followed)")
             full = url
         else:
             full = f"{self.base_url}/{url.lstrip('/')}" if url else self.base_url

@@ -1,10 +1,20 @@
-"""``etmi-fhir serve``: the service under gunicorn (migrations run once, before the workers start)."""
+"""``etmi-fhir serve``: the service under gunicorn (migrations run once, before the workers start).
+
+Refuses to start (exit 2, the reason on stderr) with settings ``Settings.check`` rejects, and in
+``ETMI_AUTH_MODE=none`` on a non-loopback ``--host`` unless ``ETMI_ALLOW_UNAUTHENTICATED_REMOTE=true``.
+Without ``ETMI_PUBLIC_BASE_URL``, links are minted for ``http://HOST:PORT`` on loopback; a non-loopback
+``--host`` needs it set.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 HELP = "run the API and FHIR façade with gunicorn (default 127.0.0.1:8000)"
 
@@ -20,10 +30,14 @@ def run(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from service.app import create_app
-    from service.config import Settings
+    from service.config import ConfigError, Settings
     from service.store import open_store
 
-    settings = Settings.from_env()
+    try:
+        settings = _checked(Settings.from_env(), args.host, args.port)
+    except ConfigError as err:
+        print(f"etmi-fhir serve: refusing to start: {err}", file=sys.stderr)
+        return 2
     if settings.auto_migrate:
         open_store(settings.database_url, migrate=True).close()
     worker_settings = dataclasses.replace(settings, auto_migrate=False)
@@ -42,3 +56,21 @@ def run(args: argparse.Namespace) -> int:
 
     Server().run()
     return 0
+
+
+def _checked(settings: Settings, host: str, port: int) -> Settings:
+    from service.api.edge import is_loopback
+    from service.config import ConfigError
+
+    settings.check()
+    local = host == "localhost" or (bool(host) and is_loopback(host.strip("[]")))
+    if settings.auth_mode == "none" and not local and not settings.allow_unauthenticated_remote:
+        raise ConfigError(f"ETMI_AUTH_MODE=none serves unauthenticated reads and writes: it binds loopback only, "
+                          f"not {host!r} (set ETMI_ALLOW_UNAUTHENTICATED_REMOTE=true to override)")
+    if not settings.public_base_url:
+        if not local:
+            raise ConfigError(f"ETMI_PUBLIC_BASE_URL is required when serving on {host!r}: the scheme://host[:port] "
+                              "clients use (links are never built from the Host header)")
+        name = f"[{host.strip('[]')}]" if ":" in host else host
+        settings = dataclasses.replace(settings, public_base_url=f"http://{name}:{port}")
+    return settings
