@@ -7,6 +7,9 @@ becomes one Observation with status ``final``, ``code`` = the item's codes, ``su
 ``derivedFrom`` = the response (and, for calculated totals, the Observations of their inputs), and a
 ``valueQuantity`` when the item has a ``questionnaire-unit``. Skipped questions produce nothing.
 Observations whose code is an ETMI outcome kind claim that kind's profile and must be in its range.
+A calculated total is extracted only when every one of its items is answered (never from partial
+items) and when it equals its rule (``mappings.scoring``); answers to items that are not enabled
+(``enableWhen``) are not extracted.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 
 from mappings import canonical as c
 from mappings import refs
+from mappings.domain import AnswerValue
+from mappings.enablement import disabled_links
 from mappings.errors import Issue, MappingError
 from mappings.outcome import KIND_BY_CODE, SURVEY, check_value
-from mappings.scoring import RULES
+from mappings.scoring import RULES, complete_scores
 
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -124,14 +129,46 @@ def _observation(qr: dict[str, Any], item: dict[str, Any], index: int, answer: d
     return obs
 
 
+def _plain(answer: dict[str, Any]) -> AnswerValue | None:
+    for key, value in answer.items():
+        if key == "valueCoding":
+            return str(value.get("code"))
+        if key == "valueQuantity":
+            return value.get("value")  # type: ignore[no-any-return]
+        if key.startswith("value") and isinstance(value, int | float | bool | str):
+            return value
+    return None
+
+
+def answer_map(qr: dict[str, Any]) -> dict[str, tuple[AnswerValue, ...]]:
+    """linkId -> the plain answer values (option codes, numbers, ...) a response holds."""
+    found: dict[str, list[AnswerValue]] = {}
+    for link, _, answer in _answers(qr):
+        value = _plain(answer)
+        if value is not None:
+            found.setdefault(link, []).append(value)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _totals_to_drop(qr: dict[str, Any], questionnaire: dict[str, Any]) -> set[str]:
+    """Totals that must not become Observations (partial items); raises when a total contradicts its items."""
+    answers = answer_map(qr)
+    completed, issues = complete_scores(answers, questionnaire)
+    if issues:
+        raise MappingError([Issue(i.severity, i.code, i.diagnostics, i.expression.replace(
+            "answers.", "QuestionnaireResponse.item.where(linkId='", 1) + "')") for i in issues])
+    return {t for t in RULES if t in answers and t not in completed}
+
+
 def extract_observations(qr: dict[str, Any], questionnaire: dict[str, Any]) -> list[dict[str, Any]]:
     """The Observations that observation-based extraction of ``qr`` produces, inputs before totals."""
     items = extractable_items(questionnaire)
+    skipped = disabled_links(answer_map(qr), questionnaire) | _totals_to_drop(qr, questionnaire)
     by_link: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     issues: list[Issue] = []
     for link, index, answer in _answers(qr):
-        if link not in items:
+        if link not in items or link in skipped:
             continue
         try:
             obs = _observation(qr, items[link], index, answer)

@@ -2,7 +2,9 @@
 
 The Questionnaire definitions are data in ``profiles/`` (etmi-intake, etmi-session, etmi-outcome);
 the caller passes the Questionnaire resource, so this module never reads files. The response mirrors
-the Questionnaire's group structure and pins ``questionnaire`` to ``url|version``.
+the Questionnaire's group structure and pins ``questionnaire`` to ``url|version``. Answers to items
+that are not enabled (``enableWhen``) are refused, and the calculated totals are computed only from
+complete items (``mappings.scoring``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from mappings import canonical as c
 from mappings import refs
 from mappings.careplan import careplan_identifier
 from mappings.domain import AnswerValue, Episode, QuestionnaireAnswers, QuestionnaireKind
+from mappings.enablement import enabled_answers
 from mappings.errors import Issue, MappingError
 from mappings.scoring import complete_scores, flatten_items
 
@@ -94,10 +97,12 @@ def _items(q_items: list[dict[str, Any]], answers: dict[str, tuple[AnswerValue, 
 def answers_to_questionnaire_response(
     response: QuestionnaireAnswers, episode: Episode, questionnaire: dict[str, Any]
 ) -> dict[str, Any]:
-    answers, issues = complete_scores(response.answer_map(), questionnaire)
     known = flatten_items(questionnaire)
-    issues += [Issue("error", "not-found", f"{link} is not an item of {questionnaire.get('url')}", f"answers.{link}")
-               for link in answers if link not in known]
+    issues = [Issue("error", "not-found", f"{link} is not an item of {questionnaire.get('url')}", f"answers.{link}")
+              for link in response.answer_map() if link not in known]
+    enabled, disabled = enabled_answers(response.answer_map(), questionnaire)
+    answers, score_issues = complete_scores(enabled, questionnaire)
+    issues += disabled + score_issues
     items = _items(questionnaire.get("item", []), answers, issues)
     if issues:
         raise MappingError(issues)

@@ -1,9 +1,11 @@
-"""The three ETMI Questionnaires: linkIds of shared/docs/etmi-domain.md section 5, item codes from
-verified LOINC ([A]/[B]) or the project's CodeSystems, and the SDC observation-extraction pattern
-consistent with the Observation profiles (code, UCUM unit, range, category)."""
+"""The three ETMI Questionnaires: the linkIds of docs/clinical-content.md, item codes from verified
+LOINC ([A]/[B] in that document) or the project's CodeSystems, the SDC observation-extraction pattern
+consistent with the Observation profiles (code, UCUM unit, range, category), the FABQ work items asked
+only of people who work, and calculated totals that are empty unless every item is answered."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,12 @@ import pytest
 from fhirpathpy.models import models
 
 from mappings import canonical as c
+from mappings.scoring import RULES
 from tests.contract.ig import EXAMPLES as EXAMPLE_DIR
 from tests.contract.ig import ROOT, Resource, artifacts, by_url, codesystem_codes, extensions, load, walk_items
 
-FABQ = [f"fabq.pa{n}" for n in range(1, 6)] + [f"fabq.w{n}" for n in range(6, 17)] + ["fabq.pa_score", "fabq.w_score"]
+WORK = [f"fabq.w{n}" for n in range(6, 17)]
+FABQ = [f"fabq.pa{n}" for n in range(1, 6)] + ["work.employed", *WORK, "fabq.pa_score", "fabq.w_score"]
 EVS = ["evs.days", "evs.minutes", "evs.min_week", "evs.strength_days"]
 LINK_IDS = {
     c.ETMI_Q_INTAKE: {
@@ -32,18 +36,18 @@ LINK_IDS = {
         "episode.sessions_total",
     },
 }
-#: LOINC codes tagged [A] or [B] in shared/docs/etmi-domain.md that the Questionnaires may use.
+#: LOINC codes tagged [A] or [B] in docs/clinical-content.md that the Questionnaires may use.
 VERIFIED_LOINC = {
     "72514-3", "89555-7", "68516-4", "82290-8", "82291-6", "55411-3", "73985-4",
     "44250-9", "44255-8", "55758-7", "69725-0", "68509-9",
 }
-DOMAIN_DOC = ROOT.parent / "shared" / "docs" / "etmi-domain.md"
+CLINICAL_DOC = ROOT / "docs" / "clinical-content.md"
 ITEM_TYPES = {
     "integer": {"pain.nrs", *EVS, "fabq.pa_score", "fabq.w_score", "phq2.total", "gad2.total", "session.number",
                 "session.walk_minutes", "session.pain_nrs", "session.goal_minutes_week", "episode.sessions_total",
                 "beliefs.prognosis"},
     "decimal": {"function.score", "fab.score100"},
-    "boolean": {"session.etmi_delivered"},
+    "boolean": {"session.etmi_delivered", "work.employed"},
     "open-choice": {"pa.preferences", "comorb.dx"},
 }
 CPRC = {
@@ -100,9 +104,8 @@ def test_item_codes_are_verified_loinc_or_local(url: str) -> None:
                 assert coding["code"] in local.get(coding["system"], set()), (link_id, coding)
 
 
-def test_verified_loinc_list_matches_the_domain_reference() -> None:
-    assert DOMAIN_DOC.exists(), f"{DOMAIN_DOC} (the project's shared domain reference) is missing"
-    rows = [line for line in DOMAIN_DOC.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+def test_verified_loinc_list_matches_the_clinical_content_doc() -> None:
+    rows = [line for line in CLINICAL_DOC.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
     for code in VERIFIED_LOINC:
         tagged = [r for r in rows if re.search(rf"\b{re.escape(code)}\b", r) and re.search(r"\[[AB]\]", r)]
         assert tagged and not any("UNVERIFIED" in r for r in tagged), code
@@ -186,6 +189,56 @@ def test_calculated_expressions_compute_totals() -> None:
     assert calculate(c.ETMI_Q_INTAKE, "fabq.w_score", response) == [42]
     gad = [answer(f"gad2.q{n}", {"valueCoding": {"system": c.LOINC, "code": "LA6571-9"}}) for n in (1, 2)]
     assert calculate(c.ETMI_Q_INTAKE, "gad2.total", {"resourceType": "QuestionnaireResponse", "item": gad}) == [6]
+
+
+def highest_answer(item: Resource) -> tuple[Resource, float]:
+    """The answer with the highest score an item allows (its last option, or its maxValue)."""
+    if item["type"] == "choice":
+        option = item["answerOption"][-1]["valueCoding"]
+        coding = {k: v for k, v in option.items() if k != "extension"}
+        return {"valueCoding": coding}, extensions(option, c.EXT_ORDINAL_VALUE)[0]["valueDecimal"]
+    high = extensions(item, c.EXT_MAX_VALUE)[0]["valueInteger"]
+    return {"valueInteger": high}, high
+
+
+CALCULATED = [(c.ETMI_Q_INTAKE, total) for total in sorted(RULES)] + [
+    (c.ETMI_Q_OUTCOME, total) for total in ("evs.min_week", "fabq.pa_score", "fabq.w_score")]
+
+
+@pytest.mark.parametrize("url,total", CALCULATED)
+def test_calculated_totals_are_empty_unless_every_item_is_answered(url: str, total: str) -> None:
+    """Every subset of a total's items: a partial subset gives no total (not the sum of what was
+    answered), the full set gives the rule's value."""
+    assert {t for u, t in CALCULATED if u == url} == {t for t in RULES if t in items(url)}
+    op, inputs = RULES[total]
+    expression = extensions(items(url)[total], c.EXT_CALCULATED_EXPRESSION)[0]["valueExpression"]["expression"]
+    compiled = fhirpathpy.compile(expression, models["r4"])
+    scored = {link: highest_answer(items(url)[link]) for link in inputs}
+    employed = [answer("work.employed", {"valueBoolean": True})]
+    for size in range(len(inputs) + 1):
+        for chosen in itertools.combinations(inputs, size):
+            response = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
+                        "item": employed + [answer(link, scored[link][0]) for link in chosen]}
+            result = compiled(response, {"resource": response})
+            if size < len(inputs):
+                assert result == [], (total, chosen, result)
+            else:
+                values = [scored[link][1] for link in inputs]
+                assert result == [sum(values) if op == "sum" else values[0] * values[1]], total
+
+
+@pytest.mark.parametrize("url", [c.ETMI_Q_INTAKE, c.ETMI_Q_OUTCOME])
+def test_work_items_are_asked_only_of_people_who_work(url: str) -> None:
+    found = items(url)
+    links = list(found)
+    assert links.index("work.employed") < links.index("fabq.w6")
+    assert found["work.employed"]["type"] == "boolean" and "code" not in found["work.employed"]
+    asked_if_employed = [{"question": "work.employed", "operator": "=", "answerBoolean": True}]
+    for link, item in found.items():
+        if link in (*WORK, "fabq.w_score"):
+            assert item.get("enableWhen") == asked_if_employed, link
+        else:
+            assert "enableWhen" not in item, link
 
 
 @pytest.mark.parametrize("url", [c.ETMI_Q_INTAKE, c.ETMI_Q_OUTCOME])

@@ -44,7 +44,7 @@ Profile: EtmiObservationPain
 Parent: Observation
 Id: etmi-observation-pain
 Title: "ETMI pain intensity (NRS 0-10)"
-Description: "Pain intensity on a 0-10 numeric rating scale (LOINC 72514-3), unit {score}. Category survey."
+Description: "Pain intensity on a 0-10 numeric rating scale (LOINC 72514-3), unit {score}; 0 = no pain, 10 = worst imaginable pain (higher = worse). Category survey."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = $loinc#72514-3
@@ -55,7 +55,7 @@ Profile: EtmiObservationFunction
 Parent: Observation
 Id: etmi-observation-function
 Title: "ETMI function score (0-100, higher is better)"
-Description: "Patient-reported function 0-100 (FOTO LCAT style), HIGHER IS BETTER, coded etmi-observation#function-0-100, unit {score}. The Oswestry Disability Index (0-100, higher = more disability) has the opposite polarity and must never be mapped onto this profile."
+Description: "Patient-reported function 0-100 (FOTO Lumbar Computerized Adaptive Test style), HIGHER IS BETTER, coded etmi-observation#function-0-100, unit {score}. Interpretation (Wang, Hart, Werneke, Stratford, Mioduski, Clinical Interpretation of Outcome Measures Generated From a Lumbar Computerized Adaptive Test, a cohort of 17,439 patients; confidence [B] for the values; [B] that ETMI's function measure is this CAT, per the registry record NCT04819009): an improvement of 5 points or more is the minimal clinically important difference (MCID), a change of 8 points or more is beyond measurement error (MDC95), a single score is precise to about +/-4. The Oswestry Disability Index (0-100, higher = more disability) has the opposite polarity and must never be mapped onto this profile."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = EtmiObservation#function-0-100
@@ -66,7 +66,7 @@ Profile: EtmiObservationFearAvoidance
 Parent: Observation
 Id: etmi-observation-fear-avoidance
 Title: "ETMI fear-avoidance score (0-100)"
-Description: "Transformed fear-avoidance beliefs score 0-100 supplied by the source system (etmi-observation#fear-avoidance-0-100), unit {score}. Not a raw FABQ subscale."
+Description: "Transformed fear-avoidance beliefs score 0-100 supplied by the source system (etmi-observation#fear-avoidance-0-100), unit {score}. HIGHER = MORE FEAR-AVOIDANCE (a fall is an improvement), the direction of the FABQ it derives from. Not a raw FABQ subscale (FABQ-PA is 0-24, FABQ-W 0-42); the transforming instrument is not verified, so no threshold or MCID is claimed."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = EtmiObservation#fear-avoidance-0-100
@@ -77,7 +77,7 @@ Profile: EtmiObservationFabqPa
 Parent: Observation
 Id: etmi-observation-fabq-pa
 Title: "ETMI FABQ physical activity subscale (0-24)"
-Description: "FABQ-PA, the sum of FABQ items 2-5 (etmi-observation#fabq-pa), 0-24, unit {score}."
+Description: "FABQ-PA, the sum of FABQ items 2-5 (etmi-observation#fabq-pa), 0-24, unit {score}; HIGHER = STRONGER FEAR-AVOIDANCE BELIEFS about physical activity. Recorded only when items 2, 3, 4 and 5 are all answered (Waddell et al., Pain 1993)."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = EtmiObservation#fabq-pa
@@ -88,7 +88,7 @@ Profile: EtmiObservationFabqW
 Parent: Observation
 Id: etmi-observation-fabq-w
 Title: "ETMI FABQ work subscale (0-42)"
-Description: "FABQ-W, the sum of FABQ items 6, 7, 9, 10, 11, 12 and 15 (etmi-observation#fabq-w), 0-42, unit {score}."
+Description: "FABQ-W, the sum of FABQ items 6, 7, 9, 10, 11, 12 and 15 (etmi-observation#fabq-w), 0-42, unit {score}; HIGHER = STRONGER FEAR-AVOIDANCE BELIEFS about work. Recorded only for people who work and only when all seven items are answered (Waddell et al., Pain 1993)."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = EtmiObservation#fabq-w
@@ -121,11 +121,10 @@ Profile: EtmiObservationEvsMinPerWeek
 Parent: Observation
 Id: etmi-observation-evs-min-per-week
 Title: "ETMI EVS minutes per week"
-Description: "Moderate to vigorous aerobic physical activity per week (LOINC 82290-8), days x minutes, 0-4200 min/wk, derived from the days-per-week and minutes-per-day Observations (derivedFrom 1..*). Mirrors the HL7 Physical Activity IG pa-observation-evs-min-per-week."
+Description: "Moderate to vigorous aerobic physical activity per week (LOINC 82290-8), days x minutes, 0-4200 min/wk. When computed from a questionnaire, derivedFrom references the response and the days-per-week and minutes-per-day Observations; a value reported by a clinic system without them is valid (derivedFrom is optional, as in the HL7 Physical Activity IG pa-observation-evs-min-per-week, which it mirrors)."
 * insert EtmiObservationBase
 * insert ActivityCategory
 * code = $loinc#82290-8
-* derivedFrom 1..*
 * insert QuantityValue(min/wk)
 * obeys etmi-range-0-4200
 
@@ -155,7 +154,7 @@ Profile: EtmiObservationPhq2
 Parent: Observation
 Id: etmi-observation-phq2
 Title: "ETMI PHQ-2 total score"
-Description: "Patient Health Questionnaire 2 item total score (LOINC 55758-7), 0-6, unit {score}; 3 or more is a positive depression screen."
+Description: "Patient Health Questionnaire 2 item total score (LOINC 55758-7), 0-6, unit {score}; higher = more depressive symptoms, 3 or more is a positive depression screen. Recorded only when both items are answered."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = $loinc#55758-7
@@ -166,7 +165,7 @@ Profile: EtmiObservationGad2
 Parent: Observation
 Id: etmi-observation-gad2
 Title: "ETMI GAD-2 total score"
-Description: "Generalized anxiety disorder 2 item total score (etmi-observation#gad2-total; no verified LOINC code), 0-6, unit {score}; 3 or more is a positive anxiety screen."
+Description: "Generalized anxiety disorder 2 item total score (etmi-observation#gad2-total; no verified LOINC code), 0-6, unit {score}; higher = more anxiety symptoms, 3 or more is a positive anxiety screen. Recorded only when both items are answered."
 * insert EtmiObservationBase
 * insert SurveyCategory
 * code = EtmiObservation#gad2-total

@@ -63,6 +63,16 @@ RuleSet: FabqItem(linkId, n, text)
 * insert OrdinalOption(EtmiFabqAnswer, 5, 5, 5)
 * insert OrdinalOption(EtmiFabqAnswer, 6, Completely agree, 6)
 
+// A FABQ work item (6-16): asked only of people who work (enableWhen work.employed = true).
+RuleSet: FabqWorkItem(linkId, n, text)
+* insert FabqItem({linkId}, {n}, {text})
+* insert AskedIfEmployed
+
+RuleSet: AskedIfEmployed
+* enableWhen[+].question = "work.employed"
+* enableWhen[=].operator = #=
+* enableWhen[=].answerBoolean = true
+
 RuleSet: PhqGadItem(linkId, code, text)
 * linkId = "{linkId}"
 * code = $loinc#{code} "{text}"
@@ -93,28 +103,32 @@ RuleSet: FabqItems
 * item[+] insert FabqItem(fabq.pa3, 3, Physical activity might harm my back)
 * item[+] insert FabqItem(fabq.pa4, 4, I should not do physical activities which (might\) make my pain worse)
 * item[+] insert FabqItem(fabq.pa5, 5, I cannot do physical activities which (might\) make my pain worse)
-* item[+] insert FabqItem(fabq.w6, 6, My pain was caused by my work or by an accident at work)
-* item[+] insert FabqItem(fabq.w7, 7, My work aggravated my pain)
-* item[+] insert FabqItem(fabq.w8, 8, I have a claim for compensation for my pain)
-* item[+] insert FabqItem(fabq.w9, 9, My work is too heavy for me)
-* item[+] insert FabqItem(fabq.w10, 10, My work makes or would make my pain worse)
-* item[+] insert FabqItem(fabq.w11, 11, My work might harm my back)
-* item[+] insert FabqItem(fabq.w12, 12, I should not do my normal work with my present pain)
-* item[+] insert FabqItem(fabq.w13, 13, I cannot do my normal work with my present pain)
-* item[+] insert FabqItem(fabq.w14, 14, I cannot do my normal work till my pain is treated)
-* item[+] insert FabqItem(fabq.w15, 15, I do not think that I will be back to my normal work within 3 months)
-* item[+] insert FabqItem(fabq.w16, 16, I do not think that I will ever be able to go back to that work)
-* item[+] insert IntegerItem(fabq.pa_score, [[FABQ physical activity subscale (items 2-5)]], 0, 24)
+* item[+].linkId = "work.employed"
+* item[=].text = "Are you currently working (paid work, employed or self-employed)? The work questions (6-16) are asked only if you are."
+* item[=].type = #boolean
+* item[+] insert FabqWorkItem(fabq.w6, 6, My pain was caused by my work or by an accident at work)
+* item[+] insert FabqWorkItem(fabq.w7, 7, My work aggravated my pain)
+* item[+] insert FabqWorkItem(fabq.w8, 8, I have a claim for compensation for my pain)
+* item[+] insert FabqWorkItem(fabq.w9, 9, My work is too heavy for me)
+* item[+] insert FabqWorkItem(fabq.w10, 10, My work makes or would make my pain worse)
+* item[+] insert FabqWorkItem(fabq.w11, 11, My work might harm my back)
+* item[+] insert FabqWorkItem(fabq.w12, 12, I should not do my normal work with my present pain)
+* item[+] insert FabqWorkItem(fabq.w13, 13, I cannot do my normal work with my present pain)
+* item[+] insert FabqWorkItem(fabq.w14, 14, I cannot do my normal work till my pain is treated)
+* item[+] insert FabqWorkItem(fabq.w15, 15, I do not think that I will be back to my normal work within 3 months)
+* item[+] insert FabqWorkItem(fabq.w16, 16, I do not think that I will ever be able to go back to that work)
+* item[+] insert IntegerItem(fabq.pa_score, [[FABQ physical activity subscale, items 2-5 (0-24; higher = stronger fear-avoidance beliefs)]], 0, 24)
 * item[=].code = EtmiObservation#fabq-pa "FABQ physical activity subscale"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.pa2' or linkId = 'fabq.pa3' or linkId = 'fabq.pa4' or linkId = 'fabq.pa5').answer.value.code.select(toInteger()).aggregate($this + $total, 0)]])
-* item[+] insert IntegerItem(fabq.w_score, [[FABQ work subscale (items 6, 7, 9, 10, 11, 12, 15)]], 0, 42)
+* item[=] insert Calculated([[(%resource.repeat(item).where(linkId = 'fabq.pa2').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.pa3').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.pa4').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.pa5').answer.value.code.toInteger())]])
+* item[+] insert IntegerItem(fabq.w_score, [[FABQ work subscale, items 6, 7, 9, 10, 11, 12, 15 (0-42; higher = stronger fear-avoidance beliefs about work)]], 0, 42)
 * item[=].code = EtmiObservation#fabq-w "FABQ work subscale"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'fabq.w6' or linkId = 'fabq.w7' or linkId = 'fabq.w9' or linkId = 'fabq.w10' or linkId = 'fabq.w11' or linkId = 'fabq.w12' or linkId = 'fabq.w15').answer.value.code.select(toInteger()).aggregate($this + $total, 0)]])
-* item[+] insert DecimalItem(fab.score100, [[Fear-avoidance score 0-100 (only if the source system supplies it)]], 0, 100)
+* item[=] insert Calculated([[(%resource.repeat(item).where(linkId = 'fabq.w6').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.w7').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.w9').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.w10').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.w11').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.w12').answer.value.code.toInteger()) + (%resource.repeat(item).where(linkId = 'fabq.w15').answer.value.code.toInteger())]])
+* item[=] insert AskedIfEmployed
+* item[+] insert DecimalItem(fab.score100, [[Fear-avoidance score 0-100, higher = more fear-avoidance (only if the source system supplies it)]], 0, 100)
 * item[=].code = EtmiObservation#fear-avoidance-0-100 "Fear-avoidance beliefs score 0-100"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
@@ -132,7 +146,7 @@ RuleSet: EvsItems
 * item[=].code = $loinc#82290-8 "Frequency of moderate to vigorous aerobic physical activity"
 * item[=] insert Unit(min/wk)
 * item[=] insert ExtractActivity
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'evs.days').answer.value.first() * %resource.repeat(item).where(linkId = 'evs.minutes').answer.value.first()]])
+* item[=] insert Calculated([[(%resource.repeat(item).where(linkId = 'evs.days').answer.value.single()) * (%resource.repeat(item).where(linkId = 'evs.minutes').answer.value.single())]])
 * item[+] insert IntegerItem(evs.strength_days, [[On how many days per week do you do muscle-strengthening activity?]], 0, 7)
 * item[=].code = $loinc#82291-6 "Frequency of muscle-strengthening physical activity"
 * item[=] insert Unit(d/wk)

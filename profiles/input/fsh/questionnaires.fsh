@@ -1,5 +1,6 @@
-// The three ETMI Questionnaires (shared/docs/etmi-domain.md section 5). Items are kept flat, so a
-// QuestionnaireResponse lists its answers by linkId without groups.
+// The three ETMI Questionnaires (docs/clinical-content.md). Items are kept flat, so a
+// QuestionnaireResponse lists its answers by linkId without groups. A calculated total is empty
+// unless every one of its items is answered (a missing item is unknown, not 0).
 
 RuleSet: EtmiQuestionnaireMeta(name, title)
 * version = "1.0.0"
@@ -16,7 +17,7 @@ Usage: #definition
 Title: "ETMI intake"
 Description: "ETMI baseline questionnaire, before or at the first session."
 * insert EtmiQuestionnaireMeta(EtmiIntake, ETMI intake (baseline\))
-* description = "ETMI baseline: pain, function, fear-avoidance beliefs (FABQ), Exercise Vital Sign, exercise stage of change, activity preferences, prognosis belief, PHQ-2 and GAD-2 screens, and the duration of the back pain episode."
+* description = "ETMI baseline: pain, function, fear-avoidance beliefs (FABQ; the work items only for people who work), Exercise Vital Sign, exercise stage of change, activity preferences, prognosis belief, PHQ-2 and GAD-2 screens, and the duration of the back pain episode."
 * item[+].linkId = "lbp.duration"
 * item[=].code = EtmiObservation#lbp-duration "Duration of the low back pain episode"
 * item[=].text = "How long have you had this episode of low back pain?"
@@ -45,18 +46,18 @@ Description: "ETMI baseline questionnaire, before or at the first session."
 * item[=].code = EtmiObservation#prognosis-belief "Prognosis belief 0-10"
 * item[+] insert PhqGadItem(phq2.q1, 44250-9, Little interest or pleasure in doing things)
 * item[+] insert PhqGadItem(phq2.q2, 44255-8, [[Feeling down, depressed, or hopeless]])
-* item[+] insert IntegerItem(phq2.total, [[PHQ-2 total score (3 or more = positive screen)]], 0, 6)
+* item[+] insert IntegerItem(phq2.total, [[PHQ-2 total score (0-6; 3 or more = positive depression screen)]], 0, 6)
 * item[=].code = $loinc#55758-7 "Patient Health Questionnaire 2 item (PHQ-2) total score [Reported]"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'phq2.q1' or linkId = 'phq2.q2').answer.value.select(iif(code = 'LA6569-3', 1, iif(code = 'LA6570-1', 2, iif(code = 'LA6571-9', 3, 0)))).aggregate($this + $total, 0)]])
+* item[=] insert Calculated([[(%resource.repeat(item).where(linkId = 'phq2.q1').answer.value.select(iif(code = 'LA6568-5', 0, iif(code = 'LA6569-3', 1, iif(code = 'LA6570-1', 2, iif(code = 'LA6571-9', 3)))))) + (%resource.repeat(item).where(linkId = 'phq2.q2').answer.value.select(iif(code = 'LA6568-5', 0, iif(code = 'LA6569-3', 1, iif(code = 'LA6570-1', 2, iif(code = 'LA6571-9', 3))))))]])
 * item[+] insert PhqGadItem(gad2.q1, 69725-0, [[Feeling nervous, anxious or on edge]])
 * item[+] insert PhqGadItem(gad2.q2, 68509-9, [[Not being able to stop or control worrying]])
-* item[+] insert IntegerItem(gad2.total, [[GAD-2 total score (3 or more = positive screen)]], 0, 6)
+* item[+] insert IntegerItem(gad2.total, [[GAD-2 total score (0-6; 3 or more = positive anxiety screen)]], 0, 6)
 * item[=].code = EtmiObservation#gad2-total "GAD-2 total score"
 * item[=] insert Unit({score})
 * item[=] insert ExtractSurvey
-* item[=] insert Calculated([[%resource.repeat(item).where(linkId = 'gad2.q1' or linkId = 'gad2.q2').answer.value.select(iif(code = 'LA6569-3', 1, iif(code = 'LA6570-1', 2, iif(code = 'LA6571-9', 3, 0)))).aggregate($this + $total, 0)]])
+* item[=] insert Calculated([[(%resource.repeat(item).where(linkId = 'gad2.q1').answer.value.select(iif(code = 'LA6568-5', 0, iif(code = 'LA6569-3', 1, iif(code = 'LA6570-1', 2, iif(code = 'LA6571-9', 3)))))) + (%resource.repeat(item).where(linkId = 'gad2.q2').answer.value.select(iif(code = 'LA6568-5', 0, iif(code = 'LA6569-3', 1, iif(code = 'LA6570-1', 2, iif(code = 'LA6571-9', 3))))))]])
 * item[+].linkId = "comorb.dx"
 * item[=].text = "Known diagnosis of depression or anxiety (clinician-entered or pre-populated from Condition)"
 * item[=].type = #open-choice
