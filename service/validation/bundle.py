@@ -68,3 +68,18 @@ def check_full_urls(bundle: dict[str, Any], path: str, issues: Issues, is_type: 
                 f"The fullUrl {url!r} looks like a RESTful server URL, so it must end with "
                 f"/{resource.get('resourceType')}/{resource.get('id')}",
             )
+
+
+#: Link relations a Bundle has at most once (its own URL and the paging links), as the HL7 validator says.
+SINGLE_LINKS = frozenset({"self", "first", "previous", "prev", "next", "last"})
+
+
+def check_links(bundle: dict[str, Any], path: str, issues: Issues) -> None:
+    """Each of the self and paging link relations occurs at most once."""
+    seen: set[str] = set()
+    for i, link in enumerate(as_list(bundle.get("link"))):
+        relation = link.get("relation") if isinstance(link, dict) else None
+        if isinstance(relation, str) and relation in SINGLE_LINKS:
+            if relation in seen:
+                issues.error("structure", f"{path}.link[{i}]", f"The link relation '{relation}' can only occur once")
+            seen.add(relation)

@@ -175,8 +175,15 @@ def _trim_structure(sd: JSON) -> JSON:
         "derivation": sd.get("derivation"),
         "baseDefinition": sd.get("baseDefinition"),
         "context": sd.get("context"),
+        "modifier": bool(elements and elements[0].get("path") == "Extension" and _is_modifier(sd)),
         "elements": elements,
     }
+
+
+def _is_modifier(sd: JSON) -> bool:
+    """Whether an extension definition defines a modifier extension (its root element isModifier)."""
+    first = ((sd.get("snapshot") or {}).get("element") or [{}])[0]
+    return bool(first.get("isModifier"))
 
 
 def _trim_concepts(concepts: list[JSON]) -> list[JSON]:

@@ -11,11 +11,13 @@ from service.validation.jsonio import Loaded
 from service.validation.model import CORE, Compiler, TypeNode
 from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
+from service.validation.policy import Policy
 from service.validation.primitives import build_primitives
 from service.validation.questionnaire import QItem, check_answers, compile_items, watched_links
 from service.validation.shapes import as_list
 from service.validation.terminology import Terminology
 from service.validation.ucum import Ucum
+from service.validation.vitals import vital_signs_profile
 from service.validation.walker import Walker
 
 JSON = dict[str, Any]
@@ -29,9 +31,12 @@ class Engine:
         core: str | os.PathLike[str] | None = None,
         profiles: str | os.PathLike[str] | None = None,
         models: bool = False,
+        policy: Policy | None = None,
     ) -> None:
         #: Also run the fhir.resources R4B models (a second line of defence; slower).
         self.models = models
+        #: Choices R4 leaves to configuration (unknown extensions, example URLs, HTML in strings).
+        self.policy = policy or Policy()
         self.defs: Definitions = load_core(core)
         essence = core_dir(core) / "ucum-essence.xml"
         self.ucum = Ucum(essence) if essence.is_file() and essence.stat().st_size else None
@@ -102,6 +107,10 @@ class Engine:
             base = self.compiler.structure(CORE + rtype)
             if base is not None:
                 nodes.append(base)
+        vital = vital_signs_profile(data) if rtype == "Observation" and not forced else None
+        node = self.compiler.structure(vital) if vital is not None else None
+        if node is not None and node not in nodes:
+            nodes.append(node)  # R4: an Observation with a vital-sign code SHALL meet that profile
         return nodes
 
     # --- terminology ------------------------------------------------------------------------
@@ -150,7 +159,9 @@ class Engine:
             return
         if not ok:
             message = f"The value {shown} is not in the value set {url} ({strength} binding)"
-            if strength == "required":
+            # a Quantity's unit outside a required unit value set is a warning, as in the HL7 validator
+            # (R4's vital-signs component.value[x] binds all of its types to common UCUM vital units)
+            if strength == "required" and code != "Quantity":
                 issues.error("code-invalid", path, message)
             else:
                 issues.warning("code-invalid", path, message)

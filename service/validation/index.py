@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-FORMAT = "etmi-r4-index/4"
+FORMAT = "etmi-r4-index/5"  # bump whenever definitions._trim_* keep something else
 KINDS = ("structures", "value_sets", "code_systems")
 JSON = dict[str, Any]
 

@@ -20,7 +20,10 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
+from service.validation.fhirpath_json import install
 from service.validation.natives import NATIVES
+
+install()
 
 MODEL = models["r4"]
 
@@ -40,7 +43,9 @@ _MISSING = object()
 
 
 def selected_keys(
-    data: dict[str, Any], members: frozenset[str], memo: dict[tuple[str, ...], tuple[str, ...]],
+    data: dict[str, Any],
+    members: frozenset[str],
+    memo: dict[tuple[str, ...], tuple[str, ...]],
 ) -> tuple[str, ...]:
     """The keys of ``data`` that hold ``members`` (``valueQuantity`` for ``value``, ``_given`` for
     ``given``), memoised in ``memo`` by the data's key set."""
@@ -228,3 +233,29 @@ class ConstraintGroup:
                 self.cache.clear()
             found = self.cache[key] = tuple(c for c in self.pure if not c.holds(data, base, env))
         return failed + list(found) if found else failed
+
+
+#: R4 4.0.1 invariants whose expression contradicts their own text (``human``), and the expression the
+#: text states (the HL7 validator applies the text). que-12: "If there are more than one enableWhen,
+#: enableBehavior must be specified" was published as ``count() > 2`` (corrected in R4B/R5 to > 1).
+ERRATA = {
+    ("que-12", "enableWhen.count() > 2 implies enableBehavior.exists()"): (
+        "enableWhen.count() > 1 implies enableBehavior.exists()"
+    ),
+}
+
+
+def constraints_of(element: dict[str, Any], child: str | None = None) -> list[Constraint]:
+    """The invariants of a snapshot element (ele-1 is structural), with the R4 errata corrected."""
+    return [
+        Constraint(
+            c["key"],
+            c.get("severity", "error"),
+            c.get("human", ""),
+            ERRATA.get((c["key"], c["expression"]), c["expression"]),
+            child,
+            c.get("source"),
+        )
+        for c in element.get("constraint", [])
+        if c.get("key") != "ele-1" and c.get("expression")
+    ]

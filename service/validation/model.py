@@ -13,9 +13,11 @@ from typing import Any
 
 from service.validation.definitions import Definitions
 from service.validation.invariants import Constraint, ConstraintGroup
+from service.validation.invariants import constraints_of as _constraints
 from service.validation.primitives import type_code
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
+SYSTEM = "http://hl7.org/fhirpath/System."
 BACKBONE = frozenset({"BackboneElement", "Element"})
 JSON = dict[str, Any]
 
@@ -54,6 +56,12 @@ class Elem:
     closed: bool = False
     max_length: int | None = None
     ext_url: str | None = None
+    #: Typed with a FHIRPath System type (Resource.id, Element.id, Extension.url): not an Element,
+    #: so it has no id or extensions (no ``_`` part in JSON).
+    system_type: bool = False
+    #: The element's path in the definitions, without slice names, through contentReference
+    #: (``Questionnaire.item.item`` is ``Questionnaire.item``): where extension contexts point.
+    definition: str = ""
     _group: ConstraintGroup | None = None
 
     @property
@@ -82,12 +90,9 @@ class TypeNode:
         return self._group
 
 
-def _constraints(element: JSON, child: str | None = None) -> list[Constraint]:
-    return [
-        Constraint(c["key"], c.get("severity", "error"), c.get("human", ""), c["expression"], child, c.get("source"))
-        for c in element.get("constraint", [])
-        if c.get("key") != "ele-1" and c.get("expression")
-    ]
+def definition_path(element_id: str) -> str:
+    """An element id without slice names (``Observation.component:pain.code`` → ``Observation.component.code``)."""
+    return ".".join(part.split(":", 1)[0] for part in element_id.split("."))
 
 
 def _max(value: str | None) -> int:
@@ -195,6 +200,7 @@ class _SdCompiler:
         last = eid.rsplit(".", 1)[1].split(":", 1)[0]
         name = last[:-3] if last.endswith("[x]") else last
         codes = [type_code(t) for t in element.get("type", [])] or ["BackboneElement"]
+        system_type = any(t.get("code", "").startswith(SYSTEM) for t in element.get("type", []))
         if (element.get("base") or {}).get("path") == "Resource.id":
             codes = ["id"]  # R4 snapshots type Resource.id as System.String; the spec says id
         choice = last.endswith("[x]")
@@ -202,6 +208,8 @@ class _SdCompiler:
         base_max = (element.get("base") or {}).get("max", element.get("max"))
         elem = Elem(name, eid, int(element.get("min", 0)), _max(element.get("max")), base_max != "1", types)
         elem.primitive = all(c in self.owner.primitive_types for c in codes)
+        elem.system_type = system_type
+        elem.definition = definition_path(element["contentReference"][1:] if "contentReference" in element else eid)
         for key, value in element.items():
             if key.startswith("fixed"):
                 elem.fixed = (value,)

@@ -22,6 +22,22 @@ MAX_STRING = 1024 * 1024
 #: An absolute URI: a scheme, then ':' (RFC 3986).
 ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+#: The R4 oid and uuid forms (the oid/uuid primitive regexes; UUID hex digits in either case, RFC 4122).
+URN_OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
+URN_UUID = re.compile(r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+URI_TYPES = frozenset({"uri", "url", "canonical"})
+
+
+def urn_problem(value: str) -> str | None:
+    """Why a URI in the urn:oid:/urn:uuid: namespaces (or a bare oid:/uuid:) is malformed, or None."""
+    if value.startswith("urn:oid:"):
+        return None if URN_OID.fullmatch(value) else f"{value!r} is not a valid urn:oid: (urn:oid:1.2.3...)"
+    if value.startswith("urn:uuid:"):
+        return None if URN_UUID.fullmatch(value) else f"{value!r} is not a valid urn:uuid: (8-4-4-4-12 hex digits)"
+    if value.startswith(("oid:", "uuid:")):
+        return f"{value!r}: URIs for OIDs and UUIDs start with urn:oid: and urn:uuid:"
+    return None
+
 
 #: An error message for a bad value, or None when it is fine.
 Check = Callable[[Any], str | None]
@@ -72,6 +88,7 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
         )
     dated = name in ("date", "dateTime", "instant")
     canonical = name == "canonical"
+    uri = name in URI_TYPES
     good: set[str] = set()
 
     def check_str(v: Any) -> str | None:
@@ -89,6 +106,8 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
             return f"{v!r} is not a valid {name} (no such day)"
         if canonical and not v.startswith("#") and ABSOLUTE.match(v) is None:
             return f"{v!r}: canonical URLs must be absolute URLs if they are not fragment references"
+        if uri and (problem := urn_problem(v)) is not None:
+            return problem
         if len(v) < 256:
             if len(good) > 8192:
                 good.clear()

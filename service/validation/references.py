@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.validation.model import Elem
 from service.validation.outcome import Issues
+from service.validation.primitives import urn_problem
 
 if TYPE_CHECKING:
     from service.validation.engine import Engine
@@ -19,10 +20,17 @@ def _target_type(ref: str, env: dict[str, Any], full_urls: dict[str, str], engin
                  issues: Issues) -> str | None:  # fmt: skip
     """The resource type a reference points to, when it can be told; reports malformed references."""
     if ref.startswith("#"):
-        contained = env.get("resource", {}).get("contained") or []
-        return next((c.get("resourceType") for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+        root = env.get("rootResource") or env.get("resource") or {}
+        contained = root.get("contained") if isinstance(root, dict) else None
+        types = [c.get("resourceType") for c in contained or [] if isinstance(c, dict) and c.get("id") == ref[1:]]
+        return types[0] if types and isinstance(types[0], str) else None
+    if ref in full_urls:  # any entry's fullUrl (urn:uuid:, or an opaque URI such as "resource:0")
+        return full_urls[ref]
     if ref.startswith("urn:"):
-        return full_urls.get(ref)
+        problem = urn_problem(ref)
+        if problem is not None:
+            issues.error("value", f"{path}.reference", problem)
+        return None
     match = _REF.search(ref)
     if match is None:
         if "://" not in ref:

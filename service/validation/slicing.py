@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.validation.model import Slice
+from service.validation.model import Elem, Slice
+
+if TYPE_CHECKING:
+    from service.validation.walker import Walker
 
 
 def pattern_matches(pattern: Any, value: Any) -> bool:
@@ -45,3 +48,27 @@ def _disc_matches(item: Any, path: tuple[str, ...], expected: tuple[Any, ...] | 
     if expected is None:
         return bool(values) == exists
     return any(pattern_matches(expected[0], v) for v in values)
+
+
+def walk_sliced(walker: Walker, values: list[Any], elem: Elem, code: str, path: str) -> None:
+    """Walks the items of a sliced array, each with its slice's element, and counts the slices."""
+    counts: dict[str, int] = {}
+    issues = walker.issues
+    for i, item in enumerate(values):
+        piece = match_slice(item, elem.slices) if isinstance(item, dict) else None
+        if piece is None:
+            if elem.closed:
+                issues.error("structure", f"{path}[{i}]", f"This item does not match any slice of {elem.name} (closed)")
+            walker.item(item, elem, code, f"{path}[{i}]")
+            continue
+        counts[piece.name] = counts.get(piece.name, 0) + 1
+        walker.item(item, piece.elem, code, f"{path}[{i}]")
+    for piece in elem.slices:
+        if piece.discriminators is None:
+            continue
+        found = counts.get(piece.name, 0)
+        name = f"Slice {elem.name}:{piece.name}"
+        if found < piece.elem.min:
+            issues.error("required", path, f"{name}: minimum required = {piece.elem.min}, found {found}")
+        elif 0 <= piece.elem.max < found:
+            issues.error("structure", path, f"{name}: max allowed = {piece.elem.max}, found {found}")

@@ -6,21 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from service.validation.bundle import check_full_urls, check_searchset
+from service.validation.bundle import check_full_urls, check_links, check_searchset
 from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
 from service.validation.questionnaire import check_questionnaire
-from service.validation.references import check_reference
 from service.validation.shapes import as_list
-from service.validation.slicing import match_slice, pattern_matches
+from service.validation.slicing import pattern_matches, walk_sliced
+from service.validation.typerules import check_after, check_before
 
 if TYPE_CHECKING:
     from service.validation.engine import Engine
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
-QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
-SYSTEM_TYPES = QUANTITIES | {"Coding", "Identifier"}
 NO_MEMO = frozenset({"Reference"})
 MEMO_MAX_BYTES = 4096
 MEMO_LIMIT = 50_000
@@ -43,9 +41,11 @@ class Walker:
         self.issues = issues
         self.env: dict[str, Any] = {}
         self.full_urls: dict[str, str] = {}
+        #: The element whose value is being walked: (its path in the definitions, its type).
+        self.host: tuple[str, str] = ("", "")
 
     # --- resources --------------------------------------------------------------------------
-    def resource(self, data: Any, path: str, forced: str | None = None) -> None:
+    def resource(self, data: Any, path: str, forced: str | None = None, contained: bool = False) -> None:
         if not isinstance(data, dict):
             self.issues.error("structure", path, "A resource must be a JSON object")
             return
@@ -56,8 +56,12 @@ class Walker:
         nodes = self.engine.nodes_for(rtype, data, forced, path, self.issues)
         if not nodes:
             return
-        saved = self.env
-        self.env = {"resource": data, "rootResource": saved.get("rootResource", data), "context": data}
+        saved, host = self.env, self.host
+        # %rootResource is the container for a contained resource; a Bundle entry or a Parameters
+        # resource is a root of its own (R4 references "#id" resolve in their own resource's contained)
+        root = saved.get("rootResource", data) if contained else data
+        self.env = {"resource": data, "rootResource": root, "context": data}
+        self.host = (rtype, rtype)
         if rtype == "Bundle":
             self._index_bundle(data)
         for node in nodes:
@@ -65,8 +69,9 @@ class Walker:
         if rtype == "Bundle":
             check_searchset(data, path or rtype, self.issues, self.engine.is_resource_type)
             check_full_urls(data, path or rtype, self.issues, self.engine.is_resource_type)
+            check_links(data, path or rtype, self.issues)
         self._resource_rules(data, rtype, nodes[0], path or rtype)
-        self.env = saved
+        self.env, self.host = saved, host
 
     def _resource_rules(self, data: dict[str, Any], rtype: str, node: TypeNode, path: str) -> None:
         """Rules of the HL7 validator beyond the snapshots (as HAPI applies them)."""
@@ -113,7 +118,7 @@ class Walker:
                     continue
                 counts[elem] = len(value)
                 if elem.slices:
-                    self.sliced(data, key, value, elem, code, sub)
+                    walk_sliced(self, value, elem, code, sub)
                     continue
                 extras = data.get("_" + key) if elem.primitive else None
                 for i, item in enumerate(value):
@@ -139,7 +144,12 @@ class Walker:
                 self.issues.error("structure", path, f"resourceType {value!r} does not match {node.resource_type}")
             return
         if key.startswith("_") and key[1:] in node.keys and node.keys[key[1:]][0].primitive:
-            elem = node.keys[key[1:]][0]
+            elem, code = node.keys[key[1:]]
+            if elem.system_type:
+                self.issues.error(
+                    "structure", f"{path}.{key}", f"{elem.id} can't have an id or extensions (it is not an Element)"
+                )
+                return
             counts.setdefault(elem, 1)
             if key[1:] not in data and elem.binding is not None and elem.binding[0] == "required":
                 self.issues.error(
@@ -149,14 +159,17 @@ class Walker:
                 )
             element = self.compiler.datatype("Element")
             items = value if isinstance(value, list) else [value]
+            values = data.get(key[1:])
             for i, item in enumerate(items):
                 sub = f"{path}.{key}[{i}]" if isinstance(value, list) else f"{path}.{key}"
                 if item is None and isinstance(value, list):
                     continue
                 if not isinstance(item, dict) or element is None:
                     self.issues.error("structure", sub, "A primitive's extension holder must be an object")
-                else:
-                    self._complex(item, element, sub)
+                    continue
+                # the value and its _ part are one element: with a value, an id alone is enough
+                held = values[i] if isinstance(values, list) and i < len(values) else values
+                self._complex(item, element, sub, (elem.definition, code), held is not None)
             return
         for name, elem in node.choices.items():
             if key.startswith(name) and key[len(name) : len(name) + 1].isupper():
@@ -187,13 +200,17 @@ class Walker:
                         f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found 0",
                     )
 
-    def _complex(self, value: dict[str, Any], node: TypeNode, path: str) -> None:
-        if not value or (len(value) == 1 and "id" in value):
+    def _complex(
+        self, value: dict[str, Any], node: TypeNode, path: str, host: tuple[str, str], has_value: bool = False
+    ) -> None:
+        if not value or (len(value) == 1 and "id" in value and not has_value):
             self.issues.error(
                 "invariant", path, "Constraint failed: ele-1: All FHIR elements must have a @value or children"
             )
             return
+        saved, self.host = self.host, host
         self.object(value, node, path)
+        self.host = saved
 
     # --- items --------------------------------------------------------------------------------
     def item(self, value: Any, elem: Elem, code: str, path: str) -> None:
@@ -237,11 +254,13 @@ class Walker:
                 return
             if elem.max_length is not None and isinstance(value, str) and len(value) > elem.max_length:
                 self.issues.error("value", path, f"Value is longer than maxLength {elem.max_length}")
+            if self.engine.policy.checks_text and isinstance(value, str):
+                self.engine.policy.check_text(value, code, path, self.issues)
         elif not isinstance(value, dict):
             self.issues.error("structure", path, f"{code} must be a JSON object, not {_dump(value)}")
             return
         elif code in RESOURCE_CODES:
-            self.resource(value, path)
+            self.resource(value, path, contained=elem.name == "contained")
             return
         else:
             self._complex_item(value, elem, code, path)
@@ -259,50 +278,10 @@ class Walker:
             url = value.get("url")
             node = self.compiler.structure(url) if isinstance(url, str) else None
         node = node or self.compiler.datatype(code)
+        check_before(self, value, elem, code, path)
         if node is not None:
-            self._complex(value, node, path)
+            self._complex(value, node, path, (elem.definition, code))
         if elem.constraints:
             for constraint in elem.group.failures(value, node.fp_base if node else code, self.env):
                 self.issues.invariant(constraint, path)
-        if code == "Reference":
-            check_reference(value, elem, path, self.env, self.full_urls, self.engine, self.issues)
-        elif code == "Coding":
-            self.engine.check_coding(value, path, self.issues)
-        elif code in QUANTITIES:
-            self.engine.check_ucum(value, path, self.issues)
-        if code == "Extension" and isinstance(value.get("url"), str) and not ABSOLUTE.match(value["url"]):
-            self.issues.error("value", f"{path}.url", "Extension.url must be an absolute URL")
-        if code in SYSTEM_TYPES:
-            system = value.get("system")
-            if isinstance(system, str) and ABSOLUTE.match(system) is None:
-                self.issues.error(
-                    "value", f"{path}.system", f"{code}.system must be an absolute reference, not {system!r}"
-                )
-
-    def sliced(self, parent: dict[str, Any], key: str, values: list[Any], elem: Elem, code: str, path: str) -> None:
-        counts: dict[str, int] = {}
-        for i, item in enumerate(values):
-            piece = match_slice(item, elem.slices) if isinstance(item, dict) else None
-            if piece is None:
-                if elem.closed:
-                    self.issues.error(
-                        "structure", f"{path}[{i}]", f"This item does not match any slice of {elem.name} (closed)"
-                    )
-                self.item(item, elem, code, f"{path}[{i}]")
-                continue
-            counts[piece.name] = counts.get(piece.name, 0) + 1
-            self.item(item, piece.elem, code, f"{path}[{i}]")
-        for piece in elem.slices:
-            if piece.discriminators is None:
-                continue
-            found = counts.get(piece.name, 0)
-            if found < piece.elem.min:
-                self.issues.error(
-                    "required",
-                    path,
-                    f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found {found}",
-                )
-            elif 0 <= piece.elem.max < found:
-                self.issues.error(
-                    "structure", path, f"Slice {elem.name}:{piece.name}: max allowed = {piece.elem.max}, found {found}"
-                )
+        check_after(self, value, elem, code, path)

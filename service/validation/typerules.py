@@ -1,0 +1,58 @@
+"""Rules of one datatype value beyond its definition (as the HL7 validator and HAPI apply them)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import TYPE_CHECKING, Any
+
+from service.validation.extensions import check_extension
+from service.validation.model import Elem
+from service.validation.primitives import ABSOLUTE
+from service.validation.references import check_reference
+
+if TYPE_CHECKING:
+    from service.validation.walker import Walker
+
+QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
+SYSTEM_TYPES = QUANTITIES | {"Coding", "Identifier"}
+_SPACE = re.compile(r"\s+")
+
+
+def check_before(walker: Walker, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
+    """Rules that do not need the value's own structure walked first."""
+    if code == "Extension":
+        check_extension(walker, value, elem, path)
+
+
+def check_after(walker: Walker, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
+    engine, issues = walker.engine, walker.issues
+    if code == "Reference":
+        check_reference(value, elem, path, walker.env, walker.full_urls, engine, issues)
+    elif code == "Coding":
+        engine.check_coding(value, path, issues)
+    elif code in QUANTITIES:
+        engine.check_ucum(value, path, issues)
+    elif code == "Attachment":
+        check_attachment(value, path, walker)
+    if code in SYSTEM_TYPES:
+        system = value.get("system")
+        if isinstance(system, str) and ABSOLUTE.match(system) is None:
+            issues.error("value", f"{path}.system", f"{code}.system must be an absolute reference, not {system!r}")
+
+
+def check_attachment(value: dict[str, Any], path: str, walker: Walker) -> None:
+    """Attachment.size, when given with inline data, is the number of bytes of that data (R4: "The
+    number of bytes of data that make up this attachment (before base64 encoding, if that is done)")."""
+    data, size = value.get("data"), value.get("size")
+    if not isinstance(data, str) or type(size) is not int:
+        return
+    try:
+        actual = len(base64.b64decode(_SPACE.sub("", data), validate=True))
+    except (binascii.Error, ValueError):
+        return  # the base64Binary check reports it
+    if actual != size:
+        walker.issues.error(
+            "structure", f"{path}.size", f"Stated Attachment size {size} does not match the data's size {actual}"
+        )
