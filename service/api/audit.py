@@ -8,7 +8,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from service.api.context import authorize, current
+from service.api.responses import AuditListSchema, errors
 from service.fhir.errors import ApiError
+from service.fhir.parse import query_int
 from service.fhir.respond import json_response
 from service.store.models import AuditRow
 
@@ -16,6 +18,8 @@ bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The a
 
 
 @bp.route("", methods=["GET"])
+@bp.response(200, AuditListSchema)
+@errors(bp)
 def audit_trail() -> Response:
     """Filter by ``resource_type``, ``resource_id`` and ``actor``; at most ``_count`` (100, max 1000)."""
     if authorize("AuditEvent", "s") is not None:
@@ -25,11 +29,9 @@ def audit_trail() -> Response:
                          ("actor", AuditRow.actor)):
         if request.args.get(name):
             query = query.where(column == request.args[name])
-    raw_count = request.args.get("_count", "100")
-    if not raw_count.isdigit():
-        raise ApiError(400, "_count must be a whole number", expression="_count")
+    count = query_int("_count", 100, 0, 1000)
     with current().store.sessions() as session:
-        rows = session.scalars(query.limit(min(int(raw_count), 1000)))
+        rows = session.scalars(query.limit(count))
         entries = [{"at": r.at.isoformat() + "Z", "actor": r.actor, "action": r.action,
                     "resource_type": r.resource_type, "resource_id": r.resource_id, "version_id": r.version_id,
                     "request_id": r.request_id} for r in rows]

@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 from mappings import canonical as c
 from mappings.questionnaire import questionnaire_kind
 from service.api.context import authorize, current
+from service.api.responses import WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import (
     GoalSchema,
@@ -25,7 +26,6 @@ from service.api.schemas import (
     ScoreSchema,
     SessionSchema,
     StageSchema,
-    WriteResultSchema,
 )
 from service.api.writes import EpisodeWriter
 from service.fhir.errors import ApiError
@@ -69,6 +69,7 @@ def _amend(episode_id: str, rtype: str, interaction: str, change: Change) -> Res
 @bp.route("/<episode_id>/sessions", methods=["POST"])
 @bp.arguments(SessionSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def post_session(item: dict[str, Any], episode_id: str) -> Response:
     """Record a session (idempotent on its number)."""
     return _amend(episode_id, "Procedure", "c", add("sessions", "number", item))
@@ -77,6 +78,7 @@ def post_session(item: dict[str, Any], episode_id: str) -> Response:
 @bp.route("/<episode_id>/questionnaire-responses", methods=["POST"])
 @bp.arguments(QuestionnaireResponseIn)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def post_response(item: dict[str, Any], episode_id: str) -> Response:
     """Answers by linkId to a pinned ETMI Questionnaire (``url|version``)."""
     url, _, version = item["questionnaire"].partition("|")
@@ -93,6 +95,7 @@ def post_response(item: dict[str, Any], episode_id: str) -> Response:
 @bp.route("/<episode_id>/goals", methods=["POST"])
 @bp.arguments(GoalSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def post_goal(item: dict[str, Any], episode_id: str) -> Response:
     """Create an activity goal (idempotent on goal_id)."""
     return _amend(episode_id, "Goal", "c", add("goals", "goal_id", item))
@@ -101,6 +104,7 @@ def post_goal(item: dict[str, Any], episode_id: str) -> Response:
 @bp.route("/<episode_id>/goals/<goal_id>", methods=["PUT"])
 @bp.arguments(GoalSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def put_goal(item: dict[str, Any], episode_id: str, goal_id: str) -> Response:
     """Replace an activity goal (If-Match: the episode's ETag)."""
     if item["goal_id"] != goal_id:
@@ -111,6 +115,7 @@ def put_goal(item: dict[str, Any], episode_id: str, goal_id: str) -> Response:
 @bp.route("/<episode_id>/goals/<goal_id>/status", methods=["PUT"])
 @bp.arguments(GoalStatusSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def put_goal_status(item: dict[str, Any], episode_id: str, goal_id: str) -> Response:
     """Change a goal's lifecycle status (and achievement status)."""
     def update(old: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +129,7 @@ def put_goal_status(item: dict[str, Any], episode_id: str, goal_id: str) -> Resp
 @bp.route("/<episode_id>/outcome-scores", methods=["POST"])
 @bp.arguments(ScoreSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def post_score(item: dict[str, Any], episode_id: str) -> Response:
     """Record one outcome score (idempotent on score_id)."""
     return _amend(episode_id, "Observation", "c", add("scores", "score_id", item))
@@ -132,6 +138,7 @@ def post_score(item: dict[str, Any], episode_id: str) -> Response:
 @bp.route("/<episode_id>/outcome-scores/batch", methods=["POST"])
 @bp.arguments(ScoreBatchSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def post_scores(batch: dict[str, Any], episode_id: str) -> Response:
     """Record several outcome scores at once: all are stored, or none."""
     changes = [add("scores", "score_id", s) for s in batch["scores"]]
@@ -146,6 +153,7 @@ def post_scores(batch: dict[str, Any], episode_id: str) -> Response:
 @bp.route("/<episode_id>/stage-of-change", methods=["POST"])
 @bp.arguments(StageSchema)
 @bp.response(200, WriteResultSchema)
+@errors(bp, write=True)
 def post_stage(item: dict[str, Any], episode_id: str) -> Response:
     """Record the exercise stage of change (an Observation with an ETMI TTM stage code)."""
     score = {"score_id": item["score_id"], "kind": "ttm-stage", "value": item["stage"], "effective": item["effective"]}

@@ -14,9 +14,12 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from service.api.context import authorize, current
+from service.api.responses import OutboxListSchema, ReplayResultSchema, errors
 from service.api.routes_common import require_json_body
 from service.fhir.errors import ApiError
+from service.fhir.parse import query_int
 from service.fhir.respond import json_response
+from service.limits import INT32_MAX
 from service.store.models import OutboxRow
 from service.store.outbox import by_target_label
 
@@ -26,7 +29,8 @@ STATUSES = ("pending", "in-flight", "sent", "failed", "dead")
 
 
 class ReplaySchema(Schema):
-    ids = fields.List(fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=1000))
+    ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=INT32_MAX)), required=True,
+                      validate=validate.Length(min=1, max=1000))
 
 
 def _summary(row: OutboxRow) -> dict[str, Any]:
@@ -38,6 +42,8 @@ def _summary(row: OutboxRow) -> dict[str, Any]:
 
 
 @bp.route("", methods=["GET"])
+@bp.response(200, OutboxListSchema)
+@errors(bp)
 def list_entries() -> Response:
     """Entries by ``status`` (default: failed and dead) and ``target`` (default: all), newest first, at
     most ``_count`` (100)."""
@@ -46,7 +52,7 @@ def list_entries() -> Response:
     wanted = request.args.get("status", "failed,dead").split(",")
     if not set(wanted) <= set(STATUSES):
         raise ApiError(400, f"status must be among {', '.join(STATUSES)}", expression="status")
-    count = min(int(request.args.get("_count", "100")) if request.args.get("_count", "").isdigit() else 100, 1000)
+    count = query_int("_count", 100, 0, 1000)
     query = select(OutboxRow).where(OutboxRow.status.in_(wanted))
     if target := request.args.get("target"):
         query = query.where(OutboxRow.target == target)
@@ -59,6 +65,8 @@ def list_entries() -> Response:
 
 @bp.route("/replay", methods=["POST"])
 @bp.arguments(ReplaySchema)
+@bp.response(200, ReplayResultSchema)
+@errors(bp, write=True)
 def replay(payload: dict[str, Any]) -> Response:
     """Queue failed or dead entries again, now, with a fresh attempt count."""
     if authorize("Bundle", "u") is not None:

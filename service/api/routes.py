@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from service.api import audit, items, outbox
 from service.api.context import authorize, current
+from service.api.responses import EpisodeReadSchema, PatientOutSchema, PatientReadSchema, WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
-from service.api.schemas import EpisodeSchema, PatientSchema, WriteResultSchema
+from service.api.schemas import EpisodeSchema, PatientSchema
 from service.api.writes import EpisodeWriter, load_episode, register_patient
 from service.fhir.errors import ApiError
 from service.fhir.respond import json_response
@@ -21,7 +22,6 @@ from service.store.models import DomainRecord, PatientRow
 episodes = Blueprint("episodes", __name__, url_prefix="/api/v1/episodes", description="ETMI episodes of care")
 patients = Blueprint("patients", __name__, url_prefix="/api/v1/patients",
                      description="Patients, by business identifier only")
-ERRORS = {"description": "OperationOutcome (application/fhir+json)"}
 
 
 episodes.before_request(require_json_body)
@@ -31,8 +31,9 @@ patients.before_request(require_json_body)
 @episodes.route("", methods=["POST"])
 @episodes.arguments(EpisodeSchema)
 @episodes.response(201, WriteResultSchema)
-@episodes.alt_response(200, schema=WriteResultSchema, description="already stored (idempotent retry)")
-@episodes.alt_response(422, description=ERRORS["description"])
+@episodes.alt_response(200, schema=WriteResultSchema, description="already stored (idempotent retry)",
+                        success=True)
+@errors(episodes, write=True)
 def post_episode(payload: dict[str, Any]) -> Response:
     """Store a whole episode (idempotent on episode_id and on the Idempotency-Key header)."""
     limit = authorize("CarePlan", "c")
@@ -42,7 +43,7 @@ def post_episode(payload: dict[str, Any]) -> Response:
 @episodes.route("/<episode_id>", methods=["PUT"])
 @episodes.arguments(EpisodeSchema)
 @episodes.response(200, WriteResultSchema)
-@episodes.alt_response(412, description=ERRORS["description"])
+@errors(episodes, write=True)
 def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
     """Replace an episode (If-Match: W/"<version>" guards against lost updates)."""
     limit = authorize("CarePlan", "u")
@@ -52,6 +53,8 @@ def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
 
 
 @episodes.route("/<episode_id>", methods=["GET"])
+@episodes.response(200, EpisodeReadSchema)
+@errors(episodes)
 def get_episode(episode_id: str) -> Response:
     """The stored episode payload, its version (ETag) and the FHIR resources it produced."""
     limit = authorize("CarePlan", "r")
@@ -65,6 +68,9 @@ def get_episode(episode_id: str) -> Response:
 
 @patients.route("", methods=["POST"])
 @patients.arguments(PatientSchema)
+@patients.response(201, PatientOutSchema)
+@patients.alt_response(200, schema=PatientOutSchema, description="already registered", success=True)
+@errors(patients, write=True)
 def post_patient(payload: dict[str, Any]) -> Response:
     """Register a patient by business identifier (idempotent: the same identifier gives the same id)."""
     limit = authorize("Patient", "c")
@@ -72,6 +78,8 @@ def post_patient(payload: dict[str, Any]) -> Response:
 
 
 @patients.route("/<patient_id>", methods=["GET"])
+@patients.response(200, PatientReadSchema)
+@errors(patients)
 def get_patient(patient_id: str) -> Response:
     limit = authorize("Patient", "r")
     if limit is not None and limit != patient_id:
@@ -87,6 +95,7 @@ def get_patient(patient_id: str) -> Response:
 
 
 def register(api: Api) -> None:
+    api.DEFAULT_ERROR_RESPONSE_NAME = None  # errors are OperationOutcomes, documented per operation
     api.register_blueprint(patients)
     api.register_blueprint(episodes)
     api.register_blueprint(items.bp)

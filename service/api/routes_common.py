@@ -9,17 +9,8 @@ from flask import Response, request
 from service.api.context import actor, request_id
 from service.api.writes import Caller, WriteResult
 from service.fhir.errors import ApiError
+from service.fhir.parse import if_match
 from service.fhir.respond import json_response
-
-
-def _if_match() -> int | None:
-    value = request.headers.get("If-Match")
-    if value is None:
-        return None
-    digits = value.strip().removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise ApiError(400, "If-Match must be an ETag like W/\"3\"", expression="If-Match")
-    return int(digits)
 
 
 def caller(patient_limit: str | None) -> Caller:
@@ -29,7 +20,7 @@ def caller(patient_limit: str | None) -> Caller:
     who = actor()
     # per caller and path: one client never gets the answer stored for another
     scoped = hashlib.sha256(f"{who}|{request.path}|{key}".encode()).hexdigest() if key else None
-    return Caller(actor=who, request_id=request_id(), idempotency_key=scoped, if_match=_if_match(),
+    return Caller(actor=who, request_id=request_id(), idempotency_key=scoped, if_match=if_match(),
                   patient_limit=patient_limit)
 
 

@@ -14,8 +14,9 @@ from mappings import canonical as c
 from mappings.domain import ActivityStatus, EpisodeStatus, GoalAchievement, GoalLifecycle, SessionComponent
 from mappings.errors import MappingError
 from mappings.payload import episode_from_json
+from service import limits
 
-LOCAL_ID = {"pattern": r"^[A-Za-z0-9.\-_]{1,40}$"}
+LOCAL_ID: dict[str, Any] = {"description": "1-40 letters, digits, '.', '-' or '_'"}
 DATE = {"format": "date", "description": "FHIR date YYYY-MM-DD"}
 DATETIME = {"format": "date-time", "description": "FHIR dateTime with a zone, e.g. 2026-01-05T09:00:00+02:00"}
 COMPONENTS = get_args(SessionComponent)
@@ -27,44 +28,74 @@ def _bool(**kw: Any) -> fields.Boolean:
     return fields.Boolean(truthy={True}, falsy={False}, **kw)
 
 
+def _text(value: str) -> None:
+    """No NUL and no lone surrogate (PostgreSQL and every JSON encoder refuse them)."""
+    try:
+        limits.clean_text(value, "", len(value))
+    except limits.LimitError as err:
+        raise ValidationError(err.message.removeprefix("value ")) from err
+
+
+def text(most: int, **kw: Any) -> fields.String:
+    """A string of at most ``most`` characters (the column or payload limit), without NUL."""
+    return fields.String(validate=[validate.Length(max=most), _text], **kw)
+
+
+def local_id(**kw: Any) -> fields.String:
+    return fields.String(validate=validate.Regexp(r"^[A-Za-z0-9.\-_]{1,40}$"), metadata=LOCAL_ID, **kw)
+
+
+def items(schema: type[Schema], key: str, **kw: Any) -> fields.List[Any]:
+    """A payload list with its limit (``service.limits.EPISODE_LISTS``)."""
+    return fields.List(fields.Nested(schema), validate=validate.Length(max=limits.EPISODE_LISTS[key]), **kw)
+
+
 class PatientSchema(Schema):
-    system = fields.String(required=True, metadata={"description": "business identifier system (URI)"})
-    value = fields.String(required=True, metadata={"description": "business identifier value"})
+    system = fields.String(required=True, validate=[validate.Length(min=1, max=limits.IDENTIFIER_MAX), _text],
+                           metadata={"description": "business identifier system (URI)"})
+    value = fields.String(required=True, validate=[validate.Length(min=1, max=limits.IDENTIFIER_MAX), _text],
+                          metadata={"description": "business identifier value"})
 
 
 class SessionSchema(Schema):
-    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    performed = fields.String(required=True, metadata=DATETIME)
+    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=limits.INT32_MAX))
+    performed = text(40, required=True, metadata=DATETIME)
     etmi_delivered = _bool(required=True)
-    components = fields.List(fields.String(validate=validate.OneOf(COMPONENTS)))
+    components = fields.List(fields.String(validate=validate.OneOf(COMPONENTS)),
+                             validate=validate.Length(max=len(COMPONENTS)))
 
 
 class ResponseSchema(Schema):
-    response_id = fields.String(required=True, metadata=LOCAL_ID)
+    response_id = local_id(required=True)
     questionnaire = fields.String(required=True, validate=validate.OneOf(("intake", "session", "outcome")))
-    authored = fields.String(required=True, metadata=DATETIME)
+    authored = text(40, required=True, metadata=DATETIME)
     status = fields.String(validate=validate.OneOf(("completed", "amended", "in-progress")))
-    answers = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
+    answers = fields.Dict(keys=text(200), values=fields.Raw(), required=True,
+                          validate=validate.Length(max=limits.ANSWERS_MAX),
                           metadata={"description": "linkId -> value or list of values"})
 
 
 class QuestionnaireResponseIn(Schema):
     """Answers by linkId against the pinned Questionnaire ``url|version``."""
 
-    response_id = fields.String(required=True, metadata=LOCAL_ID)
-    questionnaire = fields.String(required=True, metadata={
+    response_id = local_id(required=True)
+    questionnaire = text(limits.IDENTIFIER_MAX, required=True, metadata={
         "description": f"canonical with version, e.g. {c.ETMI_Q_INTAKE}|{c.QUESTIONNAIRE_VERSION}"})
-    authored = fields.String(required=True, metadata=DATETIME)
+    authored = text(40, required=True, metadata=DATETIME)
     status = fields.String(validate=validate.OneOf(("completed", "amended", "in-progress")))
-    answers = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
+    answers = fields.Dict(keys=text(200), values=fields.Raw(), required=True,
+                          validate=validate.Length(max=limits.ANSWERS_MAX),
+                          metadata={"description": "linkId -> value or list of values"})
 
 
 class GoalSchema(Schema):
-    goal_id = fields.String(required=True, metadata=LOCAL_ID)
-    description = fields.String(required=True)
-    target_minutes_per_week = fields.Integer(required=True, strict=True)
-    start = fields.String(required=True, metadata=DATE)
-    due = fields.String(metadata=DATE)
+    goal_id = local_id(required=True)
+    description = text(limits.TEXT_MAX, required=True)
+    target_minutes_per_week = fields.Integer(required=True, strict=True,
+                                             validate=validate.Range(min=limits.INT64_MIN, max=limits.INT64_MAX),
+                                             metadata={"description": "0-4200 min/week (LOINC 82290-8)"})
+    start = text(10, required=True, metadata=DATE)
+    due = text(10, metadata=DATE)
     lifecycle_status = fields.String(validate=validate.OneOf(LIFECYCLE))
     achievement_status = fields.String(validate=validate.OneOf(ACHIEVEMENT))
 
@@ -75,34 +106,35 @@ class GoalStatusSchema(Schema):
 
 
 class ScoreSchema(Schema):
-    score_id = fields.String(required=True, metadata=LOCAL_ID)
-    kind = fields.String(required=True, metadata={"description": "pain, function, fabq-pa, ttm-stage, ..."})
+    score_id = local_id(required=True)
+    kind = text(40, required=True, metadata={"description": "pain, function, fabq-pa, ttm-stage, ..."})
     value = fields.Raw(required=True, metadata={"description": "a number, or a stage code for ttm-stage"})
-    effective = fields.String(required=True, metadata=DATETIME)
+    effective = text(40, required=True, metadata=DATETIME)
 
 
 class ScoreBatchSchema(Schema):
-    scores = fields.List(fields.Nested(ScoreSchema), required=True, validate=validate.Length(min=1, max=500))
+    scores = fields.List(fields.Nested(ScoreSchema), required=True,
+                         validate=validate.Length(min=1, max=limits.EPISODE_LISTS["scores"]))
 
 
 class StageSchema(Schema):
-    score_id = fields.String(required=True, metadata=LOCAL_ID)
+    score_id = local_id(required=True)
     stage = fields.String(required=True, validate=validate.OneOf(c.TTM_STAGES))
-    effective = fields.String(required=True, metadata=DATETIME)
+    effective = text(40, required=True, metadata=DATETIME)
 
 
 class EpisodeSchema(Schema):
     """The documented episode payload (examples/README.md)."""
 
-    episode_id = fields.String(required=True, metadata=LOCAL_ID)
+    episode_id = local_id(required=True)
     patient = fields.Nested(PatientSchema, required=True)
-    start = fields.String(required=True, metadata=DATE)
+    start = text(10, required=True, metadata=DATE)
     status = fields.String(validate=validate.OneOf(get_args(EpisodeStatus)))
-    end = fields.String(metadata=DATE)
-    sessions = fields.List(fields.Nested(SessionSchema))
-    responses = fields.List(fields.Nested(ResponseSchema))
-    goals = fields.List(fields.Nested(GoalSchema))
-    scores = fields.List(fields.Nested(ScoreSchema))
+    end = text(10, metadata=DATE)
+    sessions = items(SessionSchema, "sessions")
+    responses = items(ResponseSchema, "responses")
+    goals = items(GoalSchema, "goals")
+    scores = items(ScoreSchema, "scores")
     activity_statuses = fields.Dict(
         keys=fields.String(validate=validate.OneOf(COMPONENTS)),
         values=fields.String(validate=validate.OneOf(get_args(ActivityStatus))),
@@ -117,12 +149,3 @@ class EpisodeSchema(Schema):
         except MappingError as err:
             raise ValidationError({i.expression: [i.diagnostics] for i in err.issues}) from err
 
-
-class WriteResultSchema(Schema):
-    episode_id = fields.String()
-    version = fields.Integer()
-    patient_id = fields.String()
-    outcome = fields.String(metadata={"description": "created, updated or unchanged"})
-    outbox_id = fields.Integer(allow_none=True, metadata={"description": "the first of outbox_ids"})
-    outbox_ids = fields.List(fields.Integer(), metadata={"description": "one outbox entry per sync target"})
-    resources = fields.List(fields.Dict())

@@ -28,6 +28,7 @@ from mappings.domain import Episode, PatientRef
 from mappings.errors import Issue, MappingError
 from mappings.payload import episode_from_json
 from mappings.refs import patient_identifier, resource_id
+from service import limits
 from service.api.context import Context
 from service.fhir.errors import ApiError
 from service.fhir.validator import error_issues
@@ -67,7 +68,8 @@ class StaleWrite(Exception):
 
 
 def mapped(ctx: Context, payload: dict[str, Any]) -> tuple[Episode, list[dict[str, Any]]]:
-    """Map and validate; raise 422 with every issue found."""
+    """Map and validate; raise 422 with every issue found (first the payload's size limits)."""
+    limits.check_episode(payload)
     episode = episode_from_json(payload)
     questionnaires = ctx.package.questionnaires()
     missing = {r.questionnaire for r in episode.responses} - set(questionnaires)

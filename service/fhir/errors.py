@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from mappings.errors import Issue, MappingError, operation_outcome
 from service.fhir.respond import fhir_response
+from service.limits import LimitError
 
 log = logging.getLogger("etmi.errors")
 
@@ -92,6 +93,8 @@ def handle_error(exc: Exception) -> Response:
         return error_response(exc.status, exc.issues, exc.headers)
     if isinstance(exc, MappingError):
         return error_response(422, exc.issues)
+    if isinstance(exc, LimitError):
+        return error_response(exc.status, [Issue("error", exc.code, exc.message, exc.path)])
     if isinstance(exc, HTTPException):
         headers = {"Allow": exc.response.headers["Allow"]} if exc.response and "Allow" in exc.response.headers else {}
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
@@ -105,6 +108,10 @@ def handle_error(exc: Exception) -> Response:
 
 
 def register(app: Flask) -> None:
-    """Install the handler for every exception (overrides flask-smorest's JSON handler)."""
+    """Install the handler for every exception (overrides flask-smorest's JSON handler) and the input
+    limits every request passes before its view runs (``service.fhir.parse``)."""
+    from service.fhir import parse
+
+    parse.install(app)
     app.register_error_handler(Exception, handle_error)
     app.register_error_handler(HTTPException, handle_error)

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, request
 
+from service import limits
 from service.api.context import authorize, current, principal
 from service.fhir import bundles
 from service.fhir.capability import capability_statement
@@ -86,9 +87,11 @@ def read(rtype: str, rid: str) -> Response:
 def vread(rtype: str, rid: str, vid: str) -> Response:
     if rtype not in STORED:
         raise ApiError(404, f"no version history for {rtype!r}")
-    if not vid.isdigit():
-        raise ApiError(404, f"version {vid!r} is not known")
-    return _row_response(_read_row(rtype, rid, int(vid)))
+    try:
+        version = limits.integer(vid, "vid", 1, limits.INT32_MAX)
+    except limits.LimitError as err:
+        raise ApiError(404, f"version {vid!r} is not known") from err
+    return _row_response(_read_row(rtype, rid, version))
 
 
 @bp.get("/<rtype>/<rid>/_history")
@@ -147,13 +150,16 @@ def _body_resource() -> tuple[dict[str, Any], str | None]:
         raise ApiError(400, "body must be a FHIR resource or Parameters")
     profile = request.args.get("profile")
     if body["resourceType"] == "Parameters":
-        params = {p.get("name"): p for p in body.get("parameter", [])}
+        given = body.get("parameter")
+        params = {p.get("name"): p for p in given if isinstance(p, dict)} if isinstance(given, list) else {}
         resource = params.get("resource", {}).get("resource")
-        profile = profile or params.get("profile", {}).get("valueUri") or params.get("profile", {}).get(
-            "valueCanonical")
-        if not isinstance(resource, dict):
+        named = params.get("profile", {})
+        profile = profile or named.get("valueUri") or named.get("valueCanonical")
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise ApiError(400, "Parameters must carry a 'resource' parameter", expression="Parameters.parameter")
         body = resource
+    if profile is not None and not isinstance(profile, str):
+        raise ApiError(400, "profile must be a canonical URL", expression="profile")
     return body, profile
 
 

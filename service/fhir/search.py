@@ -8,9 +8,9 @@ from datetime import datetime
 
 from werkzeug.datastructures import MultiDict
 
+from service import limits
 from service.fhir.errors import ApiError
 from service.fhir.params import COMMON, INCLUDES, RESULT, SORTS, STORED
-from service.store.index import DateError, date_range
 from service.store.resources import SearchQuery, TokenValue
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
@@ -29,34 +29,28 @@ def _bad(message: str, name: str) -> ApiError:
     return ApiError(400, message, expression=name)
 
 
-def _token(value: str) -> TokenValue:
-    if "|" not in value:
-        return (None, value)
-    system, code = value.split("|", 1)
-    return (system or None, code or None)
+def _token(name: str, value: str) -> TokenValue:
+    """``[system|]code``: each part no longer than its column (``search_token.system``/``code``)."""
+    system, bar, code = value.partition("|")
+    for part in (system, code) if bar else (value,):
+        limits.clean_text(part, name, limits.IDENTIFIER_MAX)
+    return (system or None, code or None) if bar else (None, value)
 
 
 def _date(name: str, value: str) -> tuple[str, str, str]:
+    """``[prefix]date``: the UTC range of the date (``service.limits.date_range``, 400 naming ``name``)."""
     prefix = value[:2] if value[:2] in PREFIXES else "eq"
-    try:
-        low, high = date_range(value[2:] if value[:2] in PREFIXES else value)
-    except DateError as err:
-        raise _bad(str(err), name) from err
+    low, high = limits.date_range(value[2:] if value[:2] in PREFIXES else value, name)
     return prefix, low, high
 
 
-def _reference(value: str) -> str:
-    return value.rsplit("/", 1)[-1] if value.startswith(("Patient/", "http")) else value
+def _reference(name: str, value: str) -> str:
+    found = value.rsplit("/", 1)[-1] if value.startswith(("Patient/", "http")) else value
+    return limits.identifier(found, name, limits.FHIR_ID_MAX)
 
 
 def _int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError as err:
-        raise _bad(f"{name} must be an integer", name) from err
-    if not low <= number <= high:
-        raise _bad(f"{name} must be between {low} and {high}", name)
-    return number
+    return limits.integer(value, name, low, high)
 
 
 def parse(rtype: str, args: MultiDict[str, str], page_size: int, lenient: bool) -> Parsed:
@@ -83,18 +77,18 @@ def _apply(parsed: Parsed, rtype: str, kinds: Mapping[str, str], name: str, valu
     if name in RESULT:
         return _result(parsed, rtype, name, value)
     if name == "_id":
-        q.ids += values
+        q.ids += [limits.identifier(v, name, limits.FHIR_ID_MAX) for v in values]
     elif name == "_lastUpdated":
         prefix, low, high = _date(name, value)
         q.last_updated.append((prefix, datetime.fromisoformat(low), datetime.fromisoformat(high)))
     elif name not in kinds:
         return False
     elif kinds[name] == "reference":
-        q.patients += [_reference(v) for v in values]
+        q.patients += [_reference(name, v) for v in values]
     elif kinds[name] == "token":
-        q.tokens.append((name, [_token(v) for v in values]))
+        q.tokens.append((name, [_token(name, v) for v in values]))
     elif kinds[name] == "status":
-        q.statuses += values
+        q.statuses += [limits.clean_text(v, name, 40) for v in values]
     elif kinds[name] == "date":
         q.dates.append(_date(name, value))
     return name in kinds or name in COMMON

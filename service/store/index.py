@@ -7,17 +7,13 @@ without a zone is read as UTC.
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-_FMT = "%Y-%m-%dT%H:%M:%S.%f"
-_DATE = re.compile(
-    r"^(?P<y>\d{4})(-(?P<m>\d{2})(-(?P<d>\d{2})(T(?P<H>\d{2}):(?P<M>\d{2})(:(?P<S>\d{2})(?P<f>\.\d+)?)?"
-    r"(?P<z>Z|[+-]\d{2}:\d{2})?)?)?)?$"
-)
+from service.limits import DateError, date_range  # the one date parser (ranges clamped to the calendar)
+
+__all__ = ["DateError", "ResourceIndex", "date_range", "index_resource", "instant_string"]
 
 #: Per type: the element holding the date searched by ``date_param`` and the element for ``status``.
 DATE_ELEMENTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -37,44 +33,6 @@ PATIENT_ELEMENTS: dict[str, str] = {
     "Observation": "subject", "Procedure": "subject", "CarePlan": "subject", "QuestionnaireResponse": "subject",
     "Goal": "subject", "Condition": "subject",
 }
-
-
-class DateError(ValueError):
-    pass
-
-
-def date_range(value: str) -> tuple[str, str]:
-    """The UTC instant range a FHIR date, dateTime or instant covers."""
-    match = _DATE.match(value.strip())
-    if not match:
-        raise DateError(f"not a FHIR date or dateTime: {value!r}")
-    parts = match.groupdict()
-    year, month, day = int(parts["y"]), int(parts["m"] or 1), int(parts["d"] or 1)
-    try:
-        if parts["H"] is None:
-            low = datetime(year, month, day)
-            if parts["d"]:
-                high = low + timedelta(days=1)
-            elif parts["m"]:
-                high = low + timedelta(days=calendar.monthrange(year, month)[1])
-            else:
-                high = datetime(year + 1, 1, 1)
-            return low.strftime(_FMT), (high - timedelta(microseconds=1)).strftime(_FMT)
-        return _time_range(low_date=datetime(year, month, day), parts=parts)
-    except ValueError as err:
-        raise DateError(f"not a valid date: {value!r}") from err
-
-
-def _time_range(low_date: datetime, parts: dict[str, str | None]) -> tuple[str, str]:
-    fraction = parts["f"] or ""
-    moment = low_date.replace(hour=int(parts["H"] or 0), minute=int(parts["M"] or 0), second=int(parts["S"] or 0),
-                              microsecond=int((fraction[1:] + "000000")[:6]) if fraction else 0)
-    zone = parts["z"]
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
-    step = timedelta(microseconds=1) if fraction else timedelta(seconds=1 if parts["S"] else 60)
-    return moment.strftime(_FMT), (moment + step - timedelta(microseconds=1)).strftime(_FMT)
 
 
 def instant_string(moment: datetime) -> str:
