@@ -205,7 +205,8 @@ class Pusher:
         report: PushReport,
     ) -> TargetOutcome:
         writes = [w for w in plan if w.resource_type in target.push_types or w.resource_type == "Patient"]
-        ctx = SendContext(target, server, self.id_map, self.clock.now, [e.id for e in entries])
+        ctx = SendContext(target, server, self.id_map, self.clock.now, [e.id for e in entries],
+                          retry=any(e.attempts > 1 for e in entries))
         result = TargetOutcome()
         for _round in range(MAX_CONFLICT_ROUNDS + 1):
             try:

@@ -48,6 +48,7 @@ class SendContext:
     id_map: IdMapPort
     now: Callable[[], datetime]
     entry_ids: Sequence[int]
+    retry: bool = False  # an earlier attempt of these entries may have written some of the plan already
     results: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     overrides: Overrides = field(default_factory=Overrides)
     done: set[str] = field(default_factory=set)
@@ -150,7 +151,7 @@ def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: S
         sent.append(w)
     if not entries:
         return
-    targets = [in_chunk[w.key] for w in sent if w.key in in_chunk]
+    targets = [in_chunk[w.key] for w in sent if w.key in in_chunk] + _created_before(live, sent, ctx)
     if targets:
         keys = [w.key for w in chunk]
         entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, number, keys))
@@ -232,8 +233,20 @@ def send_individually(plan: Sequence[Write], ctx: SendContext) -> None:
     _send_final_provenance(plan, ctx)
 
 
+def _created_before(writes: Sequence[Write], sent: Sequence[Write], ctx: SendContext) -> list[str]:
+    """On a retry, the creates skipped because the target holds them: an earlier attempt may have created
+    them under the same Provenance, which this attempt's version must keep naming."""
+    if not ctx.retry:
+        return []
+    out, sent_keys = [], {w.key for w in sent}
+    for w in writes:
+        if w.kind == "create" and w.key not in sent_keys and (known := ctx.remote(w.key)) is not None:
+            out.append(f"{w.resource_type}/{known[0]}")
+    return out
+
+
 def _send_final_provenance(plan: Sequence[Write], ctx: SendContext) -> None:
-    targets = []
+    targets = _created_before([w for w in plan if w.key not in ctx.results], [], ctx)
     for w in plan:
         if w.kind != "delete" and w.key in ctx.results:
             rid, ver = ctx.results[w.key]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -19,6 +19,7 @@ import pytest
 
 from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
+from service.store.db import utcnow
 from service.sync.targets import Target
 from tests.servers.faultproxy.proxy import Fault, FaultProxy
 from tests.sync.support import (
@@ -53,14 +54,36 @@ def via(proxy: FaultProxy, upstream: tuple[str, str], read_timeout: float = 120,
     return target_for(proxy.url, upstream[0], timeout=[2, read_timeout], **options)
 
 
-def copies(base: str, resource: dict[str, Any]) -> int:
+def found(base: str, resource: dict[str, Any]) -> list[dict[str, Any]]:
     name, value = identifier_query(resource).split("=", 1)
-    return len(list(FhirClient(base).search(resource["resourceType"], {name: unquote(value)})))
+    return list(FhirClient(base).search(resource["resourceType"], {name: unquote(value)}))
 
 
-def assert_each_once(base: str, payload: dict[str, Any]) -> None:
+def copies(base: str, resource: dict[str, Any]) -> int:
+    return len(found(base, resource))
+
+
+def provenances_of(base: str, remote: dict[str, Any]) -> set[str]:
+    """Ids of the Provenance resources naming ``remote`` as a target (plain or versioned reference)."""
+    client, plain = FhirClient(base), f"{remote['resourceType']}/{remote['id']}"
+    refs = [plain, f"{plain}/_history/{remote.get('meta', {}).get('versionId')}"]
+    return {str(p["id"]) for ref in refs for p in client.search("Provenance", {"target": ref})}
+
+
+def assert_each_once(base: str, payload: dict[str, Any]) -> Counter[str]:
+    """Every resource of the episode exists once on the EHR, and exactly one Provenance names it (one
+    per transaction chunk). Returns the count per resource type, ``Provenance`` included."""
+    counts: Counter[str] = Counter()
+    provenances: set[str] = set()
     for resource in episode_resources(payload):
-        assert copies(base, resource) == 1, f"{resource['resourceType']} written {copies(base, resource)} times"
+        matches = found(base, resource)
+        assert len(matches) == 1, f"{resource['resourceType']} written {len(matches)} times"
+        counts[resource["resourceType"]] += 1
+        prov = provenances_of(base, matches[0])
+        assert len(prov) == 1, f"{resource['resourceType']} is the target of {len(prov)} Provenance resources"
+        provenances |= prov
+    counts["Provenance"] = len(provenances)
+    return counts
 
 
 @pytest.mark.parametrize("status", [503, 429])
@@ -70,7 +93,7 @@ def test_retry_after_is_honoured(proxy: FaultProxy, upstream: tuple[str, str], t
     enqueue_bundle(store, episode_bundle(payload), "p1")
     proxy.inject(Fault("status", status=status, retry_after="2", method="POST"))
     p = pusher(store, [via(proxy, upstream)])
-    started = datetime.now()
+    started = utcnow()  # naive UTC, as the outbox keeps its times
     first = p.run_once()
     assert (first.retried, first.sent) == (1, 0)
     entry = store.outbox.get(1)
@@ -134,3 +157,23 @@ def test_endless_503_is_dead_lettered_after_max_attempts(
     entry = store.outbox.get(1)
     assert store.outbox.counts() == {"dead": 1}
     assert entry is not None and entry.attempts == 3
+
+
+@pytest.mark.parametrize("lost", [[3], [2, 4]], ids=["third-chunk", "second-and-fourth-chunks"])
+def test_answers_lost_mid_send_leave_each_resource_and_each_provenance_once(
+    proxy: FaultProxy, upstream: tuple[str, str], tmp_path: Path, lost: list[int],
+) -> None:
+    """Chunks of 7 writes + 1 Provenance: the chunks before a lost answer are in the id map, so the retry
+    skips the Patient it already created; the Provenance of every chunk must still be updated, not added."""
+    store, payload = new_store(tmp_path), unique_episode(14)
+    bundle = episode_bundle(payload)
+    enqueue_bundle(store, bundle, "p1")
+    pattern = [Fault("lose", method="POST") if n in lost else Fault("delay", seconds=0, method="POST")
+               for n in range(1, max(lost) + 1)]  # delay 0 = forwarded untouched
+    proxy.inject(*pattern)
+    reports = drain_until_settled(pusher(store, [via(proxy, upstream, max_entries=8)]), store, 120)
+    assert store.outbox.counts() == {"sent": 1}, [r.errors for r in reports if r.errors]
+    assert sum(r.retried for r in reports) == len(lost)
+    counts = assert_each_once(upstream[1], payload)
+    expected = Counter(e["resource"]["resourceType"] for e in bundle["entry"])
+    assert counts == {**expected, "Provenance": -(-len(bundle["entry"]) // 7)}

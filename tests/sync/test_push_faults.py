@@ -64,6 +64,14 @@ def test_lost_answers_leave_every_resource_and_each_provenance_once(
     expected = Counter(e["resource"]["resourceType"] for e in bundle["entry"])
     chunks = -(-len(bundle["entry"]) // 7) if mode == "transaction" else 1
     assert stored_types(ehr) == {**expected, "Provenance": chunks}, "each resource once, one Provenance a chunk"
+    assert_each_named_once(ehr)
+
+
+def assert_each_named_once(ehr: FakeEhr) -> None:
+    """Every resource the EHR holds is the target of exactly one of its Provenance resources."""
+    named = Counter("/".join(t["reference"].split("/")[:2]) for p in ehr.current("Provenance") for t in p["target"])
+    held = [f"{t}/{i}" for (t, i), v in ehr.store.items() if v[-1] is not None and t != "Provenance"]
+    assert {ref: named[ref] for ref in held} == dict.fromkeys(held, 1)
 
 
 def test_a_lost_answer_after_a_conflict_round_keeps_one_provenance(tmp_path: Path) -> None:
