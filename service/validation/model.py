@@ -46,6 +46,7 @@ class Elem:
     types: dict[str, str]
     primitive: bool = False
     targets: frozenset[str] | None = None
+    canonical_targets: frozenset[str] | None = None
     children: TypeNode | None = None
     type_children: dict[str, TypeNode] = field(default_factory=dict)
     fixed: tuple[Any, ...] | None = None
@@ -246,6 +247,8 @@ class _SdCompiler:
         for entry in element.get("type", []):
             if entry.get("code") == "Reference":
                 names.update(self.owner.target_type(url) for url in entry.get("targetProfile", []))
+            elif entry.get("code") == "canonical" and entry.get("targetProfile"):
+                elem.canonical_targets = frozenset(self.owner.target_type(u) for u in entry["targetProfile"])
             if entry.get("code") == "Extension" and entry.get("profile"):
                 elem.ext_url = entry["profile"][0]
         if names and "Resource" not in names:

@@ -56,3 +56,24 @@ def check_attachment(value: dict[str, Any], path: str, walker: Walker) -> None:
         walker.issues.error(
             "structure", f"{path}.size", f"Stated Attachment size {size} does not match the data's size {actual}"
         )
+
+
+def check_canonical(walker: Walker, value: str, elem: Elem, path: str) -> None:
+    """A canonical naming a resource the validator holds must name one of the allowed types
+    (``QuestionnaireResponse.questionnaire`` pointing at a ValueSet is an error)."""
+    if elem.canonical_targets is None or "Resource" in elem.canonical_targets:
+        return
+    defs = walker.engine.defs
+    url = value.split("|", 1)[0]
+    kinds = (
+        ("StructureDefinition", defs.structures),
+        ("ValueSet", defs.value_sets),
+        ("CodeSystem", defs.code_systems),
+        ("Questionnaire", defs.questionnaires),
+    )
+    found = next((kind for kind, known in kinds if url in known), None)
+    if found is not None and found not in elem.canonical_targets:
+        allowed = ", ".join(sorted(elem.canonical_targets))
+        walker.issues.error(
+            "structure", path, f"Canonical URL {value!r} refers to a {found}, expecting one of [{allowed}]"
+        )

@@ -13,7 +13,7 @@ from service.validation.primitives import ABSOLUTE
 from service.validation.questionnaire import check_questionnaire
 from service.validation.shapes import as_list
 from service.validation.slicing import pattern_matches, walk_sliced
-from service.validation.typerules import check_after, check_before
+from service.validation.typerules import check_after, check_before, check_canonical
 
 if TYPE_CHECKING:
     from service.validation.engine import Engine
@@ -143,7 +143,7 @@ class Walker:
             if value != node.resource_type:
                 self.issues.error("structure", path, f"resourceType {value!r} does not match {node.resource_type}")
             return
-        if key.startswith("_") and key[1:] in node.keys and node.keys[key[1:]][0].primitive:
+        if key.startswith("_") and node.keys.get(key[1:], (None, ""))[1] in self.prims:
             elem, code = node.keys[key[1:]]
             if elem.system_type:
                 self.issues.error(
@@ -256,6 +256,8 @@ class Walker:
                 self.issues.error("value", path, f"Value is longer than maxLength {elem.max_length}")
             if self.engine.policy.checks_text and isinstance(value, str):
                 self.engine.policy.check_text(value, code, path, self.issues)
+            if code == "canonical" and elem.canonical_targets is not None:
+                check_canonical(self, value, elem, path)
         elif not isinstance(value, dict):
             self.issues.error("structure", path, f"{code} must be a JSON object, not {_dump(value)}")
             return

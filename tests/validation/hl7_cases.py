@@ -89,7 +89,6 @@ def _exclusion(entry: JSON) -> str | None:
         ("outcome" not in java, "no expected outcome"),
         (bool(entry.get("tx-dependent")) or _needs_tx(java.get("outcome") or {}), "terminology server"),
         (entry["name"] in TX_ABOUT, "about terminology-server behaviour"),
-        (bool(entry.get("validateReference") or entry.get("fetcher")), "resolves references (the harness's fetcher)"),
     )
     for failed, reason in checks:
         if failed:

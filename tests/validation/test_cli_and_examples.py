@@ -47,8 +47,8 @@ def test_cli_ndjson_in_order_and_exit_codes(tmp_path: Path, capsys: pytest.Captu
     assert code == 0 and len(outcomes) == 1
     code, outcomes = run_cli([str(good), str(bad)], capsys)
     assert code == 1 and len(outcomes) == 2
-    assert outcomes[0]["issue"][0]["severity"] == "information"  # type: ignore[index]
-    assert outcomes[1]["issue"][0]["expression"] == ["Observation.status"]  # type: ignore[index]
+    assert outcomes[0]["issue"][0]["severity"] == "information"
+    assert outcomes[1]["issue"][0]["expression"] == ["Observation.status"]
 
 
 def test_cli_bundle_prefixes_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from mappings import canonical as c
 from service.validation import Engine
 from tests.validation import fixtures
+from tests.validation.mutations_gaps import GAP_CASES
 
 JSON = dict[str, Any]
 Mutation = Callable[[JSON], Any]
@@ -517,6 +518,7 @@ CASES: list[tuple[str, str, Mutation, str, str]] = [
         "Bundle.entry[0].resource.nickname",
         "Unknown element",
     ),
+    *GAP_CASES,  # the gaps of issue 10, item 11, and their siblings
 ]
 
 
