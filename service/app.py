@@ -1,4 +1,4 @@
-"""``create_app(settings=None)``: the only composition root of the service."""
+"""``create_app(settings=None)``: the web app, assembled from the pieces of ``service.compose``."""
 
 from __future__ import annotations
 
@@ -8,19 +8,15 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from service import validation
+from service import compose
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import docs, edge, health, jwks, logs, routes
 from service.api.context import Context
 from service.api.jwks import load_public_jwks
-from service.api.remote import apply_remote
 from service.config import Settings
 from service.fhir import errors, facade
 from service.fhir.validator import validate
-from service.ig import Package
 from service.security import TokenVerifier
-from service.store import open_store
-from service.sync.targets import targets_from_spec
 
 log = logging.getLogger("etmi.app")
 MAX_BODY = 5 * 1024 * 1024  # bytes; a larger request body is 413
@@ -48,20 +44,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check()  # ConfigError: refuse to start without an audience, with a bad public base URL...
     logs.configure(settings.log_level)
-    validation.configure(settings.r4_definitions, settings.profiles_dir)
+    compose.configure_validator(settings)
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _api_config(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     ctx = Context(
         settings=settings,
-        store=open_store(settings.database_url, migrate=settings.auto_migrate),
-        package=Package.load(settings.profiles_dir),
+        store=compose.open_store(settings),
+        package=compose.package(settings),
         verifier=_verifier(settings),
         validate=validate,
         public_jwks=load_public_jwks(settings),
-        target_names=tuple(t.name for t in targets_from_spec(settings.sync_targets)),
+        target_names=tuple(t.name for t in compose.targets(settings)),
     )
-    ctx.store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
+    compose.wire_remote_edits(ctx)
     app.extensions["etmi"] = ctx
     logs.install(app)
     edge.install(app, settings)

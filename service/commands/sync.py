@@ -9,41 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
-from service.adapters.fhir_client import FhirClient
-from service.adapters.file_state import FileSyncState
-from service.adapters.smart_auth import token_provider
+from service import compose
+from service.compose import SyncRuntime
 from service.config import Settings
-from service.sync.clock import SystemClock
-from service.sync.ports import SyncStatePort
-from service.sync.pull import Puller
-from service.sync.push import Pusher, PushReport
-from service.sync.targets import Target, load_targets, targets_from_spec
+from service.sync.push import PushReport
 
 HELP = "EHR sync: status, replay dead letters, push/pull once, resolve held conflicts"
-
-
-@dataclass
-class Runtime:
-    store: Any
-    targets: list[Target]
-    state: SyncStatePort
-
-    def clients(self) -> list[tuple[Target, FhirClient]]:
-        return [(t, FhirClient(t.base_url, token_provider(t.auth, t.base_url), t.timeout, t.rate_limit))
-                for t in self.targets]
-
-    def pusher(self, worker_id: str | None = None) -> Pusher:
-        wid = worker_id or f"{socket.gethostname()}-{id(self):x}"
-        return Pusher(self.store.outbox, self.store.id_map, self.clients(), SystemClock(), wid, state=self.state)
-
-    def puller(self) -> Puller:
-        return Puller(self.store.id_map, self.state, self.clients(), SystemClock())
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -52,21 +27,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", help="sync state file (cursors, conflicts); default: the database")
 
 
-def runtime(args: argparse.Namespace, need_targets: bool = True) -> Runtime:
-    from service.store import open_store
-
+def runtime(args: argparse.Namespace, need_targets: bool = True) -> SyncRuntime:
+    """Store, targets and sync state as ``service.compose`` assembles them for every process."""
     settings = Settings.from_env()
-    targets = load_targets(args.targets) if args.targets else targets_from_spec(settings.sync_targets)
-    if need_targets and not targets:
+    chosen = compose.targets(settings, args.targets)
+    if need_targets and not chosen:
         raise SystemExit("no EHR target configured: pass --targets FILE or set ETMI_SYNC_TARGETS")
-    store = open_store(args.database_url or settings.database_url)
-    state_file = args.state or settings.sync_state_file
-    if state_file:
-        return Runtime(store, targets, FileSyncState(Path(state_file)))
-    from service.api.remote import attach
-
-    attach(store, settings)  # pulled EHR edits go through the same mapping/validation/store path
-    return Runtime(store, targets, store.sync_state)
+    return compose.sync_runtime(settings, chosen, args.database_url, args.state)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,12 +65,12 @@ def _entries(store: Any, status: str, limit: int) -> list[dict[str, Any]]:
             for e in store.outbox.list(status, limit)]
 
 
-def _status(rt: Runtime, args: argparse.Namespace) -> int:
+def _status(rt: SyncRuntime, args: argparse.Namespace) -> int:
     from service.store.outbox import by_target_label
 
     counts = rt.store.outbox.counts()
     by_target = by_target_label(rt.store.outbox.counts_by_target())
-    report = {
+    report: dict[str, Any] = {
         "outbox": counts,
         "by_target": by_target,
         "pending": _entries(rt.store, "pending", args.limit),
@@ -146,7 +113,7 @@ def _conflict(c: Any) -> dict[str, Any]:
     return row
 
 
-def _replay(rt: Runtime, args: argparse.Namespace) -> int:
+def _replay(rt: SyncRuntime, args: argparse.Namespace) -> int:
     ids = list(args.ids)
     if args.target and not args.all_dead:
         print("--target selects among --all-dead", file=sys.stderr)
@@ -160,7 +127,7 @@ def _replay(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
-def _push(rt: Runtime, args: argparse.Namespace) -> int:
+def _push(rt: SyncRuntime, args: argparse.Namespace) -> int:
     pusher, total = rt.pusher(), PushReport()
     for _ in range(args.rounds):
         report = pusher.run_once(args.batch_size)
@@ -172,7 +139,7 @@ def _push(rt: Runtime, args: argparse.Namespace) -> int:
     return 0 if total.dead == 0 else 1
 
 
-def _resolve(rt: Runtime, args: argparse.Namespace) -> int:
+def _resolve(rt: SyncRuntime, args: argparse.Namespace) -> int:
     """A clinician decided a held conflict: adopt the EHR's current version as the base of the next write
     (keep service: replay the dead letter to overwrite; keep ehr: the EHR's version goes to the store)."""
     clients = {t.name: (t, c) for t, c in rt.clients()}

@@ -17,7 +17,8 @@ import threading
 import time
 from types import FrameType
 
-from service.commands.sync import Runtime, add_common, runtime
+from service.commands.sync import add_common, runtime
+from service.compose import SyncRuntime
 
 HELP = "run the EHR sync worker loop (push outbox entries, poll CarePlan/Goal edits)"
 log = logging.getLogger("etmi.sync.worker")
@@ -50,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
         t.start()
     next_pull = time.monotonic()
     try:
-        while not stop.is_set() and any(t.is_alive() for t in threads):
-            if args.pull_every > 0 and time.monotonic() >= next_pull:
+        while True:  # the first pull runs even when the push threads are already idle (--exit-when-idle)
+            if not stop.is_set() and args.pull_every > 0 and time.monotonic() >= next_pull:
                 _safe_pull(rt)
                 next_pull = time.monotonic() + args.pull_every
+            if stop.is_set() or not any(t.is_alive() for t in threads):
+                break
             stop.wait(0.5)
     finally:
         stop.set()
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _push_loop(rt: Runtime, worker_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
+def _push_loop(rt: SyncRuntime, worker_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
     pusher = rt.pusher(worker_id)
     while not stop.is_set():
         try:
@@ -81,7 +84,7 @@ def _push_loop(rt: Runtime, worker_id: str, args: argparse.Namespace, stop: thre
         stop.wait(args.idle)
 
 
-def _safe_pull(rt: Runtime) -> None:
+def _safe_pull(rt: SyncRuntime) -> None:
     try:
         rt.puller().run_once()
     except Exception:

@@ -1,0 +1,103 @@
+"""The one composition module: what the web app (``create_app``) and the commands build from ``Settings``.
+
+Every process of the service (gunicorn's ``create_app()``, ``etmi-fhir worker``, ``etmi-fhir sync ...``)
+gets its validator configuration, store, guide package, sync targets and clients, and the wiring of
+pulled EHR edits into the episode use-case from here, so a command run outside the checkout (as the
+Docker image runs it: ``ETMI_R4_DEFINITIONS=/app/r4``, cwd ``/app``) sees what the web app sees.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from service import validation
+from service.adapters.fhir_client import FhirClient
+from service.adapters.file_state import FileSyncState
+from service.adapters.smart_auth import token_provider
+from service.api import logs
+from service.api.context import Context
+from service.config import Settings
+from service.fhir.validator import validate
+from service.ig import Package
+from service.store import Store
+from service.store import open_store as _open_store
+from service.sync.clock import SystemClock
+from service.sync.ports import SyncStatePort
+from service.sync.pull import Puller
+from service.sync.push import Pusher
+from service.sync.targets import Target, load_targets, targets_from_spec
+
+__all__ = ["SyncRuntime", "clients", "configure_validator", "open_store", "package", "sync_runtime", "targets",
+           "wire_remote_edits"]
+
+
+def configure_validator(settings: Settings) -> None:
+    """The process-wide validator reads R4 core and the guide from the settings' folders (not ``.cache``)."""
+    validation.configure(settings.r4_definitions, settings.profiles_dir)
+
+
+def open_store(settings: Settings, database_url: str | None = None, migrate: bool | None = None) -> Store:
+    """The store at ``database_url`` (default ``ETMI_DATABASE_URL``), migrated per ``ETMI_AUTO_MIGRATE``."""
+    return _open_store(database_url or settings.database_url,
+                       migrate=settings.auto_migrate if migrate is None else migrate)
+
+
+def package(settings: Settings) -> Package:
+    """The ETMI implementation guide package (``ETMI_PROFILES_DIR``)."""
+    return Package.load(settings.profiles_dir)
+
+
+def targets(settings: Settings, targets_file: str | None = None) -> list[Target]:
+    """The EHR targets of ``targets_file`` (TOML/JSON), else of ``ETMI_SYNC_TARGETS``."""
+    return load_targets(targets_file) if targets_file else targets_from_spec(settings.sync_targets)
+
+
+def clients(chosen: list[Target]) -> list[tuple[Target, FhirClient]]:
+    """One FHIR client per target, with its authentication, timeout and rate limit."""
+    return [(t, FhirClient(t.base_url, token_provider(t.auth, t.base_url), t.timeout, t.rate_limit))
+            for t in chosen]
+
+
+def wire_remote_edits(ctx: Context) -> None:
+    """Pulled EHR edits go through the same mapping, validation and store path as an API write."""
+    from service.api.remote import apply_remote
+
+    ctx.store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
+
+
+@dataclass
+class SyncRuntime:
+    """What the sync commands work with: the store, the targets and the sync state (cursors, conflicts)."""
+
+    store: Store
+    targets: list[Target]
+    state: SyncStatePort
+
+    def clients(self) -> list[tuple[Target, FhirClient]]:
+        return clients(self.targets)
+
+    def pusher(self, worker_id: str | None = None) -> Pusher:
+        wid = worker_id or f"{socket.gethostname()}-{id(self):x}"
+        return Pusher(self.store.outbox, self.store.id_map, self.clients(), SystemClock(), wid, state=self.state)
+
+    def puller(self) -> Puller:
+        return Puller(self.store.id_map, self.state, self.clients(), SystemClock())
+
+
+def sync_runtime(settings: Settings, chosen: list[Target], database_url: str | None = None,
+                 state_file: str | None = None) -> SyncRuntime:
+    """The sync commands' runtime for the ``chosen`` targets. With the state in the database (no ``state_file`` nor
+    ``ETMI_SYNC_STATE_FILE``), pulled EHR edits are applied to the episodes; a state file only keeps
+    cursors and conflicts (its ``apply_remote`` answers False)."""
+    logs.configure(settings.log_level)
+    configure_validator(settings)
+    store = open_store(settings, database_url, migrate=True)
+    state_path = state_file or settings.sync_state_file
+    if state_path:
+        return SyncRuntime(store, chosen, FileSyncState(Path(state_path)))
+    ctx = Context(settings=settings, store=store, package=package(settings), verifier=None, validate=validate,
+                  target_names=tuple(t.name for t in chosen))
+    wire_remote_edits(ctx)
+    return SyncRuntime(store, chosen, store.sync_state)
