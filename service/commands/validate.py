@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 import orjson
 
@@ -43,15 +42,16 @@ def _read(name: str) -> bytes:
 def run(args: argparse.Namespace) -> int:
     from service.config import Settings
     from service.validation import DefinitionsMissing, Engine, has_errors
+    from service.validation.jsonio import JsonProblem, Loaded, load_json
 
-    documents: list[Any] = []
+    documents: list[Loaded] = []
     for name in args.files:
         try:
-            documents.append(orjson.loads(_read(name)))
+            documents.append(load_json(_read(name)))  # a BOM is skipped; duplicate names are errors
         except OSError as exc:
             print(f"etmi-fhir validate: {name}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-        except orjson.JSONDecodeError as exc:
+        except JsonProblem as exc:
             print(f"etmi-fhir validate: {name}: not JSON ({exc})", file=sys.stderr)
             return 2
     try:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     out = sys.stdout.buffer
     for document in documents:
-        outcome = engine.validate(document, args.profile)
+        outcome = engine.validate_loaded(document, args.profile)
         failed = failed or has_errors(outcome)
         out.write(orjson.dumps(outcome) + b"\n")
     out.flush()

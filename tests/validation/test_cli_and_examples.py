@@ -90,6 +90,28 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
 
 
+def test_cli_byte_order_mark_and_duplicate_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A UTF-8 BOM is skipped (the file is valid); a name appearing twice in an object is an error
+    at that object's path (R4: names SHALL be unique), not a silently kept last value."""
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(fixtures.fresh("Observation")))
+    code, outcomes = run_cli([str(bom)], capsys)
+    assert code == 0, outcomes
+    text = orjson.dumps(fixtures.fresh("Observation")).decode()
+    twice = tmp_path / "twice.json"
+    twice.write_text(text.replace('"status":"final"', '"status":"bogus","status":"final"', 1))
+    code, outcomes = run_cli([str(twice)], capsys)
+    assert code == 1
+    assert ["Observation.status", "Duplicate JSON property name 'status' (names SHALL be unique)"] in [
+        [i["expression"][0], i["diagnostics"]] for i in outcomes[0]["issue"]
+    ]
+    nested = tmp_path / "nested.json"
+    nested.write_text(text.replace('"value":6', '"value":6,"value":7', 1))
+    code, outcomes = run_cli([str(nested)], capsys)
+    assert code == 1
+    assert "Observation.valueQuantity.value" in [i["expression"][0] for i in outcomes[0]["issue"]]
+
+
 def test_unknown_profile_is_a_warning(engine: Engine) -> None:
     resource = fixtures.fresh("Patient")
     resource["meta"]["profile"] = ["http://example.org/StructureDefinition/unknown"]
