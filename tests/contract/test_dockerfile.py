@@ -1,9 +1,11 @@
 """The Dockerfile's build and run steps, replayed without a Docker engine (this machine has none).
 
-Its COPY lines fill a scratch ``/app``, ``pip install .`` puts the service in a fresh virtualenv (not
-editable: what the image gets), its ENV and its ``python -c`` build step run as written, and its CMD
-(gunicorn, bound to loopback) must answer ``/readyz`` and accept the example episode. This catches
-what a real ``docker build`` would: files the image lacks, paths that only work in a checkout.
+Its COPY lines fill a scratch ``/app``; its RUN step's ``pip`` commands (the hashed lock file, then
+the service itself, not editable: what the image gets) and its ``python -c`` build step run as written
+in a fresh virtualenv with its ENV; its CMD (gunicorn, bound to loopback) must refuse to start with
+the image's defaults (``jwt`` mode without an audience), and answer ``/readyz`` and accept the example
+episode in ``none`` mode. This catches what a real ``docker build`` would: files the image lacks, paths
+that only work in a checkout, a dependency the lock file lacks.
 """
 
 from __future__ import annotations
@@ -64,9 +66,15 @@ def test_the_image_steps_build_a_service_that_answers(tmp_path: Path) -> None:
     (app / "var").mkdir()
 
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "."], cwd=app, capture_output=True, text=True)
-    assert pip.returncode == 0, pip.stderr[-2000:]
     [build] = [a for k, a in steps if k == "RUN"]
+    commands = [c.strip() for c in build.split("&&")]
+    pips = [shlex.split(c) for c in commands if c.startswith("pip ")]
+    assert pips[0][:3] == ["pip", "install", "--require-hashes"], "the image installs the hashed lock file first"
+    assert all("--no-deps" in c for c in pips[1:]), "after the lock, nothing else is resolved"
+    for command in pips:
+        pip = subprocess.run([str(venv / "bin" / "pip"), *command[1:], "-q"], cwd=app, capture_output=True,
+                             text=True, env={**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        assert pip.returncode == 0, pip.stderr[-2000:]
     snippet = re.search(r'python -c "([^"]+)"', build)
     assert snippet, "the RUN step pre-builds the validator's index with python -c"
     run = subprocess.run([str(venv / "bin" / "python"), "-c", snippet.group(1)], cwd=tmp_path, env=env,
@@ -76,6 +84,9 @@ def test_the_image_steps_build_a_service_that_answers(tmp_path: Path) -> None:
     [cmd] = [json.loads(a) for k, a in steps if k == "CMD"]
     port = free_port()
     cmd = [str(venv / "bin" / cmd[0]), *(f"127.0.0.1:{port}" if a.startswith("0.0.0.0:") else a for a in cmd[1:])]
+    refused = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0, "jwt mode without ETMI_AUTH_AUDIENCE must not start"
+    assert "ETMI_AUTH_AUDIENCE is required" in refused.stdout + refused.stderr
     log = tmp_path / "gunicorn.log"
     with log.open("w") as sink:
         server = subprocess.Popen(cmd, cwd=tmp_path, env={**env, "ETMI_AUTH_MODE": "none"},
@@ -88,7 +99,7 @@ def test_the_image_steps_build_a_service_that_answers(tmp_path: Path) -> None:
                 ready = requests.get(f"{base}/readyz", timeout=2)
                 if ready.status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 pass
             time.sleep(0.5)
         assert ready is not None and ready.status_code == 200, log.read_text()[-3000:]
