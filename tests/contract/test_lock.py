@@ -35,7 +35,7 @@ def pinned(lock: Path) -> dict[str, str]:
     """``{name: version}`` of a lock file; asserts every pin carries at least one sha256 hash."""
     text = lock.read_text()
     blocks = re.split(r"\n(?=[A-Za-z0-9])", text.strip())
-    pins = {}
+    pins: dict[str, str] = {}
     for block in blocks:
         match = re.match(r"([A-Za-z0-9._-]+)(\[[^\]]*\])?==([^\s;\\]+)", block)
         assert match, f"{lock.name}: not a pinned requirement: {block[:80]!r}"
