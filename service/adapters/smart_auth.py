@@ -140,13 +140,25 @@ class BackendServicesAuth:
             raise RetryableError(f"token endpoint: {type(exc).__name__}") from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableError(f"token endpoint: HTTP {response.status_code}", response.status_code)
-        body = response.json() if response.content else {}
-        if response.status_code != 200 or "access_token" not in body:
-            error = body.get("error", "") if isinstance(body, dict) else ""
+        body = _json_object(response)
+        token, lifetime = body.get("access_token"), body.get("expires_in", ASSERTION_LIFETIME)
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            error = body.get("error", "")
+            error = error if isinstance(error, str) and error.isascii() and len(error) <= 64 else ""
             raise AuthError(f"token endpoint: HTTP {response.status_code} {error}".strip(), response.status_code)
         self.fetches += 1
-        self._token = str(body["access_token"])
-        self._expires_at = self.clock() + float(body.get("expires_in", ASSERTION_LIFETIME))
+        self._token = token
+        valid = isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and 0 < lifetime < 86400
+        self._expires_at = self.clock() + float(lifetime if valid else ASSERTION_LIFETIME)
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    """The body as a JSON object; ``{}`` for anything else (an HTML error page, a list, bad JSON)."""
+    try:
+        value = response.json() if response.content else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def discover_token_url(fhir_base: str, session: requests.Session | None = None, timeout: float = 15.0) -> str:
@@ -157,9 +169,10 @@ def discover_token_url(fhir_base: str, session: requests.Session | None = None, 
                          headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         raise RetryableError(f"smart-configuration: {type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise AuthError(f"smart-configuration: HTTP {response.status_code}", response.status_code)
-    return str(response.json()["token_endpoint"])
+    endpoint = _json_object(response).get("token_endpoint")
+    if response.status_code != 200 or not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        raise AuthError(f"smart-configuration: HTTP {response.status_code}, no token_endpoint", response.status_code)
+    return endpoint
 
 
 def token_provider(auth: AuthConfig, fhir_base: str) -> TokenProvider:
