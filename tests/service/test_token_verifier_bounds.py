@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -19,7 +20,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.adapters.token_verifier import JwksTokenVerifier
+from service.app import create_app
 from service.security import InvalidToken
+from tests.service.conftest import make_settings
 
 AUDIENCE = "https://etmi.example/fhir"
 
@@ -174,4 +177,31 @@ def test_a_scope_claim_of_the_wrong_type_is_an_invalid_token(issuer: Issuer, sco
     verifier = JwksTokenVerifier(issuer.url, AUDIENCE)
     with pytest.raises(InvalidToken, match="scope claim"):
         verifier.verify(issuer.token(scope=scope))
-    assert verifier.verify(issuer.token(scope=["patient/*.rs", "launch"]), ).scopes
+    assert verifier.verify(issuer.token(scope=["patient/*.rs", "launch"])).scopes
+
+
+def test_the_service_with_a_hanging_issuer_answers_a_burst_with_401_after_one_connection(
+    hanging: HangingIssuer, tmp_path: Path,
+) -> None:
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'e.db'}", auth_mode="jwt", auth_issuer=hanging.url,
+                                   auth_audience=AUDIENCE))
+    key = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode({"iss": hanging.url, "aud": AUDIENCE, "exp": int(time.time()) + 60}, key, "ES256",
+                       headers={"kid": "k1"})
+    statuses: list[int] = []
+
+    def call() -> None:
+        client = app.test_client()
+        statuses.append(client.get("/fhir/Goal", headers={"Authorization": f"Bearer {token}"}).status_code)
+
+    try:
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert statuses == [401] * 4 and hanging.accepted == 1
+        call()
+        assert statuses[-1] == 401 and hanging.accepted == 1
+    finally:
+        app.extensions["etmi"].store.close()
