@@ -1,0 +1,1 @@
+"""The sync engine: push the outbox to EHR targets, pull their edits (see README.md)."""
