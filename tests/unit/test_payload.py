@@ -1,4 +1,5 @@
-"""The episode payload parser reports every problem at once, each with its path in the payload."""
+"""The episode payload: the parser reports every problem at once, each with its path in the payload, and
+the mapping refuses totals its items do not give and answers to items that are not asked, by path."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from mappings.bundle import episode_resources
 from mappings.errors import MappingError
 from mappings.payload import episode_from_json
+from service.ig import load_package
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "episode.json"
 
@@ -76,3 +79,39 @@ def test_optional_fields_may_be_left_out() -> None:
 
 def test_not_an_object() -> None:
     assert issues_of([1, 2]) == {"$": "structure"}
+
+
+def mapping_issues(data: dict[str, Any]) -> dict[str, str]:
+    """Issues of mapping a payload that parses (``responses[i].answers.<linkId>`` -> diagnostics)."""
+    with pytest.raises(MappingError) as err:
+        episode_resources(episode_from_json(data), load_package().questionnaires())
+    return {i.expression: i.diagnostics for i in err.value.issues}
+
+
+def test_a_total_with_a_missing_item_is_refused_by_its_path() -> None:
+    """The review's case: PHQ-2 = 6 with item 1 "several days" and item 2 missing was accepted."""
+    data = example()
+    answers = data["responses"][0]["answers"]
+    answers.pop("phq2.q2")
+    answers["phq2.total"] = 6
+    issues = mapping_issues(data)
+    assert list(issues) == ["responses[0].answers.phq2.total"]
+    text = issues["responses[0].answers.phq2.total"]
+    assert "missing: phq2.q2" in text and "allow 1-4" in text and "impossible" in text
+
+
+def test_no_total_from_partial_items() -> None:
+    data = example()
+    data["responses"][0]["answers"].pop("fabq.pa3")
+    resources = episode_resources(episode_from_json(data), load_package().questionnaires())
+    values = {r["identifier"][0]["value"] for r in resources if r["resourceType"] == "Observation"}
+    assert "EP-2026-0001/qr/intake/fabq.pa_score" not in values
+    assert "EP-2026-0001/qr/intake/fabq.w_score" in values
+
+
+def test_work_items_need_work_employed() -> None:
+    data = example()
+    data["responses"][0]["answers"]["work.employed"] = False
+    issues = mapping_issues(data)
+    assert set(issues) == {f"responses[0].answers.fabq.w{n}" for n in range(6, 17)}
+    assert "asked only when work.employed = true" in issues["responses[0].answers.fabq.w6"]
