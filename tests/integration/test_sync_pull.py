@@ -93,8 +93,10 @@ def test_a_server_refusing_the_identifier_filter_is_polled_without_it(
         puller.run_once()  # cursors: the next pull asks only for what changed since
 
         goal = first_of(episode_resources(payload), "Goal")
-        goal_id = (store.id_map.get(name, "Goal", goal["id"]) or ("",))[0]
+        goal_id, pushed_version = store.id_map.get(name, "Goal", goal["id"]) or ("", None)
         ehr_edit(client, "Goal", goal_id, {"lifecycleStatus": "on-hold"})
+        edited_version = (client.read("Goal", goal_id).body or {})["meta"]["versionId"]
+        assert pushed_version and edited_version != pushed_version
         proxy.clear()
         proxy.inject(*(Fault("status", status=400, method="GET", path=rf"/{t}\?.*identifier=")
                        for t in ("Goal", "CarePlan")))
@@ -106,4 +108,5 @@ def test_a_server_refusing_the_identifier_filter_is_polled_without_it(
                   and re.search(r"/(Goal|CarePlan)\?", s.target) and "identifier=" not in s.target]
     assert len(refused) == 2 and len(unfiltered) >= 2, proxy.seen
     assert report.applied == 1, report
-    assert store.id_map.get(name, "Goal", goal["id"]) != (goal_id, "1"), "the id map learned the EHR's version"
+    learned = store.id_map.get(name, "Goal", goal["id"])
+    assert learned == (goal_id, edited_version), "the id map learned the EHR's version"
