@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, request
 
 from service.config import Settings
 from service.fhir.errors import ApiError
 from service.ig import Package
-from service.security import DEV_PRINCIPAL, Forbidden, InvalidToken, Principal, TokenVerifier, bearer_token
-from service.store import Store
+from service.security import DEV_PRINCIPAL, InvalidToken, Principal, TokenVerifier, authz, bearer_token
+from service.security.audit_event import DENIED, SUCCESS, AuditRecord
+from service.store import Store, audit
+from service.store.db import utcnow
+
+if TYPE_CHECKING:
+    from service.api.writes import Caller
 
 Validate = Callable[[dict[str, Any], str | None], dict[str, Any]]
 
@@ -50,13 +56,80 @@ def principal() -> Principal:
     return g.principal  # type: ignore[no-any-return]
 
 
-def authorize(resource_type: str, interaction: str) -> str | None:
-    """Check the scopes for one interaction (c, r, u, d, s); return the patient limit, if any."""
-    who = principal()
+def authorize(resource_type: str, interaction: str, action: str | None = None) -> str | None:
+    """Check the scopes for one interaction (c, r, u, d, s); return the patient limit, if any.
+
+    A refusal is audited (as ``action``, default from the interaction) and answered 403."""
     try:
-        return who.patient_limit(resource_type, interaction)
-    except Forbidden as err:
-        raise ApiError(403, str(err), headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'}) from err
+        return authz.scope_limit(principal(), resource_type, interaction)
+    except authz.Denied as err:
+        raise refuse(err, action or _ACTIONS.get(interaction, "read")) from err
+
+
+def authorize_episode(interaction: str, action: str) -> str | None:
+    """``authorize`` for a whole episode: the scopes must grant ``interaction`` on every type it carries."""
+    try:
+        return authz.scope_limit_all(principal(), authz.EPISODE_TYPES, interaction)
+    except authz.Denied as err:
+        raise refuse(err, action) from err
+
+
+def operator(resource_type: str, interaction: str, action: str, *, system_only: bool = False) -> None:
+    """Operator endpoints (outbox, audit trail): ``user/`` or ``system/`` scopes (``system/`` only when
+    ``system_only``); a refusal is audited and answered 403."""
+    try:
+        authz.check_operator(principal(), resource_type, interaction, system_only=system_only)
+    except authz.Denied as err:
+        raise refuse(err, action) from err
+
+
+_ACTIONS = {"c": "create", "r": "read", "u": "update", "d": "update", "s": "search"}
+
+
+def check_stored(resource_type: str, interaction: str, action: str, stored_patient: str | None,
+                 resource_id: str | None, not_found: str) -> None:
+    """``authz.check_stored`` for the caller: a denial is audited and answered (404 when hidden)."""
+    try:
+        authz.check_stored(principal(), resource_type, interaction, stored_patient, resource_id, not_found)
+    except authz.Denied as err:
+        raise refuse(err, action) from err
+
+
+def may_see(resource_type: str, stored_patient: str | None, interaction: str = "r") -> bool:
+    return authz.may_see(principal(), resource_type, stored_patient, interaction)
+
+
+def audit_record(action: str, resource_type: str, *, resource_id: str | None = None, version_id: int | None = None,
+                 patient_id: str | None = None, outcome: str = SUCCESS, params: tuple[str, ...] = ()) -> AuditRecord:
+    """What the caller did, with the agent taken from the token."""
+    who = principal()
+    client = who.claims.get("client_id")
+    issuer = who.claims.get("iss")
+    return AuditRecord(at=utcnow(), actor=who.subject, action=action, resource_type=resource_type,
+                       resource_id=resource_id, version_id=version_id, patient_id=patient_id,
+                       request_id=request_id(), outcome=outcome,
+                       client=str(client) if client and str(client) != who.subject else None,
+                       issuer=str(issuer) if isinstance(issuer, str) else None, params=params)
+
+
+def with_agent(caller: Caller) -> Caller:
+    """A write's ``Caller`` with the token's client and issuer (the agents of its AuditEvents)."""
+    client, issuer = principal().claims.get("client_id"), principal().claims.get("iss")
+    return dataclasses.replace(caller, client=str(client) if client and str(client) != caller.actor else None,
+                               issuer=issuer if isinstance(issuer, str) else None)
+
+
+def record(records: list[AuditRecord]) -> None:
+    """Store audit records now (reads, searches, denials: outside any write transaction)."""
+    audit.record(current().store.sessions, records)
+
+
+def refuse(err: authz.Denied, action: str) -> ApiError:
+    """Audit a denial and turn it into the answer: 404 (like a missing resource), 403 or 409."""
+    record([audit_record(action, err.resource_type or "-", resource_id=err.resource_id,
+                         patient_id=err.patient_id, outcome=DENIED)])
+    headers = {"WWW-Authenticate": 'Bearer error="insufficient_scope"'} if err.status == 403 else None
+    return ApiError(err.status, err.reason, headers=headers, expression="patient" if err.status == 409 else None)
 
 
 def actor() -> str:

@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from mappings import canonical as c
 from mappings.questionnaire import questionnaire_kind
-from service.api.context import authorize, current
+from service.api.context import authorize, current, with_agent
 from service.api.responses import WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import (
@@ -63,7 +63,7 @@ def replace(list_key: str, id_key: str, item_id: str, update: Callable[[dict[str
 
 def _amend(episode_id: str, rtype: str, interaction: str, change: Change) -> Response:
     limit = authorize(rtype, interaction)
-    return respond(EpisodeWriter(current()).amend(episode_id, change, caller(limit), request.get_json()))
+    return respond(EpisodeWriter(current()).amend(episode_id, change, with_agent(caller(limit)), request.get_json()))
 
 
 @bp.route("/<episode_id>/sessions", methods=["POST"])

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from service.api.context import authorize, current
+from service.api.context import current, operator
 from service.api.responses import OutboxListSchema, ReplayResultSchema, errors
 from service.api.routes_common import require_json_body
 from service.fhir.errors import ApiError
@@ -33,12 +33,27 @@ class ReplaySchema(Schema):
                       validate=validate.Length(min=1, max=1000))
 
 
+def operator_outcome(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What an operator needs of the EHR's (or the worker's) OperationOutcome: each issue's severity, code
+    and expression. Diagnostics, details text and extensions stay out: they can quote identifiers."""
+    if not isinstance(outcome, dict):
+        return None
+    issues = []
+    for issue in outcome.get("issue") or []:
+        if isinstance(issue, dict):
+            kept = {k: issue[k] for k in ("severity", "code") if isinstance(issue.get(k), str)}
+            paths = [p for p in issue.get("expression") or [] if isinstance(p, str)]
+            issues.append({**kept, "expression": paths} if paths else kept)
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
 def _summary(row: OutboxRow) -> dict[str, Any]:
-    """An entry without its FHIR body (bodies never leave through this endpoint)."""
+    """An entry without its FHIR body (bodies never leave through this endpoint) nor the diagnostics text
+    of its outcome; ``last_error`` holds status and issue codes only (``sync.push.safe_summary``)."""
     return {"id": row.id, "patient_key": row.patient_key, "target": row.target, "resource_type": row.resource_type,
             "local_id": row.local_id, "operation": row.operation, "status": row.status, "attempts": row.attempts,
             "next_attempt_at": row.next_attempt_at.isoformat() + "Z", "last_error": row.last_error,
-            "outcome": row.outcome}
+            "outcome": operator_outcome(row.outcome)}
 
 
 @bp.route("", methods=["GET"])
@@ -47,8 +62,7 @@ def _summary(row: OutboxRow) -> dict[str, Any]:
 def list_entries() -> Response:
     """Entries by ``status`` (default: failed and dead) and ``target`` (default: all), newest first, at
     most ``_count`` (100)."""
-    if authorize("Bundle", "s") is not None:
-        raise ApiError(403, "the outbox is not part of a patient compartment")
+    operator("Bundle", "s", "search")
     wanted = request.args.get("status", "failed,dead").split(",")
     if not set(wanted) <= set(STATUSES):
         raise ApiError(400, f"status must be among {', '.join(STATUSES)}", expression="status")
@@ -69,7 +83,6 @@ def list_entries() -> Response:
 @errors(bp, write=True)
 def replay(payload: dict[str, Any]) -> Response:
     """Queue failed or dead entries again, now, with a fresh attempt count."""
-    if authorize("Bundle", "u") is not None:
-        raise ApiError(403, "the outbox is not part of a patient compartment")
+    operator("Bundle", "u", "update")
     replayed = current().store.outbox.replay(payload["ids"])
     return json_response({"replayed": replayed})

@@ -9,12 +9,13 @@ from flask import Response, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
-from service.api import audit, items, outbox
-from service.api.context import authorize, current
+from mappings.refs import identifier, resource_id
+from service.api import audit, context, items, outbox
+from service.api.context import audit_record, authorize, authorize_episode, check_stored, current, with_agent
 from service.api.responses import EpisodeReadSchema, PatientOutSchema, PatientReadSchema, WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema
-from service.api.writes import EpisodeWriter, load_episode, register_patient
+from service.api.writes import EpisodeWriter, load_episode, not_found, register_patient
 from service.fhir.errors import ApiError
 from service.fhir.respond import json_response
 from service.store.models import DomainRecord, PatientRow
@@ -36,8 +37,8 @@ patients.before_request(require_json_body)
 @errors(episodes, write=True)
 def post_episode(payload: dict[str, Any]) -> Response:
     """Store a whole episode (idempotent on episode_id and on the Idempotency-Key header)."""
-    limit = authorize("CarePlan", "c")
-    return respond(EpisodeWriter(current()).write(payload, "create", caller(limit), request.get_json()))
+    limit = authorize_episode("c", "create")
+    return respond(EpisodeWriter(current()).write(payload, "create", with_agent(caller(limit)), request.get_json()))
 
 
 @episodes.route("/<episode_id>", methods=["PUT"])
@@ -46,10 +47,10 @@ def post_episode(payload: dict[str, Any]) -> Response:
 @errors(episodes, write=True)
 def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
     """Replace an episode (If-Match: W/"<version>" guards against lost updates)."""
-    limit = authorize("CarePlan", "u")
+    limit = authorize_episode("u", "update")
     if payload["episode_id"] != episode_id:
         raise ApiError(422, "episode_id in the body differs from the URL", expression="episode_id")
-    return respond(EpisodeWriter(current()).write(payload, "replace", caller(limit), request.get_json()))
+    return respond(EpisodeWriter(current()).write(payload, "replace", with_agent(caller(limit)), request.get_json()))
 
 
 @episodes.route("/<episode_id>", methods=["GET"])
@@ -57,10 +58,11 @@ def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
 @errors(episodes)
 def get_episode(episode_id: str) -> Response:
     """The stored episode payload, its version (ETag) and the FHIR resources it produced."""
-    limit = authorize("CarePlan", "r")
-    record = load_episode(current(), episode_id)
-    if limit is not None and record.patient_id != limit:
-        raise ApiError(403, "the token's patient does not match the episode's patient")
+    authorize_episode("r", "read")  # the payload carries every type of the episode
+    record = load_episode(current(), episode_id)  # 404 when not stored ...
+    check_stored("CarePlan", "r", "read", record.patient_id, episode_id, not_found(episode_id))  # ... or not yours
+    plan = resource_id(identifier(record.business_id, "careplan"))  # the episode's CarePlan (mappings.careplan)
+    context.record([audit_record("read", "CarePlan", resource_id=plan, patient_id=record.patient_id)])
     body = {"episode_id": record.business_id, "version": record.version, "patient_id": record.patient_id,
             "episode": record.data}
     return json_response(body, headers={"ETag": f'W/"{record.version}"'})
@@ -74,22 +76,23 @@ def get_episode(episode_id: str) -> Response:
 def post_patient(payload: dict[str, Any]) -> Response:
     """Register a patient by business identifier (idempotent: the same identifier gives the same id)."""
     limit = authorize("Patient", "c")
-    return respond(register_patient(current(), payload["system"], payload["value"], caller(limit)))
+    return respond(register_patient(current(), payload["system"], payload["value"], with_agent(caller(limit))))
 
 
 @patients.route("/<patient_id>", methods=["GET"])
 @patients.response(200, PatientReadSchema)
 @errors(patients)
 def get_patient(patient_id: str) -> Response:
-    limit = authorize("Patient", "r")
-    if limit is not None and limit != patient_id:
-        raise ApiError(403, "the token's patient does not match")
+    authorize("Patient", "r", "read")
     with current().store.sessions() as session:
         row = session.get(PatientRow, patient_id)
         episode_ids = list(session.scalars(select(DomainRecord.business_id).where(
             DomainRecord.kind == "episode", DomainRecord.patient_id == patient_id)))
+    missing = f"patient {patient_id!r} is not known"
     if row is None:
-        raise ApiError(404, f"patient {patient_id!r} is not known")
+        raise ApiError(404, missing)
+    check_stored("Patient", "r", "read", row.id, patient_id, missing)  # another patient's: the same 404
+    context.record([audit_record("read", "Patient", resource_id=row.id, patient_id=row.id)])
     return json_response({"id": row.id, "system": row.identifier_system, "value": row.identifier_value,
                           "episodes": episode_ids})
 

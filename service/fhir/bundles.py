@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,8 +62,10 @@ def searchset(parsed: Parsed, total: int, rows: list[FhirResourceRow], included:
 
 
 def included(session: Session, rows: list[FhirResourceRow], includes: list[tuple[str, str]],
-             limit: str | None) -> list[dict[str, Any]]:
-    """Resources referenced by the matches through ``_include``, once each, within the patient limit."""
+             allowed: Callable[[str, str | None], bool]) -> list[tuple[dict[str, Any], str | None]]:
+    """Resources referenced by the matches through ``_include``, once each, with their stored patient:
+    only those ``allowed(type, stored patient)`` lets the caller read (its scopes on *that* type, and
+    its patient compartment)."""
     wanted: dict[str, list[str]] = {}
     for rtype, param in includes:
         element = INCLUDES[(rtype, param)]
@@ -72,11 +75,11 @@ def included(session: Session, rows: list[FhirResourceRow], includes: list[tuple
                 target, _, rid = str(ref.get("reference", "")).partition("/")
                 if rid and rid not in wanted.setdefault(target, []):
                     wanted[target].append(rid)
-    out: list[dict[str, Any]] = []
+    out: list[tuple[dict[str, Any], str | None]] = []
     for target, ids in wanted.items():
         for found in resources.current_many(session, target, ids):
-            if limit is None or found.patient_id == limit:
-                out.append(found.resource)
+            if allowed(target, found.patient_id):
+                out.append((found.resource, found.patient_id))
     return out
 
 

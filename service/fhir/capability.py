@@ -36,9 +36,22 @@ def _resource(rtype: str, package: Package, conformance: bool) -> dict[str, Any]
     return entry
 
 
+#: The audit trail (``service.api.audit``): read and search with ``system/`` scopes only.
+AUDIT_EVENT_PARAMS = [("_id", "token"), ("date", "date"), ("patient", "reference"), ("entity", "reference"),
+                      ("subtype", "token"), ("action", "token"), ("outcome", "token"), ("altid", "token")]
+
+
+def _audit_event() -> dict[str, Any]:
+    return {"type": "AuditEvent", "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "documentation": "The audit trail (reads, searches, writes and denials of patient data, IHE BALP); "
+                             "system/ scopes only.",
+            "searchParam": [{"name": n, "type": t} for n, t in AUDIT_EVENT_PARAMS]}
+
+
 def capability_statement(package: Package, base_url: str, date: str, secured: bool) -> dict[str, Any]:
     resources = [_resource(t, package, False) for t in STORED]
     resources += [_resource(t, package, True) for t in CONFORMANCE_TYPES]
+    resources.append(_audit_event())
     rest: dict[str, Any] = {
         "mode": "server",
         "documentation": "Read-only façade over the ETMI service store; writes go through /api/v1.",

@@ -9,7 +9,8 @@ import orjson
 from flask import Blueprint, Response, request
 
 from service import limits
-from service.api.context import authorize, current, principal
+from service.api import audit as audit_trail
+from service.api.context import audit_record, authorize, check_stored, current, may_see, principal, record
 from service.fhir import bundles
 from service.fhir.capability import capability_statement
 from service.fhir.errors import ApiError
@@ -61,26 +62,32 @@ def metadata() -> Response:
     return fhir_response(capability_statement(ctx.package, base_url(), STARTED, ctx.verifier is not None))
 
 
-def _read_row(rtype: str, rid: str, version: int | None = None) -> FhirResourceRow:
-    limit = authorize(rtype, "r")
+def _read_row(rtype: str, rid: str, version: int | None = None, action: str = "read") -> FhirResourceRow:
+    """The stored row (a version, or the current one) if the caller may read it; else the 404 of a
+    missing resource (also for a row outside a patient token's compartment) or 403 (no scope)."""
+    authorize(rtype, "r", action)
     with current().store.sessions() as session:
         row = resources.read(session, rtype, rid, version)
+    not_found = f"{rtype}/{rid}" + (f"/_history/{version}" if version else "") + " is not known"
     if row is None:
-        raise ApiError(404, f"{rtype}/{rid}" + (f"/_history/{version}" if version else "") + " is not known")
-    if limit is not None and row.patient_id != limit:
-        raise ApiError(403, "the token's patient does not match this resource")
+        raise ApiError(404, not_found)
+    check_stored(rtype, "r", action, row.patient_id, rid, not_found)
     return row
 
 
 @bp.get("/<rtype>/<rid>")
 def read(rtype: str, rid: str) -> Response:
+    if rtype == "AuditEvent":
+        return fhir_response(audit_trail.fhir_read(rid))
     _known(rtype)
     if rtype in CONFORMANCE_TYPES:
         found = current().package.read(rtype, rid)
         if found is None:
             raise ApiError(404, f"{rtype}/{rid} is not known")
         return fhir_response(found)
-    return _row_response(_read_row(rtype, rid))
+    row = _read_row(rtype, rid)
+    record([audit_record("read", rtype, resource_id=rid, patient_id=row.patient_id)])
+    return _row_response(row)
 
 
 @bp.get("/<rtype>/<rid>/_history/<vid>")
@@ -91,35 +98,50 @@ def vread(rtype: str, rid: str, vid: str) -> Response:
         version = limits.integer(vid, "vid", 1, limits.INT32_MAX)
     except limits.LimitError as err:
         raise ApiError(404, f"version {vid!r} is not known") from err
-    return _row_response(_read_row(rtype, rid, version))
+    row = _read_row(rtype, rid, version, "vread")
+    record([audit_record("vread", rtype, resource_id=rid, version_id=row.version_id, patient_id=row.patient_id)])
+    return _row_response(row)
 
 
 @bp.get("/<rtype>/<rid>/_history")
 def history(rtype: str, rid: str) -> Response:
+    """The versions the caller may read, each decided from its own stored row (a patient token never
+    sees the versions of a resource from when it belonged to another patient)."""
     if rtype not in STORED:
         raise ApiError(404, f"no version history for {rtype!r}")
-    _read_row(rtype, rid)
+    current_row = _read_row(rtype, rid, action="history")
     with current().store.sessions() as session:
-        rows = resources.history(session, rtype, rid)
+        rows = [r for r in resources.history(session, rtype, rid) if may_see(rtype, r.patient_id)]
+    record([audit_record("history", rtype, resource_id=rid, patient_id=current_row.patient_id)])
     return fhir_response(bundles.history(rows, base_url()))
 
 
 @bp.route("/<rtype>", methods=["GET"])
 @bp.route("/<rtype>/_search", methods=["POST"])
 def search(rtype: str) -> Response:
-    _known(rtype)
     args = request.args.copy()
     if request.method == "POST":
         args.update(request.form)
+    if rtype == "AuditEvent":
+        return fhir_response(audit_trail.fhir_search(args, base_url(), f"/fhir/{rtype}"))
+    _known(rtype)
     if rtype in CONFORMANCE_TYPES:
         return fhir_response(bundles.conformance_search(current().package, rtype, args, base_url(), _lenient()))
-    limit = authorize(rtype, "s")
+    limit = authorize(rtype, "s", "search")
     parsed = parse(rtype, args, current().settings.page_size, _lenient())
-    _restrict(parsed.query, rtype, limit)
-    with current().store.sessions() as session:
-        total, rows = resources.search(session, parsed.query)
-        included = bundles.included(session, rows, parsed.includes, limit)
-    return fhir_response(bundles.searchset(parsed, total, rows, included, base_url(), request.path, args))
+    total, rows, included = 0, list[FhirResourceRow](), list[tuple[dict[str, Any], str | None]]()
+    if _restrict(parsed.query, rtype, limit):
+        with current().store.sessions() as session:
+            total, rows = resources.search(session, parsed.query)
+            rows = [r for r in rows if may_see(rtype, r.patient_id, "s")]
+            included = bundles.included(session, rows, parsed.includes, may_see)
+    # one AuditEvent per patient in the results (BALP), one without a patient when none is found
+    found = {r.patient_id for r in rows if r.patient_id} | {p for _r, p in included if p}
+    params = tuple(name.partition(":")[0] for name in args)
+    record([audit_record("search", rtype, patient_id=p, params=params) for p in sorted(found)]
+           or [audit_record("search", rtype, params=params)])
+    return fhir_response(bundles.searchset(parsed, total, rows, [r for r, _p in included], base_url(),
+                                           request.path, args))
 
 
 def _lenient() -> bool:
@@ -127,18 +149,19 @@ def _lenient() -> bool:
     return "handling=lenient" in prefer.split(";") or "handling=lenient" in prefer.split(",")
 
 
-def _restrict(query: resources.SearchQuery, rtype: str, limit: str | None) -> None:
-    """A patient-scoped token searches its own compartment only."""
+def _restrict(query: resources.SearchQuery, rtype: str, limit: str | None) -> bool:
+    """A patient-scoped token searches its own compartment only: another patient's criteria match
+    nothing (exactly as for a patient that does not exist). False when nothing can match."""
     if limit is None:
-        return
+        return True
+    asked = query.ids if rtype == "Patient" else query.patients
+    if asked and limit not in asked:
+        return False
     if rtype == "Patient":
-        if query.ids and set(query.ids) != {limit}:
-            raise ApiError(403, "the token's patient does not match the searched patient")
         query.ids = [limit]
-        return
-    if query.patients and set(query.patients) != {limit}:
-        raise ApiError(403, "the token's patient does not match the searched patient")
-    query.patients = [limit]
+    else:
+        query.patients = [limit]
+    return True
 
 
 def _body_resource() -> tuple[dict[str, Any], str | None]:

@@ -136,18 +136,26 @@ class OutboxRow(Base):
 
 
 class AuditRow(Base):
-    """Who changed what: never a body, a name or a token."""
+    """One audited interaction (a read, search, write or denial): never a body, a name or a token.
+
+    ``event`` is the FHIR R4 AuditEvent recorded for it (``service.security.audit_event``; NULL for rows
+    from before migration 0004a, which are rendered from the columns); ``outcome`` is its outcome code
+    (0 success, 4 denied) and ``patient_id`` its patient entity."""
 
     __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_patient", "patient_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
     actor: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(40))
     resource_type: Mapped[str] = mapped_column(String(64))
-    resource_id: Mapped[str] = mapped_column(String(255))
+    resource_id: Mapped[str | None] = mapped_column(String(255))
     version_id: Mapped[int | None] = mapped_column(Integer)
     request_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(2), default="0", server_default="0")
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class IdempotencyRow(Base):

@@ -100,10 +100,12 @@ def test_tokens_scopes_and_compartment(secured: Flask, tokens: dict[str, str], e
     assert all_plans["total"] == 2
     mine = client.get("/fhir/CarePlan", headers=_auth(tokens["patient"])).get_json(force=True)
     assert mine["total"] == 1 and mine["entry"][0]["resource"]["subject"]["reference"] == f"Patient/{PATIENT_A}"
-    outcome_of(client.get(f"/fhir/CarePlan?patient={other_id}", headers=_auth(tokens["patient"])), 403)
-    outcome_of(client.get(f"/fhir/Patient/{other_id}", headers=_auth(tokens["patient"])), 403)
+    # another patient's data is answered as if it did not exist (no 403 that would confirm it does)
+    other_plans = client.get(f"/fhir/CarePlan?patient={other_id}", headers=_auth(tokens["patient"]))
+    assert other_plans.status_code == 200 and other_plans.get_json(force=True)["total"] == 0
+    outcome_of(client.get(f"/fhir/Patient/{other_id}", headers=_auth(tokens["patient"])), 404)
     assert client.get(f"/fhir/Patient/{PATIENT_A}", headers=_auth(tokens["patient"])).status_code == 200
-    outcome_of(client.get("/api/v1/episodes/EP-B", headers=_auth(tokens["patient"])), 403)
+    outcome_of(client.get("/api/v1/episodes/EP-B", headers=_auth(tokens["patient"])), 404)
     outcome_of(client.post("/api/v1/episodes/EP-2026-0001/sessions", json=episode["sessions"][0],
                            headers=_auth(tokens["patient"])), 403)
     outcome_of(client.get("/api/v1/outbox", headers=_auth(tokens["patient"])), 403)
@@ -111,8 +113,11 @@ def test_tokens_scopes_and_compartment(secured: Flask, tokens: dict[str, str], e
     assert client.get("/api/v1/outbox", headers=_auth(tokens["system"])).status_code == 200
     assert client.get("/fhir/metadata").status_code == 200  # public
     with secured.extensions["etmi"].store.sessions() as session:
-        actors = set(session.scalars(select(AuditRow.actor)))
-    assert len(actors) == 1 and actors != {"dev-mode"}  # the token's subject (the backend client)
+        writers = set(session.scalars(select(AuditRow.actor).where(AuditRow.action.in_(("create", "update")),
+                                                                   AuditRow.outcome == "0")))
+        denied = set(session.scalars(select(AuditRow.actor).where(AuditRow.outcome == "4")))
+    assert len(writers) == 1 and writers != {"dev-mode"}  # the token's subject (the backend client)
+    assert denied, "the refusals are in the audit trail"
     assert client.get("/healthz").status_code == 200
 
 
