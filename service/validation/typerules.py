@@ -7,7 +7,6 @@ import binascii
 import re
 from typing import TYPE_CHECKING, Any
 
-from service.validation.extensions import check_extension
 from service.validation.model import Elem
 from service.validation.primitives import ABSOLUTE
 from service.validation.references import check_reference
@@ -18,12 +17,6 @@ if TYPE_CHECKING:
 QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
 SYSTEM_TYPES = QUANTITIES | {"Coding", "Identifier"}
 _SPACE = re.compile(r"\s+")
-
-
-def check_before(walker: Walker, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
-    """Rules that do not need the value's own structure walked first."""
-    if code == "Extension":
-        check_extension(walker, value, elem, path)
 
 
 def check_after(walker: Walker, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:

@@ -74,14 +74,24 @@ VITAL_SIGNS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
 )
 
 
+#: (system, code) → (row, profile URL): the first row naming a code, for one lookup per coding.
+_BY_CODE: dict[tuple[str, str], tuple[int, str]] = {}
+for _row, (_system, _profile, _codes) in enumerate(VITAL_SIGNS):
+    for _code in _codes:
+        _BY_CODE.setdefault((_system, _code), (_row, CORE + _profile))
+
+
 def vital_signs_profile(observation: dict[str, Any]) -> str | None:
     """The URL of the R4 vital-signs profile an Observation's code obliges it to meet, or None."""
     code = observation.get("code")
     codings = code.get("coding") if isinstance(code, dict) else None
     if not isinstance(codings, list):
         return None
-    pairs = [(c.get("system"), c.get("code")) for c in codings if isinstance(c, dict)]
-    for system, profile, codes in VITAL_SIGNS:
-        if any(s == system and isinstance(c, str) and c in codes for s, c in pairs):
-            return CORE + profile
-    return None
+    best: tuple[int, str] | None = None
+    for coding in codings:
+        if isinstance(coding, dict):
+            system, value = coding.get("system"), coding.get("code")
+            found = _BY_CODE.get((system, value)) if isinstance(system, str) and isinstance(value, str) else None
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+    return best[1] if best else None

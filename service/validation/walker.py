@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from service.validation.bundle import check_full_urls, check_links, check_searchset
+from service.validation.extensions import check_extension
 from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
 from service.validation.questionnaire import check_questionnaire
 from service.validation.shapes import as_list
 from service.validation.slicing import pattern_matches, walk_sliced
-from service.validation.typerules import check_after, check_before, check_canonical
+from service.validation.typerules import check_after, check_canonical
 
 if TYPE_CHECKING:
     from service.validation.engine import Engine
@@ -43,6 +44,8 @@ class Walker:
         self.full_urls: dict[str, str] = {}
         #: The element whose value is being walked: (its path in the definitions, its type).
         self.host: tuple[str, str] = ("", "")
+        policy = engine.policy
+        self.check_text = policy.check_text if policy.checks_text else None
 
     # --- resources --------------------------------------------------------------------------
     def resource(self, data: Any, path: str, forced: str | None = None, contained: bool = False) -> None:
@@ -254,8 +257,8 @@ class Walker:
                 return
             if elem.max_length is not None and isinstance(value, str) and len(value) > elem.max_length:
                 self.issues.error("value", path, f"Value is longer than maxLength {elem.max_length}")
-            if self.engine.policy.checks_text and isinstance(value, str):
-                self.engine.policy.check_text(value, code, path, self.issues)
+            if self.check_text is not None and isinstance(value, str):
+                self.check_text(value, code, path, self.issues)
             if code == "canonical" and elem.canonical_targets is not None:
                 check_canonical(self, value, elem, path)
         elif not isinstance(value, dict):
@@ -280,7 +283,8 @@ class Walker:
             url = value.get("url")
             node = self.compiler.structure(url) if isinstance(url, str) else None
         node = node or self.compiler.datatype(code)
-        check_before(self, value, elem, code, path)
+        if code == "Extension":
+            check_extension(self, value, elem, path)
         if node is not None:
             self._complex(value, node, path, (elem.definition, code))
         if elem.constraints:
