@@ -1,11 +1,15 @@
 """One ETMI episode -> the ordered list of its FHIR resources -> a transaction Bundle.
 
 Entries are conditional on business identifiers, so sending the same Bundle twice changes nothing:
-facts that do not change once recorded (Patient, Condition, Procedure, QuestionnaireResponse,
-Observation) are conditional creates (``ifNoneExist``); Goal and CarePlan, which a clinician may edit,
-are conditional updates (``PUT Type?identifier=...``; a server keeps the version when nothing changed).
-References between entries use ``urn:uuid`` full URLs, and referenced resources come first, because
-HAPI enforces referential integrity inside a transaction.
+facts that do not change once recorded (Patient, Procedure, QuestionnaireResponse, Observation) are
+conditional creates (``ifNoneExist``); Goal and CarePlan, which a clinician may edit, and Condition,
+whose code follows the intake's answers, are conditional updates (``PUT Type?identifier=...``; a server
+keeps the version when nothing changed). References between entries use ``urn:uuid`` full URLs, and
+referenced resources come first, because HAPI enforces referential integrity inside a transaction.
+
+The Patient id is keyed (``refs.patient_id``): callers pass the deployment's ``refs.MappingContext``;
+without one, the public test key of the golden files is used. ``episode_issues`` lists what a write
+should tell its caller without refusing it (warnings and information).
 """
 
 from __future__ import annotations
@@ -15,32 +19,45 @@ from typing import Any
 from urllib.parse import quote
 
 from mappings import refs
-from mappings.careplan import careplan_to_fhir, condition_to_fhir
-from mappings.domain import Episode, QuestionnaireKind
+from mappings.careplan import careplan_to_fhir
+from mappings.condition import comorbidities_to_fhir, condition_issues, condition_to_fhir
+from mappings.domain import Episode, QuestionnaireAnswers, QuestionnaireKind
 from mappings.errors import Issue, MappingError
 from mappings.extraction import extract_observations
-from mappings.goal import goal_to_fhir, with_reported_achievement
-from mappings.outcome import score_to_observation
+from mappings.goal import effective_goals, goal_to_fhir, target_issues
+from mappings.outcome import score_to_observation, with_stage_name
 from mappings.questionnaire import answers_to_questionnaire_response
-from mappings.session import session_to_fhir
+from mappings.scoring import flatten_items
+from mappings.session import session_to_fhir, with_sessions_total
 
-#: Types a clinician may edit in the EHR: sent as conditional updates. Everything else: conditional create.
-UPDATABLE_TYPES = frozenset({"Goal", "CarePlan"})
+#: Types a clinician may edit in the EHR, or whose content follows later answers: sent as conditional
+#: updates. Everything else: conditional create.
+UPDATABLE_TYPES = frozenset({"Goal", "CarePlan", "Condition"})
 
 
-def patient_to_fhir(episode: Episode) -> dict[str, Any]:
+def patient_to_fhir(episode: Episode, context: refs.MappingContext = refs.TEST_CONTEXT) -> dict[str, Any]:
     """The patient as a bare identifier: the service never holds demographics."""
-    ident = refs.patient_identifier(episode.patient)
-    return {"resourceType": "Patient", "id": refs.resource_id(ident), "identifier": [ident]}
+    patient = refs.in_context(episode, context).patient
+    return {"resourceType": "Patient", "id": refs.patient_id(patient), "identifier": [refs.patient_identifier(patient)]}
 
 
 Questionnaires = Mapping[QuestionnaireKind, dict[str, Any]]
 
 
-def episode_resources(episode: Episode, questionnaires: Questionnaires) -> list[dict[str, Any]]:
+def _response(response: QuestionnaireAnswers, episode: Episode, questionnaire: dict[str, Any]) -> dict[str, Any]:
+    """The QuestionnaireResponse of one answer set, system-computed items filled in."""
+    completed, issues = with_sessions_total(response, episode, frozenset(flatten_items(questionnaire)))
+    if issues:
+        raise MappingError(issues)
+    return answers_to_questionnaire_response(completed, episode, questionnaire)
+
+
+def episode_resources(episode: Episode, questionnaires: Questionnaires,
+                      context: refs.MappingContext = refs.TEST_CONTEXT) -> list[dict[str, Any]]:
     """Every resource of an episode, referenced resources before the ones that reference them."""
+    episode = refs.in_context(episode, context)
     issues: list[Issue] = []
-    out: list[dict[str, Any]] = [patient_to_fhir(episode), condition_to_fhir(episode)]
+    out: list[dict[str, Any]] = [patient_to_fhir(episode, context), condition_to_fhir(episode)]
 
     def collect(path: str, build: Any, *args: Any) -> Any:
         try:
@@ -49,20 +66,27 @@ def episode_resources(episode: Episode, questionnaires: Questionnaires) -> list[
             issues.extend(Issue(i.severity, i.code, i.diagnostics, f"{path}.{i.expression}") for i in err.issues)
             return None
 
-    goals = [collect(f"goals[{i}]", goal_to_fhir, g, episode) for i, g in enumerate(with_reported_achievement(episode))]
-    out += goals
+    out += [collect(f"goals[{i}]", goal_to_fhir, g, episode) for i, g in enumerate(effective_goals(episode))]
     out.append(careplan_to_fhir(episode))
     out += [collect(f"sessions[{i}]", session_to_fhir, s, episode) for i, s in enumerate(episode.sessions)]
     for i, response in enumerate(episode.responses):
         questionnaire = questionnaires[response.questionnaire]
-        qr = collect(f"responses[{i}]", answers_to_questionnaire_response, response, episode, questionnaire)
+        qr = collect(f"responses[{i}]", _response, response, episode, questionnaire)
         if qr is not None:
             out.append(qr)
-            out += collect(f"responses[{i}]", extract_observations, qr, questionnaire) or []
+            out += [with_stage_name(o) for o in collect(f"responses[{i}]", extract_observations, qr, questionnaire)
+                    or []]
+    out += comorbidities_to_fhir(episode)
     out += [collect(f"scores[{i}]", score_to_observation, s, episode) for i, s in enumerate(episode.scores)]
     if issues:
         raise MappingError(issues)
     return out
+
+
+def episode_issues(episode: Episode) -> list[Issue]:
+    """What an accepted episode's write reports without refusing it: a low back pain episode shorter than
+    3 months (warning) or of unknown duration, goal targets a session replaced (information)."""
+    return condition_issues(episode) + target_issues(episode)
 
 
 def conditional_query(resource: dict[str, Any]) -> str:
@@ -97,5 +121,6 @@ def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def episode_to_bundle(episode: Episode, questionnaires: Questionnaires) -> dict[str, Any]:
-    return transaction_bundle(episode_resources(episode, questionnaires))
+def episode_to_bundle(episode: Episode, questionnaires: Questionnaires,
+                      context: refs.MappingContext = refs.TEST_CONTEXT) -> dict[str, Any]:
+    return transaction_bundle(episode_resources(episode, questionnaires, context))

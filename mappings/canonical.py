@@ -9,13 +9,19 @@ Where each external code comes from (confidence tags are those of ``shared/docs/
 - LOINC pain NRS 72514-3 [A] (VSAC "Standardized Pain Assessment Tool").
 - LOINC PHQ items 44250-9, 44255-8 and answers LA6568-5..LA6571-9 [A] (US Core PHQ-9 example);
   PHQ-2 total 55758-7 [B]; GAD items 69725-0, 68509-9 [B]. GAD-2 total has no verified LOINC: local.
-- SNOMED CT 278860009 chronic low back pain [B]; 91251008 physical therapy procedure [A];
-  304558001 reassuring about exercise [A]; 435551000124105 counseling about physical activity [A];
-  710849009 assessment of exercise behavior [A] (VSAC "Counseling for Physical Activity", PA-IG).
+- SNOMED CT 278860009 chronic low back pain [B]; 279039007 low back pain (finding) [B] (the domain
+  reference, plus a SNOMED CT terminology-server ``$lookup`` probe expecting "Low back pain (finding)"
+  and a SNOMED relationship table: is-a 22253000 Pain (finding), site lower back; found with the search
+  tool, docs/clinical-conditions.md); 91251008 physical therapy procedure [A]; 304558001 reassuring
+  about exercise [A]; 435551000124105 counseling about physical activity [A] (VSAC "Counseling for
+  Physical Activity", PA-IG); comorbid 35489007 depressive disorder [A], 197480006 anxiety disorder [A]
+  (VSAC). 710849009 "Assessment of exercise behavior" is the staging, not the counselling, and is not
+  used: stage-matched counselling is ``etmi-intervention#stage-matched-counselling``.
 - Physical Activity IG category PhysicalActivity (pa-temporary-codes) and observation-category
   ``activity`` / ``survey``: PA-IG and FHIR R4 core [A].
 Everything marked UNVERIFIED in the domain reference (FABQ, function 0-100, fear-avoidance 0-100,
-TTM stage, GAD-2 total, session count, brisk walking) lives in the project's own CodeSystems below.
+TTM stage, GAD-2 total, session count, brisk walking, stage-matched counselling) lives in the project's
+own CodeSystems below.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ ETMI_VS_FABQ_ANSWER: Final = f"{BASE}/ValueSet/etmi-fabq-answer"
 ETMI_VS_PHQ_ANSWER: Final = f"{BASE}/ValueSet/etmi-phq-answer"
 ETMI_VS_GPE: Final = f"{BASE}/ValueSet/etmi-gpe"
 ETMI_VS_OBSERVATION_CODE: Final = f"{BASE}/ValueSet/etmi-observation-code"
+ETMI_VS_LBP_CONDITION: Final = f"{BASE}/ValueSet/etmi-lbp-condition"
+ETMI_VS_COMORBIDITY: Final = f"{BASE}/ValueSet/etmi-comorbidity"
 
 # --- Profiles (StructureDefinition canonical URLs) ---------------------------------------------
 _SD = f"{BASE}/StructureDefinition"
@@ -93,6 +101,7 @@ ETMI_SD_GOAL: Final = f"{_SD}/etmi-goal-activity"
 ETMI_SD_CAREPLAN: Final = f"{_SD}/etmi-careplan"
 ETMI_SD_PROCEDURE_SESSION: Final = f"{_SD}/etmi-procedure-session"
 ETMI_SD_CONDITION_CLBP: Final = f"{_SD}/etmi-condition-clbp"
+ETMI_SD_CONDITION_COMORBIDITY: Final = f"{_SD}/etmi-condition-comorbidity"
 ETMI_EXT_SESSION_NUMBER: Final = f"{_SD}/etmi-session-number"
 ETMI_EXT_SESSION_COMPONENT: Final = f"{_SD}/etmi-session-component"
 
@@ -103,6 +112,10 @@ ETMI_Q_OUTCOME: Final = f"{BASE}/Questionnaire/etmi-outcome"
 QUESTIONNAIRE_VERSION: Final = "1.0.0"
 
 ETMI_IG: Final = f"{BASE}/ImplementationGuide/{IG_PACKAGE_ID}"
+
+#: The public key of Patient ids in golden files, examples and tests (``mappings.refs.patient_id``). A
+#: deployment uses its own secret key (``ETMI_ID_KEY``, or one kept in its database): never this one.
+TEST_ID_KEY: Final = b"etmi-fhir public test key: golden files and tests only"
 
 # --- Business identifier systems (NamingSystem-style URIs, not artifacts) ----------------------
 SID: Final = f"{BASE}/sid"
@@ -128,8 +141,20 @@ OBS_LBP_DURATION: Final = "lbp-duration"
 
 #: ETMI_CS_TTM_STAGE (Prochaska/Marcus; URI CPRC short form), plus the optional relapse stage.
 TTM_STAGES: Final = ("precontemplation", "contemplation", "preparation", "action", "maintenance", "relapse")
+#: Displays of ETMI_CS_TTM_STAGE: the stage names. The CPRC answer sentences a patient reads are
+#: designations of the CodeSystem and the displays of the Questionnaire's answer options.
+TTM_STAGE_NAMES: Final = {code: code.capitalize() for code in TTM_STAGES}
+
+#: SNOMED CT codes of the episode's low back pain Condition, chosen by the intake's lbp.duration.
+SCT_CHRONIC_LBP: Final = ("278860009", "Chronic low back pain (finding)")
+SCT_LBP: Final = ("279039007", "Low back pain (finding)")
+#: Comorbid diagnoses the intake's comorb.dx answers name (SNOMED CT, VSAC [A]).
+SCT_COMORBIDITIES: Final = {"35489007": "Depressive disorder (disorder)", "197480006": "Anxiety disorder (disorder)"}
+#: lbp.duration answers (ETMI_CS_LBP_DURATION) of an episode that has lasted 3 months or more.
+CHRONIC_DURATIONS: Final = frozenset({"gt-3mo"})
 
 #: ETMI_CS_INTERVENTION: ETMI components with no verified SNOMED CT concept.
+INTERVENTION_STAGE_MATCHED: Final = "stage-matched-counselling"
 INTERVENTION_BRISK_WALK: Final = "brisk-walk-exposure"
 INTERVENTION_GOAL_SETTING: Final = "goal-setting"
 INTERVENTION_POSTCARD: Final = "postcard"

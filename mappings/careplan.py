@@ -1,11 +1,12 @@
-"""Episode <-> CarePlan (profile etmi-careplan) and the chronic low back pain Condition it addresses.
+"""Episode <-> CarePlan (profile etmi-careplan), which addresses the episode's low back pain Condition.
 
 Activity codes: SNOMED CT 304558001 "Reassuring about exercise", 435551000124105 "Counseling about
-physical activity", 710849009 "Assessment of exercise behavior" [A] (VSAC "Counseling for Physical
-Activity"); brisk-walk exposure, goal setting and the postcard have no verified SNOMED concept and use
-the project's ``etmi-intervention`` CodeSystem. Categories: US Core ``assess-plan`` plus the Physical
-Activity IG's ``PhysicalActivity`` (sent together, valid for US Core 6.1 to 9.0). Condition code:
-SNOMED CT 278860009 "Chronic low back pain (finding)" [B].
+physical activity" [A] (VSAC "Counseling for Physical Activity"); stage-matched counselling,
+brisk-walk exposure, goal setting and the postcard have no verified SNOMED concept and use the
+project's ``etmi-intervention`` CodeSystem (710849009 "Assessment of exercise behavior" is the staging,
+recorded as the stage-of-change Observation, not the counselling). Categories: US Core ``assess-plan``
+plus the Physical Activity IG's ``PhysicalActivity`` (sent together, valid for US Core 6.1 to 9.0).
+The Condition itself is built in ``mappings.condition``.
 
 Activity statuses follow from the sessions (delivered: ``completed``; otherwise ``not-started``, or
 ``stopped`` once the episode ended), except where a clinician set one (``Episode.activity_statuses``,
@@ -19,6 +20,7 @@ from typing import Any, cast, get_args
 
 from mappings import canonical as c
 from mappings import refs
+from mappings.condition import condition_identifier
 from mappings.domain import ActivityStatus, CarePlanState, Episode, EpisodeStatus, SessionComponent
 from mappings.errors import Issue, MappingError
 from mappings.goal import goal_identifier
@@ -27,36 +29,29 @@ from mappings.outcome import PHYSICAL_ACTIVITY
 SESSION_COMPONENTS: dict[str, dict[str, str]] = {
     "reassurance": refs.coding(c.SNOMED, "304558001", "Reassuring about exercise (procedure)"),
     "pa-counselling": refs.coding(c.SNOMED, "435551000124105", "Counseling about physical activity (procedure)"),
-    "stage-matched-counselling": refs.coding(c.SNOMED, "710849009", "Assessment of exercise behavior (procedure)"),
+    "stage-matched-counselling": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_STAGE_MATCHED,
+                                             "Stage-matched physical activity counselling"),
     "brisk-walk-exposure": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_BRISK_WALK, "Brisk-walking exposure"),
     "goal-setting": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_GOAL_SETTING, "Physical activity goal setting"),
     "postcard": refs.coding(c.ETMI_CS_INTERVENTION, c.INTERVENTION_POSTCARD, "ETMI reminder postcard given"),
 }
+#: Codes read back from plans and sessions sent before stage-matched counselling had its own code.
+LEGACY_COMPONENT_CODES: dict[tuple[str, str], SessionComponent] = {(c.SNOMED, "710849009"): "stage-matched-counselling"}
+
+
+def component_by_code() -> dict[tuple[str, str], SessionComponent]:
+    """(system, code) -> session component, for reading plans and sessions back (legacy codes included)."""
+    return {**LEGACY_COMPONENT_CODES,
+            **{(cd["system"], cd["code"]): cast(SessionComponent, k) for k, cd in SESSION_COMPONENTS.items()}}
+
+
 #: The ETMI activities every plan lists; other components appear once a session delivered them.
 CORE_ACTIVITIES: tuple[SessionComponent, ...] = ("reassurance", "pa-counselling", "brisk-walk-exposure", "goal-setting")
-CLBP = refs.concept(c.SNOMED, "278860009", "Chronic low back pain (finding)")
 TITLE = "ETMI self-management plan for chronic low back pain"
 
 
 def careplan_identifier(episode: Episode) -> dict[str, str]:
     return refs.identifier(episode.episode_id, "careplan")
-
-
-def condition_identifier(episode: Episode) -> dict[str, str]:
-    return refs.identifier(episode.episode_id, "condition")
-
-
-def condition_to_fhir(episode: Episode) -> dict[str, Any]:
-    resource = refs.base_resource("Condition", condition_identifier(episode), c.ETMI_SD_CONDITION_CLBP)
-    resource.update({
-        "clinicalStatus": refs.concept(c.CONDITION_CLINICAL, "active", "Active"),
-        "verificationStatus": refs.concept(c.CONDITION_VER_STATUS, "confirmed", "Confirmed"),
-        "category": [refs.concept(c.CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
-        "code": CLBP,
-        "subject": refs.patient_reference(episode.patient),
-        "recordedDate": episode.start,
-    })
-    return resource
 
 
 def derived_activity_statuses(episode: Episode) -> list[tuple[SessionComponent, str]]:
@@ -124,7 +119,7 @@ def careplan_from_fhir(resource: dict[str, Any]) -> CarePlanState:
     if status not in get_args(EpisodeStatus):
         issues.append(Issue("error", "code-invalid", f"CarePlan status {status!r} has no ETMI episode status",
                             "CarePlan.status"))
-    by_code = {(cd["system"], cd["code"]): k for k, cd in SESSION_COMPONENTS.items()}
+    by_code = component_by_code()
     activities: list[tuple[SessionComponent, str]] = []
     for i, act in enumerate(resource.get("activity", [])):
         detail = act.get("detail", {})
@@ -138,7 +133,7 @@ def careplan_from_fhir(resource: dict[str, Any]) -> CarePlanState:
             issues.append(Issue("error", "code-invalid", f"activity status {detail.get('status')!r} is not a CarePlan "
                                 "activity status", f"CarePlan.activity[{i}].detail.status"))
             continue
-        activities.append((cast(SessionComponent, keys[0]), detail["status"]))
+        activities.append((keys[0], detail["status"]))
     if issues:
         raise MappingError(issues)
     assert parts is not None

@@ -8,8 +8,10 @@ Numbers keep the type they arrived with (int or float) so the FHIR output is fai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from mappings.canonical import TEST_ID_KEY
 
 AnswerValue = int | float | bool | str
 """One answer: a number, a boolean, a code of an answer option, or free text (open-choice)."""
@@ -38,10 +40,16 @@ SessionComponent = Literal[
 
 @dataclass(frozen=True)
 class PatientRef:
-    """The patient, by business identifier only: the service keeps no demographics."""
+    """The patient, by business identifier only: the service keeps no demographics.
+
+    ``id_key`` is the secret key of the Patient's FHIR id (``mappings.refs.patient_id``). It comes from
+    the mapping context (``mappings.refs.in_context``), never from a payload; it is left out of
+    ``repr`` and of comparisons. Its default is the public test key of the golden files.
+    """
 
     system: str
     value: str
+    id_key: bytes = field(default=TEST_ID_KEY, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,13 @@ status codes come from http://terminology.hl7.org/CodeSystem/goal-achievement (F
 The outcome questionnaire's ``goal.achieved`` answer ("Did you reach your activity goal?") maps to
 ``Goal.achievementStatus`` (etmi-domain.md §5): ``with_reported_achievement`` gives it to each goal
 that has no achievement status of its own. A status set on the goal (API or EHR) wins over the answer.
+
+The session log's ``session.goal_minutes_week`` ("Agreed weekly activity target", etmi-domain.md §5.2:
+"writes pa-goal.target") is the target agreed with the patient: the latest completed session response
+answering it, on or after a goal's start date, sets that goal's ``target`` (``with_session_targets``), so
+each session that changes the target gives the stored Goal a new version. The goal's own
+``target_minutes_per_week`` is the initial target; when a session replaced it, an information issue
+says so (``target_issues``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ ACHIEVEMENT_DISPLAY = {
 #: Goals the patient can have been working on when answering ``goal.achieved``.
 REPORTABLE_LIFECYCLES = frozenset({"accepted", "active", "on-hold", "completed"})
 ACHIEVED_LINK = "goal.achieved"
+TARGET_LINK = "session.goal_minutes_week"
+#: Goals a session's agreed target no longer changes.
+CLOSED_LIFECYCLES = frozenset({"cancelled", "entered-in-error", "rejected"})
 
 
 def reported_achievement(episode: Episode) -> tuple[str, GoalAchievement] | None:
@@ -59,6 +69,47 @@ def with_reported_achievement(episode: Episode) -> tuple[ActivityGoal, ...]:
                 and goal.start[:10] <= authored[:10])
 
     return tuple(replace(g, achievement_status=code) if reportable(g) else g for g in episode.goals)
+
+
+def session_target(episode: Episode, goal: ActivityGoal) -> tuple[int, int] | None:
+    """``(response index, minutes/week)`` of the latest completed session response agreeing a target on or
+    after the goal's start (calendar days compared), if any."""
+    if goal.lifecycle_status in CLOSED_LIFECYCLES:
+        return None
+    found = [(r.authored, i, r.answer_map()[TARGET_LINK][0]) for i, r in enumerate(episode.responses)
+             if r.questionnaire == "session" and r.status != "in-progress" and r.answer_map().get(TARGET_LINK)
+             and r.authored[:10] >= goal.start[:10]]
+    found = [f for f in found if isinstance(f[2], int) and not isinstance(f[2], bool)]
+    if not found:
+        return None
+    _, index, minutes = max(found)
+    return index, cast(int, minutes)
+
+
+def with_session_targets(episode: Episode, goals: tuple[ActivityGoal, ...]) -> tuple[ActivityGoal, ...]:
+    """``goals`` with each target replaced by the latest target a session agreed for it."""
+    out = []
+    for goal in goals:
+        agreed = session_target(episode, goal)
+        out.append(replace(goal, target_minutes_per_week=agreed[1]) if agreed else goal)
+    return tuple(out)
+
+
+def target_issues(episode: Episode) -> list[Issue]:
+    """Information issues: goals whose own target a session's agreed target replaced."""
+    issues = []
+    for i, goal in enumerate(episode.goals):
+        agreed = session_target(episode, goal)
+        if agreed and agreed[1] != goal.target_minutes_per_week:
+            issues.append(Issue("information", "informational", f"target {goal.target_minutes_per_week} min/wk "
+                                f"replaced by {agreed[1]} min/wk, agreed in responses[{agreed[0]}] "
+                                f"({TARGET_LINK})", f"goals[{i}].target_minutes_per_week"))
+    return issues
+
+
+def effective_goals(episode: Episode) -> tuple[ActivityGoal, ...]:
+    """The goals as sent: the patient's reported achievement and the sessions' agreed targets applied."""
+    return with_session_targets(episode, with_reported_achievement(episode))
 
 
 def goal_identifier(episode: Episode, goal: ActivityGoal) -> dict[str, str]:

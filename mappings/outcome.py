@@ -71,15 +71,9 @@ _KINDS = (
 OBSERVATION_KINDS: dict[str, ObservationKind] = {k.key: k for k in _KINDS}
 KIND_BY_CODE: dict[tuple[str, str], ObservationKind] = {(k.system, k.code): k for k in _KINDS}
 
-#: Displays of etmi-ttm-stage: the exact answers of the URI CPRC "Exercise: Stages of Change - Short Form".
-TTM_STAGE_DISPLAY = {
-    "precontemplation": "No, and I do NOT intend to in the next 6 months.",
-    "contemplation": "No, but I intend to in the next 6 months.",
-    "preparation": "No, but I intend to in the next 30 days.",
-    "action": "Yes, I have been for LESS than 6 months.",
-    "maintenance": "Yes, I have been for MORE than 6 months.",
-    "relapse": "Relapse",
-}
+#: Displays of etmi-ttm-stage in every Observation: the stage names. The URI CPRC answer sentences a
+#: patient reads are the CodeSystem's designations and the Questionnaire's answer-option displays.
+TTM_STAGE_DISPLAY: dict[str, str] = dict(c.TTM_STAGE_NAMES)
 
 
 def quantity(value: int | float, unit: str) -> dict[str, Any]:
@@ -108,6 +102,21 @@ def observation_value(kind: ObservationKind, value: int | float | str) -> dict[s
         return {"valueCodeableConcept": refs.concept(c.ETMI_CS_TTM_STAGE, str(value), TTM_STAGE_DISPLAY[str(value)])}
     assert not isinstance(value, str)
     return {"valueQuantity": quantity(value, kind.unit)}
+
+
+def with_stage_name(obs: dict[str, Any]) -> dict[str, Any]:
+    """``obs`` with each etmi-ttm-stage value coding displayed as the stage name (a new dict when changed).
+
+    Observation-based extraction copies the answer's coding, whose display is the patient-facing
+    sentence of the Questionnaire's answer option; a clinician reads the stage name.
+    """
+    value = obs.get("valueCodeableConcept")
+    if not isinstance(value, dict):
+        return obs
+    codings = [{**cd, "display": TTM_STAGE_DISPLAY[cd["code"]]}
+               if cd.get("system") == c.ETMI_CS_TTM_STAGE and cd.get("code") in TTM_STAGE_DISPLAY else cd
+               for cd in value.get("coding", [])]
+    return {**obs, "valueCodeableConcept": {**value, "coding": codings}}
 
 
 def score_to_observation(score: OutcomeScore, episode: Episode) -> dict[str, Any]:

@@ -4,15 +4,23 @@ Every ETMI resource carries a business identifier (system ``canonical.SID_RESOUR
 ``<episode>/<kind>/<local id>``). Its FHIR ``id`` is a UUID derived from that identifier, so the same
 input always maps to the same id (golden files stay stable) and the transaction bundle can use
 ``urn:uuid:<id>`` full URLs that a server resolves through the conditional entries.
+
+The Patient's id is different: its identifier is the clinic's (an MRN), and an unkeyed hash of it
+could be reversed by guessing. ``patient_id`` is an HMAC-SHA256 of ``system|value`` under the secret
+key of the deployment, given to the mappings in a ``MappingContext`` (``in_context``): the same
+identifier always gets the same id within a deployment, and the id reveals nothing without the key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mappings import canonical
-from mappings.domain import PatientRef
+from mappings.domain import Episode, PatientRef
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, canonical.BASE)
 
@@ -31,8 +39,34 @@ def patient_identifier(patient: PatientRef) -> dict[str, str]:
     return {"system": patient.system, "value": patient.value}
 
 
+@dataclass(frozen=True)
+class MappingContext:
+    """What a deployment gives the pure mappings: the secret key of its Patient ids."""
+
+    id_key: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.id_key) < 16:
+            raise ValueError("the Patient id key must be at least 16 bytes")
+
+
+#: The context of golden files, examples and tests (the public ``canonical.TEST_ID_KEY``).
+TEST_CONTEXT = MappingContext(canonical.TEST_ID_KEY)
+
+
+def in_context(episode: Episode, context: MappingContext) -> Episode:
+    """``episode`` whose patient carries the context's key (every Patient reference uses it)."""
+    return replace(episode, patient=replace(episode.patient, id_key=context.id_key))
+
+
+def patient_id(patient: PatientRef) -> str:
+    """The Patient's FHIR id: HMAC-SHA256(key, ``system|value``), shown as a UUID (36 characters)."""
+    digest = hmac.new(patient.id_key, f"{patient.system}|{patient.value}".encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
 def patient_reference(patient: PatientRef) -> dict[str, str]:
-    return {"reference": f"Patient/{resource_id(patient_identifier(patient))}"}
+    return {"reference": f"Patient/{patient_id(patient)}"}
 
 
 def reference(resource_type: str, ident: dict[str, str]) -> dict[str, str]:

@@ -33,6 +33,7 @@ VERIFIED: dict[tuple[str, str], str] = {
     (c.LOINC, "LA6568-5"): "[A]", (c.LOINC, "LA6569-3"): "[A]",
     (c.LOINC, "LA6570-1"): "[A]", (c.LOINC, "LA6571-9"): "[A]",
     (c.SNOMED, "278860009"): "[B] chronic low back pain", (c.SNOMED, "91251008"): "[A] physical therapy procedure",
+    (c.SNOMED, "279039007"): "[B] low back pain (domain reference; a SNOMED CT $lookup probe; relationship table)",
     (c.SNOMED, "304558001"): "[A] reassuring about exercise", (c.SNOMED, "435551000124105"): "[A] PA counselling",
     (c.SNOMED, "710849009"): "[A] assessment of exercise behavior",
     (c.SNOMED, "35489007"): "[A] depressive disorder", (c.SNOMED, "197480006"): "[A] anxiety disorder",
@@ -52,17 +53,23 @@ def codings(value: Any) -> Iterator[dict[str, Any]]:
             yield from codings(v)
 
 
-def shipped_codings() -> list[dict[str, Any]]:
+def shipped_resources() -> list[dict[str, Any]]:
+    """Every resource the mappings write for the example, 20 synthetic episodes and each score kind,
+    plus the Questionnaires."""
     questionnaires = load_package().questionnaires()
     example = json.loads((ROOT / "examples" / "episode.json").read_text())
     payloads = [example] + [synthetic_episode(i) for i in range(20)]
-    out = [cd for p in payloads for r in episode_resources(episode_from_json(p), questionnaires) for cd in codings(r)]
+    out = [r for p in payloads for r in episode_resources(episode_from_json(p), questionnaires)]
     episode = episode_from_json(example)
     for kind in OBSERVATION_KINDS.values():
         for value in (c.TTM_STAGES if kind.unit is None else (kind.high,)):
             score = OutcomeScore(f"{kind.key}-{value}", kind.key, value, "2026-01-05T09:00:00+02:00")
-            out += codings(score_to_observation(score, episode))
-    return out + [cd for q in questionnaires.values() for cd in codings(q)]
+            out.append(score_to_observation(score, episode))
+    return out + list(questionnaires.values())
+
+
+def shipped_codings() -> list[dict[str, Any]]:
+    return [cd for r in shipped_resources() for cd in codings(r)]
 
 
 def test_every_shipped_code_is_verified_or_local() -> None:
@@ -88,9 +95,41 @@ def test_ucum_units_are_the_exact_ones_of_the_domain_reference() -> None:
 
 
 def test_displays_of_our_codes_match_our_code_systems() -> None:
-    """A display that differs from the CodeSystem makes HAPI warn on every resource."""
-    local = {cs["url"]: {concept["code"]: concept["display"] for concept in cs.get("concept", [])}
-             for cs in load_package().resources("CodeSystem")}
-    wrong = {f"{cd['system']}#{cd['code']}: {cd['display']!r}" for cd in shipped_codings()
-             if cd["system"] in local and "display" in cd and local[cd["system"]].get(cd["code"]) != cd["display"]}
+    """A display that differs from the CodeSystem makes HAPI warn on every resource. Questionnaire answer
+    options (and the answers that copy them) may show a designation: the patient-facing sentence."""
+    code_systems = load_package().resources("CodeSystem")
+    display = {cs["url"]: {k["code"]: k["display"] for k in cs.get("concept", [])} for cs in code_systems}
+    designations = {cs["url"]: {k["code"]: {d["value"] for d in k.get("designation", [])}
+                                for k in cs.get("concept", [])} for cs in code_systems}
+    wrong = set()
+    for resource in shipped_resources():
+        patient_facing = resource["resourceType"] in ("Questionnaire", "QuestionnaireResponse")
+        for cd in codings(resource):
+            system, code = cd["system"], cd["code"]
+            if system not in display or "display" not in cd or display[system].get(code) == cd["display"]:
+                continue
+            if not (patient_facing and cd["display"] in designations[system].get(code, set())):
+                wrong.add(f"{resource['resourceType']}: {system}#{code}: {cd['display']!r}")
     assert not wrong, sorted(wrong)
+
+
+def test_stage_of_change_displays_are_stage_names_and_sentences_stay_on_the_answer_options() -> None:
+    [stages] = [cs for cs in load_package().resources("CodeSystem") if cs["url"] == c.ETMI_CS_TTM_STAGE]
+    assert {k["code"]: k["display"] for k in stages["concept"]} == {
+        "precontemplation": "Precontemplation", "contemplation": "Contemplation", "preparation": "Preparation",
+        "action": "Action", "maintenance": "Maintenance", "relapse": "Relapse"}
+    stage_displays = {cd["display"] for r in shipped_resources() if r["resourceType"] == "Observation"
+                      for cd in codings(r.get("valueCodeableConcept", {})) if cd["system"] == c.ETMI_CS_TTM_STAGE}
+    assert stage_displays == set(c.TTM_STAGE_NAMES.values())
+    intake = load_package().questionnaires()["intake"]
+    [item] = [i for i in intake["item"] if i["linkId"] == "ttm.stage"]
+    options = {o["valueCoding"]["code"]: o["valueCoding"]["display"] for o in item["answerOption"]}
+    assert options["maintenance"] == "Yes, I have been for MORE than 6 months."
+    assert options["precontemplation"] == "No, and I do NOT intend to in the next 6 months."
+
+
+def test_stage_matched_counselling_is_coded_as_counselling_not_as_the_staging() -> None:
+    written = [r for r in shipped_resources() if r["resourceType"] in ("CarePlan", "Procedure")]
+    codes = {(cd["system"], cd["code"]) for r in written for cd in codings(r)}
+    assert (c.SNOMED, "710849009") not in codes
+    assert (c.ETMI_CS_INTERVENTION, c.INTERVENTION_STAGE_MATCHED) in codes

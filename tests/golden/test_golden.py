@@ -17,8 +17,10 @@ import pytest
 from mappings.bundle import episode_resources, episode_to_bundle
 from mappings.payload import episode_from_json
 from mappings.questionnaire import questionnaire_response_to_answers
-from mappings.scoring import complete_scores
+from mappings.scoring import complete_scores, flatten_items
+from mappings.session import with_sessions_total
 from service.ig import load_package
+from service.synthetic import synthetic_episode
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -50,7 +52,15 @@ def test_questionnaire_responses_round_trip(source: Path) -> None:
     assert len(qrs) == len(episode.responses)
     for response, qr in zip(episode.responses, qrs, strict=True):
         back = questionnaire_response_to_answers(qr)
-        completed, _ = complete_scores(response.answer_map(), questionnaires[response.questionnaire])
+        questionnaire = questionnaires[response.questionnaire]
+        with_total, _ = with_sessions_total(response, episode, frozenset(flatten_items(questionnaire)))
+        completed, _ = complete_scores(with_total.answer_map(), questionnaire)
         assert back.answer_map() == completed
         assert (back.response_id, back.questionnaire, back.authored) == (
             response.response_id, response.questionnaire, response.authored)
+
+
+@pytest.mark.parametrize("source", sorted((HERE / "input").glob("synthetic-*.json")), ids=lambda p: p.stem)
+def test_synthetic_inputs_are_the_generator_output(source: Path) -> None:
+    """The synthetic golden cases are ``service.synthetic`` output: regenerate them when it changes."""
+    assert load(source) == synthetic_episode(int(source.stem.split("-")[1]))

@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from mappings.domain import PatientRef
+from mappings.refs import patient_id
 from service.app import create_app
 from service.security import Forbidden, Principal, parse_scopes
 from service.store.models import AuditRow
@@ -67,8 +69,8 @@ def tokens(smart_url: str) -> dict[str, str]:
     return out
 
 
-# the local Patient id of business identifier (urn:oid:2.16.840.1.113883.3.7777.1, P-000123)
-PATIENT_A = "6cd97d2a-b267-5dc0-be89-4a5bb9fd3e8f"
+# the local Patient id of business identifier (urn:oid:2.16.840.1.113883.3.7777.1, P-000123), under the test key
+PATIENT_A = patient_id(PatientRef("urn:oid:2.16.840.1.113883.3.7777.1", "P-000123"))
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def test_careplan_activity_statuses_chosen_by_a_clinician_replace_the_derived_on
     statuses = {a["detail"]["code"]["coding"][0]["code"]: a["detail"]["status"] for a in plan["activity"]}
     assert statuses == {"304558001": "completed", "435551000124105": "not-started",
                         c.INTERVENTION_BRISK_WALK: "cancelled", c.INTERVENTION_GOAL_SETTING: "not-started",
-                        c.INTERVENTION_POSTCARD: "completed", "710849009": "scheduled"}
+                        c.INTERVENTION_POSTCARD: "completed", c.INTERVENTION_STAGE_MATCHED: "scheduled"}
     state = careplan_from_fhir(plan)
     assert state == careplan_state(episode)
     assert chosen_activity_statuses(EPISODE, state) == {"brisk-walk-exposure": "cancelled",

@@ -112,8 +112,8 @@ Description: "One physiotherapy session of an ETMI episode (SNOMED CT 91251008 P
 Profile: EtmiConditionClbp
 Parent: Condition
 Id: etmi-condition-clbp
-Title: "ETMI chronic low back pain"
-Description: "The chronic low back pain problem (SNOMED CT 278860009) the ETMI episode addresses; a problem-list item."
+Title: "ETMI low back pain"
+Description: "The low back pain problem an ETMI episode addresses; a problem-list item. Chronic low back pain (SNOMED CT 278860009) when the intake says the episode has lasted 3 months or more, low back pain (279039007) otherwise, or while the duration is not known."
 * insert EtmiResource
 * clinicalStatus MS
 * verificationStatus MS
@@ -122,6 +122,26 @@ Description: "The chronic low back pain problem (SNOMED CT 278860009) the ETMI e
 * category contains problemListItem 1..1 MS
 * category[problemListItem] = $condition-category#problem-list-item
 * code 1..1 MS
-* code = $sct#278860009
+* code from EtmiLbpConditionVS (required)
 * subject MS
 * subject only Reference(Patient)
+
+Profile: EtmiConditionComorbidity
+Parent: Condition
+Id: etmi-condition-comorbidity
+Title: "ETMI comorbid depression or anxiety"
+Description: "A known diagnosis of depression or anxiety recorded at the ETMI intake (comorb.dx); a problem-list item whose evidence.detail points at the intake QuestionnaireResponse."
+* insert EtmiResource
+* clinicalStatus 1..1 MS
+* verificationStatus 1..1 MS
+* category 1..* MS
+* insert SliceByPattern(category)
+* category contains problemListItem 1..1 MS
+* category[problemListItem] = $condition-category#problem-list-item
+* code 1..1 MS
+* code from EtmiComorbidityVS (required)
+* subject 1..1 MS
+* subject only Reference(Patient)
+* evidence 1..* MS
+* evidence.detail 1..* MS
+* evidence.detail only Reference(QuestionnaireResponse)

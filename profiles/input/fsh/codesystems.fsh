@@ -13,10 +13,10 @@ Id: etmi-observation
 Title: "ETMI observation codes"
 Description: "Observation and questionnaire item codes for ETMI concepts that have no verified LOINC code: the FOTO LCAT-style function score (0-100, higher is better; proprietary, no LOINC exists), the transformed fear-avoidance score 0-100, the FABQ items and subscales (no LOINC FABQ code was found), the GAD-2 total (LOINC code unverified), the exercise stage of change (no LOINC question code found), the session count, the ETMI-delivered fidelity flag, the prognosis belief, activity preferences, the global perceived effect and the duration of the low back pain episode."
 * insert LocalCodeSystem
-* #function-0-100 "Function score 0-100 (higher is better)" "Patient-reported functional status 0-100 (FOTO Lumbar Computerized Adaptive Test style), HIGHER IS BETTER. Never map the Oswestry Disability Index (higher = more disability) onto this code."
-* #fear-avoidance-0-100 "Fear-avoidance beliefs score 0-100" "Transformed fear-avoidance beliefs score 0-100 as supplied by the source system (not a raw FABQ subscale)."
-* #fabq-pa "FABQ physical activity subscale" "Fear-Avoidance Beliefs Questionnaire physical activity subscale: sum of items 2, 3, 4 and 5 (0-24)."
-* #fabq-w "FABQ work subscale" "Fear-Avoidance Beliefs Questionnaire work subscale: sum of items 6, 7, 9, 10, 11, 12 and 15 (0-42)."
+* #function-0-100 "Function score 0-100 (higher is better)" "Patient-reported functional status 0-100 (FOTO Lumbar Computerized Adaptive Test style), HIGHER IS BETTER. Lumbar CAT: an improvement of 5 points or more is the minimal clinically important difference, 8 or more is beyond measurement error (MDC95) (Wang, Hart, Werneke, Stratford, Mioduski; confidence [B]; see docs/clinical-content.md). Never map the Oswestry Disability Index (higher = more disability) onto this code."
+* #fear-avoidance-0-100 "Fear-avoidance beliefs score 0-100" "Transformed fear-avoidance beliefs score 0-100 as supplied by the source system (not a raw FABQ subscale); HIGHER = MORE FEAR-AVOIDANCE (a fall is an improvement). No threshold or MCID is claimed (the instrument is not verified)."
+* #fabq-pa "FABQ physical activity subscale" "Fear-Avoidance Beliefs Questionnaire physical activity subscale: sum of items 2, 3, 4 and 5 (0-24), only when all four are answered; higher = stronger fear-avoidance beliefs."
+* #fabq-w "FABQ work subscale" "Fear-Avoidance Beliefs Questionnaire work subscale: sum of items 6, 7, 9, 10, 11, 12 and 15 (0-42), only for people who work and when all seven are answered; higher = stronger fear-avoidance beliefs about work."
 * #fabq-item-1 "My pain was caused by physical activity" "FABQ item 1 (physical activity; not scored), 0 = completely disagree to 6 = completely agree."
 * #fabq-item-2 "Physical activity makes my pain worse" "FABQ item 2 (physical activity subscale), 0-6."
 * #fabq-item-3 "Physical activity might harm my back" "FABQ item 3 (physical activity subscale), 0-6."
@@ -45,18 +45,18 @@ Description: "Observation and questionnaire item codes for ETMI concepts that ha
 CodeSystem: EtmiTtmStage
 Id: etmi-ttm-stage
 Title: "ETMI exercise stage of change"
-Description: "Transtheoretical model stages of change for regular exercise (Prochaska/Marcus; URI Cancer Prevention Research Center short form), plus the optional relapse stage. Local because no LOINC question code was found and the SNOMED CT stage concepts are unverified. The display of each stage is the exact CPRC answer text (as shown in the ETMI Questionnaires); the stage name is a designation."
+Description: "Transtheoretical model stages of change for regular exercise (Prochaska/Marcus; URI Cancer Prevention Research Center short form), plus the optional relapse stage. Local because no LOINC question code was found and the SNOMED CT stage concepts are unverified. The display of each stage is the stage name, as a clinician reads it in an Observation; the exact CPRC answer sentence a patient reads (the display of the ETMI Questionnaires' answer options) is a designation."
 * insert LocalCodeSystem
-* #precontemplation "No, and I do NOT intend to in the next 6 months." "Not exercising regularly; no intention to start within the next 6 months."
-* #precontemplation ^designation[0].value = "Precontemplation"
-* #contemplation "No, but I intend to in the next 6 months." "Not exercising regularly; intends to start within 6 months."
-* #contemplation ^designation[0].value = "Contemplation"
-* #preparation "No, but I intend to in the next 30 days." "Not exercising regularly; intends to start within the next 30 days."
-* #preparation ^designation[0].value = "Preparation"
-* #action "Yes, I have been for LESS than 6 months." "Exercising regularly, for less than 6 months."
-* #action ^designation[0].value = "Action"
-* #maintenance "Yes, I have been for MORE than 6 months." "Exercising regularly, for 6 months or more."
-* #maintenance ^designation[0].value = "Maintenance"
+* #precontemplation "Precontemplation" "Not exercising regularly; no intention to start within the next 6 months."
+* #precontemplation ^designation[0].value = "No, and I do NOT intend to in the next 6 months."
+* #contemplation "Contemplation" "Not exercising regularly; intends to start within 6 months."
+* #contemplation ^designation[0].value = "No, but I intend to in the next 6 months."
+* #preparation "Preparation" "Not exercising regularly; intends to start within the next 30 days."
+* #preparation ^designation[0].value = "No, but I intend to in the next 30 days."
+* #action "Action" "Exercising regularly, for less than 6 months."
+* #action ^designation[0].value = "Yes, I have been for LESS than 6 months."
+* #maintenance "Maintenance" "Exercising regularly, for 6 months or more."
+* #maintenance ^designation[0].value = "Yes, I have been for MORE than 6 months."
 * #relapse "Relapse" "Was exercising regularly and has stopped (optional stage used by some instruments)."
 
 CodeSystem: EtmiActivityPreference
@@ -75,8 +75,9 @@ Description: "Recreational physical activities used to tailor the ETMI activity 
 CodeSystem: EtmiIntervention
 Id: etmi-intervention
 Title: "ETMI intervention components"
-Description: "ETMI components with no verified SNOMED CT concept: brisk-walk exposure, goal setting, the reminder postcard, and the ETMI programme as a whole."
+Description: "ETMI components with no verified SNOMED CT concept: stage-matched counselling, brisk-walk exposure, goal setting, the reminder postcard, and the ETMI programme as a whole."
 * insert LocalCodeSystem
+* #stage-matched-counselling "Stage-matched physical activity counselling" "A discussion of physical activity matched to the patient's exercise stage of change, guided by motivational interviewing (NCT04819009). This is counselling; the staging itself is the stage-of-change Observation (SNOMED CT 710849009 Assessment of exercise behavior names the staging, not the counselling)."
 * #brisk-walk-exposure "Brisk-walking exposure" "Supervised fast walking with the physiotherapist (in the corridor, hand by hand) plus graded activity."
 * #goal-setting "Physical activity goal setting" "Setting or reviewing a recreational physical activity goal with the patient."
 * #postcard "ETMI reminder postcard given" "The ETMI postcard with the main messages about physical activity and four simple stretches was given."

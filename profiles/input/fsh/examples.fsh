@@ -28,6 +28,21 @@ Description: "The chronic low back pain problem of the example episode."
 * subject = Reference(Patient/example)
 * onsetDateTime = "2025-09-01"
 
+Instance: example-comorbidity
+InstanceOf: EtmiConditionComorbidity
+Usage: #example
+Title: "Example comorbid anxiety disorder"
+Description: "A known anxiety disorder recorded at the example episode's intake."
+* identifier.system = $sid-resource
+* identifier.value = "EP-1/comorbidity/197480006"
+* clinicalStatus = $condition-clinical#active "Active"
+* verificationStatus = $condition-ver-status#confirmed "Confirmed"
+* category[problemListItem] = $condition-category#problem-list-item "Problem List Item"
+* code = $sct#197480006 "Anxiety disorder (disorder)"
+* subject = Reference(Patient/example)
+* recordedDate = "2026-01-05T09:00:00+02:00"
+* evidence.detail = Reference(QuestionnaireResponse/example-qr-intake)
+
 Instance: example-qr-intake
 InstanceOf: EtmiQuestionnaireResponse
 Usage: #example
@@ -182,7 +197,7 @@ Description: "Baseline exercise stage of change."
 * insert ExampleObservation(EP-1/obs/ttm.stage/INTAKE-1, 2026-01-05T09:00:00+02:00)
 * category[survey] = $obscat#survey "Survey"
 * code = EtmiObservation#ttm-stage "Exercise stage of change"
-* valueCodeableConcept = EtmiTtmStage#contemplation "No, but I intend to in the next 6 months."
+* valueCodeableConcept = EtmiTtmStage#contemplation "Contemplation"
 
 Instance: example-phq2
 InstanceOf: EtmiObservationPhq2
@@ -247,6 +262,8 @@ Description: "The ETMI plan of the example episode."
 * activity[+].detail.code = $sct#304558001 "Reassuring about exercise (procedure)"
 * activity[=].detail.status = #completed
 * activity[+].detail.code = $sct#435551000124105 "Counseling about physical activity (procedure)"
+* activity[=].detail.status = #completed
+* activity[+].detail.code = EtmiIntervention#stage-matched-counselling "Stage-matched physical activity counselling"
 * activity[=].detail.status = #completed
 * activity[+].detail.code = EtmiIntervention#brisk-walk-exposure "Brisk-walking exposure"
 * activity[=].detail.status = #in-progress

@@ -29,11 +29,10 @@ Description: "All ETMI intervention codes (etmi-intervention)."
 ValueSet: EtmiSessionComponentVS
 Id: etmi-session-component
 Title: "ETMI session components"
-Description: "What a physiotherapist delivers in an ETMI session: the verified SNOMED CT counselling procedures (VSAC 'Counseling for Physical Activity') plus the local ETMI intervention codes."
+Description: "What a physiotherapist delivers in an ETMI session: the verified SNOMED CT counselling procedures (VSAC 'Counseling for Physical Activity') plus the local ETMI intervention codes (stage-matched counselling among them)."
 * insert LocalValueSet
 * $sct#304558001 "Reassuring about exercise (procedure)"
 * $sct#435551000124105 "Counseling about physical activity (procedure)"
-* $sct#710849009 "Assessment of exercise behavior (procedure)"
 * include codes from system EtmiIntervention
 
 ValueSet: EtmiLbpDurationVS
@@ -73,3 +72,19 @@ Title: "ETMI observation codes"
 Description: "All codes of the etmi-observation CodeSystem."
 * insert LocalValueSet
 * include codes from system EtmiObservation
+
+ValueSet: EtmiLbpConditionVS
+Id: etmi-lbp-condition
+Title: "ETMI low back pain condition"
+Description: "The SNOMED CT code of the low back pain an ETMI episode addresses, chosen by the intake's episode duration: chronic low back pain when it has lasted 3 months or more, low back pain otherwise (or when the duration is not known)."
+* insert LocalValueSet
+* $sct#278860009 "Chronic low back pain (finding)"
+* $sct#279039007 "Low back pain (finding)"
+
+ValueSet: EtmiComorbidityVS
+Id: etmi-comorbidity
+Title: "ETMI comorbid diagnoses"
+Description: "Known comorbid diagnoses the ETMI intake records (comorb.dx): depressive disorder and anxiety disorder (SNOMED CT, VSAC)."
+* insert LocalValueSet
+* $sct#35489007 "Depressive disorder (disorder)"
+* $sct#197480006 "Anxiety disorder (disorder)"
