@@ -27,11 +27,13 @@ from mappings.bundle import episode_resources, patient_to_fhir, transaction_bund
 from mappings.domain import Episode, PatientRef
 from mappings.errors import Issue, MappingError
 from mappings.payload import episode_from_json
-from mappings.refs import patient_id
 from service import limits
 from service.api.context import Context
 from service.fhir.errors import ApiError
 from service.fhir.validator import error_issues
+from service.security import authz
+from service.security.audit_event import DENIED, AuditRecord
+from service.store.audit import audit_rows, record
 from service.store.db import transaction, utcnow
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue
@@ -61,6 +63,14 @@ class Caller:
     patient_limit: str | None = None
     base_version: int | None = None
     enqueue: bool = True  # False for edits pulled from an EHR: they are already there
+    client: str | None = None  # the token's client_id and issuer, for the AuditEvent's agents
+    issuer: str | None = None
+
+    def audit(self, action: str, resource_type: str, rid: str | None, version_id: int | None,
+              patient_id: str | None, at: datetime, outcome: str = "0") -> AuditRecord:
+        return AuditRecord(at=at, actor=self.actor, action=action, resource_type=resource_type,
+                           resource_id=rid, version_id=version_id, patient_id=patient_id,
+                           request_id=self.request_id, outcome=outcome, client=self.client, issuer=self.issuer)
 
 
 class StaleWrite(Exception):
@@ -92,14 +102,14 @@ class EpisodeWriter:
     def write(self, payload: dict[str, Any], mode: Mode, caller: Caller, raw: Any = None) -> WriteResult:
         """Store an episode payload. ``raw`` is the request body the idempotency key is bound to."""
         episode, resources = mapped(self.ctx, payload)
-        if caller.patient_limit and caller.patient_limit != patient_id(episode.patient):
-            raise ApiError(403, "the token's patient does not match the episode's patient")
         digest = request_hash(raw if raw is not None else payload)
         bundle = transaction_bundle(resources)  # built before the write lock is taken
         for attempt in (1, 2):
             try:
                 with transaction(self.ctx.store.sessions) as session:
                     return self._store(session, episode, payload, resources, bundle, mode, caller, digest)
+            except authz.Denied as err:  # rolled back: the denial is audited in a transaction of its own
+                raise refused(self.ctx, caller, err, "create" if mode == "create" else "update") from err
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -114,8 +124,11 @@ class EpisodeWriter:
                     return replay
         for _ in range(5):
             record = load_episode(self.ctx, episode_id)
-            if caller.patient_limit and caller.patient_limit != record.patient_id:
-                raise ApiError(403, "the token's patient does not match the episode's patient")
+            try:  # decided from the stored episode, before the change sees its content
+                authz.check_episode_write(caller.patient_limit, record.patient_id, record.patient_id,
+                                          creating=False, episode_id=episode_id, not_found=not_found(episode_id))
+            except authz.Denied as err:
+                raise refused(self.ctx, caller, err, "update") from err
             if caller.if_match is not None and caller.if_match != record.version:
                 raise ApiError(412, f"episode is at version {record.version}, not {caller.if_match}",
                                expression="If-Match")
@@ -134,8 +147,12 @@ class EpisodeWriter:
             return replay
         record = session.scalar(select(DomainRecord).where(
             DomainRecord.kind == "episode", DomainRecord.business_id == episode.episode_id).with_for_update())
+        patient_id = patient_of(resources)  # the id the mapping gave the episode's Patient
+        authz.check_episode_write(caller.patient_limit, record.patient_id if record else None, patient_id,
+                                  creating=mode == "create", episode_id=episode.episode_id,
+                                  not_found=not_found(episode.episode_id))
         _check_mode(record, payload, mode, caller)
-        patient_id = _patient(session, episode, now)
+        _patient(session, episode, patient_id, now)
         if record is None:
             record = DomainRecord(kind="episode", business_id=episode.episode_id, patient_id=patient_id,
                                   episode_id=episode.episode_id, data=payload, version=1, updated_at=now)
@@ -151,10 +168,9 @@ class EpisodeWriter:
             session.flush()
             outbox_ids = [row.id for row in rows]
         if changed:
-            session.execute(insert(AuditRow), [
-                {"at": now, "actor": caller.actor, "action": "create" if s.version_id == 1 else "update",
-                 "resource_type": s.resource_type, "resource_id": s.resource_id, "version_id": s.version_id,
-                 "request_id": caller.request_id} for s in changed])
+            session.execute(insert(AuditRow), audit_rows([
+                caller.audit("create" if s.version_id == 1 else "update", s.resource_type, s.resource_id,
+                             s.version_id, patient_id, now) for s in changed]))
         result = _result(record, saved, outbox_ids, created=record.version == 1 and bool(changed) and mode == "create")
         if key:
             session.add(IdempotencyRow(key=key, request_hash=digest, status_code=result.status,
@@ -176,7 +192,7 @@ def _replay(session: Session, key: str, digest: str) -> WriteResult | None:
 def _check_mode(record: DomainRecord | None, payload: dict[str, Any], mode: Mode, caller: Caller) -> None:
     if record is None:
         if mode != "create":
-            raise ApiError(404, "episode is not known")
+            raise ApiError(404, not_found(str(payload.get("episode_id"))))
         return
     if caller.base_version is not None and caller.base_version != record.version:
         raise StaleWrite
@@ -187,13 +203,16 @@ def _check_mode(record: DomainRecord | None, payload: dict[str, Any], mode: Mode
                        expression="episode_id")
 
 
-def _patient(session: Session, episode: Episode, now: datetime) -> str:
-    pid = patient_id(episode.patient)
+def patient_of(resources: list[dict[str, Any]]) -> str:
+    """The local id of the episode's Patient, as the mapping made it (the one place it is decided)."""
+    return next(str(r["id"]) for r in resources if r.get("resourceType") == "Patient")
+
+
+def _patient(session: Session, episode: Episode, pid: str, now: datetime) -> None:
     if session.get(PatientRow, pid) is None:
         session.add(PatientRow(id=pid, identifier_system=episode.patient.system,
                                identifier_value=episode.patient.value, created_at=now))
         session.flush()
-    return pid
 
 
 def _result(record: DomainRecord, saved: list[Any], outbox_ids: list[int], created: bool) -> WriteResult:
@@ -209,12 +228,24 @@ def _result(record: DomainRecord, saved: list[Any], outbox_ids: list[int], creat
     return WriteResult(201 if created else 200, body, location, headers={"ETag": f'W/"{record.version}"'})
 
 
+def not_found(episode_id: str) -> str:
+    """The one answer for an episode that is not stored or not the caller's to see."""
+    return f"episode {episode_id!r} is not known"
+
+
+def refused(ctx: Context, caller: Caller, err: authz.Denied, action: str) -> ApiError:
+    """Audit a refused write (outcome 4) and give the answer: 404 like a missing episode, 403 or 409."""
+    record(ctx.store.sessions, [caller.audit(action, err.resource_type, err.resource_id, None, err.patient_id,
+                                             utcnow(), DENIED)])
+    return ApiError(err.status, err.reason, expression="patient" if err.status == 409 else None)
+
+
 def load_episode(ctx: Context, episode_id: str) -> DomainRecord:
     with ctx.store.sessions() as session:
         record = session.scalar(select(DomainRecord).where(
             DomainRecord.kind == "episode", DomainRecord.business_id == episode_id))
     if record is None:
-        raise ApiError(404, f"episode {episode_id!r} is not known")
+        raise ApiError(404, not_found(episode_id))
     return record
 
 
@@ -225,8 +256,10 @@ def register_patient(ctx: Context, system: str, value: str, caller: Caller) -> W
     issues = error_issues(ctx.validate(resource, None), "Patient")
     if issues:
         raise MappingError(issues)
-    if caller.patient_limit is not None and caller.patient_limit != resource["id"]:
-        raise ApiError(403, "the token's patient does not match")
+    try:
+        authz.check_patient_create(caller.patient_limit, resource["id"])
+    except authz.Denied as err:
+        raise refused(ctx, caller, err, "create") from err
     now = utcnow()
     with transaction(ctx.store.sessions) as session:
         created = session.get(PatientRow, resource["id"]) is None
@@ -234,8 +267,7 @@ def register_patient(ctx: Context, system: str, value: str, caller: Caller) -> W
             session.add(PatientRow(id=resource["id"], identifier_system=system, identifier_value=value,
                                    created_at=now))
             saved = save_resources(session, [resource], now)[0]
-            session.add(AuditRow(at=now, actor=caller.actor, action="create", resource_type="Patient",
-                                 resource_id=resource["id"], version_id=saved.version_id,
-                                 request_id=caller.request_id))
+            session.execute(insert(AuditRow), audit_rows([caller.audit(
+                "create", "Patient", resource["id"], saved.version_id, resource["id"], now)]))
     body = {"id": resource["id"], "system": system, "value": value}
     return WriteResult(201 if created else 200, body, f"/api/v1/patients/{resource['id']}")
