@@ -87,7 +87,7 @@ Description: "Per-session log completed by the physiotherapist."
 * item[=].repeats = true
 * item[=].answerOption[+].valueCoding = $sct#304558001 "Reassuring about exercise (procedure)"
 * item[=].answerOption[+].valueCoding = $sct#435551000124105 "Counseling about physical activity (procedure)"
-* item[=].answerOption[+].valueCoding = $sct#710849009 "Assessment of exercise behavior (procedure)"
+* item[=].answerOption[+].valueCoding = EtmiIntervention#stage-matched-counselling "Stage-matched physical activity counselling"
 * item[=].answerOption[+].valueCoding = EtmiIntervention#brisk-walk-exposure "Brisk-walking exposure"
 * item[=].answerOption[+].valueCoding = EtmiIntervention#goal-setting "Physical activity goal setting"
 * item[=].answerOption[+].valueCoding = EtmiIntervention#postcard "ETMI reminder postcard given"
