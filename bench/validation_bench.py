@@ -9,6 +9,9 @@ QuestionnaireResponse with 20 answered items, a CarePlan with its profile). Two 
   and narrative, validated in turn (the realistic case for a sync run).
 Each figure is the median of 7 repeats whose inner loop is sized to about 0.2 s of CPU time
 (time.process_time), single thread; ratios are medians of back-to-back pairs.
+
+``--startup N`` instead measures start-up in N fresh processes (median): ``load_core()`` (reading the
+definitions index), ``Engine()`` (index again, UCUM, terminology, primitives) and the first validation.
 """
 
 from __future__ import annotations
@@ -150,11 +153,46 @@ def measure(engine: Engine, name: str, repeats: int) -> dict[str, float]:
     }
 
 
+STARTUP = """
+import time
+t0 = time.perf_counter()
+from service.validation.definitions import load_core
+t1 = time.perf_counter()
+load_core()
+t2 = time.perf_counter()
+from service.validation import Engine
+engine = Engine()
+t3 = time.perf_counter()
+from tests.validation import fixtures
+engine.validate(fixtures.fresh("Observation"))
+t4 = time.perf_counter()
+print((t2 - t1) * 1000, (t3 - t2) * 1000, (t4 - t3) * 1000)
+"""
+
+
+def measure_startup(runs: int) -> None:
+    """Median start-up figures of fresh processes (the definitions index must already exist)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    rows = []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", STARTUP], cwd=root, capture_output=True, text=True, check=True)
+        rows.append([float(x) for x in done.stdout.split()])
+    names = ("load_core", "Engine()", "first validation")
+    print("; ".join(f"{name} {statistics.median(r[i] for r in rows):.0f} ms" for i, name in enumerate(names)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
+    parser.add_argument("--startup", type=int, metavar="N", help="measure start-up in N fresh processes instead")
     args = parser.parse_args()
     ensure_definitions()
+    if args.startup:
+        Engine()  # builds the index once if missing
+        measure_startup(args.startup)
+        return 0
     start = time.perf_counter()
     engine = Engine()
     engine.add(fixtures.questionnaire())
