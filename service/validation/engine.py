@@ -73,7 +73,12 @@ class Engine:
             issues.error("structure", f"{path}.{name}", message)
         resource = loaded.value
         rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-        Walker(self, issues).resource(resource, rtype if isinstance(rtype, str) else "", profile)
+        try:
+            Walker(self, issues).resource(resource, rtype if isinstance(rtype, str) else "", profile)
+        except RecursionError:
+            issues.add(
+                "fatal", "too-costly", rtype if isinstance(rtype, str) else "", "The content is nested too deeply"
+            )
         if self.models and isinstance(resource, dict) and not issues.has_errors:
             check_with_models(resource, issues)
         return operation_outcome(issues)

@@ -86,11 +86,20 @@ def load_json(raw: bytes | str) -> Loaded:
         hits.append(_marked(made, items))
         return hits[-1]
 
-    scanned = json.loads(data, object_pairs_hook=pairs)
+    try:
+        scanned = json.loads(data, object_pairs_hook=pairs)
+    except RecursionError:
+        raise JsonProblem("nested too deeply") from None
     if not hits:
         return Loaded(value)
     found: list[tuple[str, str]] = []
     _find(scanned, "", found)
     root = value.get("resourceType") if isinstance(value, dict) else None
     prefix = root if isinstance(root, str) else "$"
-    return Loaded(value, tuple((f"{prefix}.{p}" if p else prefix, name) for p, name in found))
+    return Loaded(value, tuple((_join(prefix, p), name) for p, name in found))
+
+
+def _join(prefix: str, path: str) -> str:
+    if not path:
+        return prefix
+    return prefix + path if path.startswith("[") else f"{prefix}.{path}"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from service.validation import Engine
+from service.validation.jsonio import JsonProblem, load_json
 from tests.validation import fixtures
 
 ODD_VALUES: list[Any] = [None, "", [], {}, 0, -1, 1.5, True, "x", [None], [{}], {"a": 1}, {"id": "x"}]
@@ -50,3 +51,25 @@ def test_every_position_with_every_odd_value(engine: Engine, name: str) -> None:
 def test_non_resources(engine: Engine, document: Any) -> None:
     outcome = engine.validate(document)
     assert any(i["severity"] == "error" for i in outcome["issue"])
+
+
+def test_deep_nesting_is_an_outcome_not_an_exception(engine: Engine) -> None:
+    questionnaire: dict[str, Any] = {"resourceType": "Questionnaire", "status": "active"}
+    current = questionnaire
+    for i in range(900):
+        child: dict[str, Any] = {"linkId": str(i), "type": "group"}
+        current["item"] = [child]
+        current = child
+    issues = engine.validate(questionnaire)["issue"]
+    assert [i["severity"] for i in issues] == ["fatal"]
+
+
+def test_json_reading_problems() -> None:
+    with pytest.raises(JsonProblem):
+        load_json(b'{"a":' * 1000 + b"1" + b"}" * 1000)
+    with pytest.raises(JsonProblem):
+        load_json(b'{"value": NaN}')
+    with pytest.raises(JsonProblem):
+        load_json(b'{"text": "\\ud800"}')
+    assert load_json(b'[{"x": 1, "x": 2}, {"y": {"z": 1, "z": 1}}]').duplicates == (("$[0]", "x"), ("$[1].y", "z"))
+    assert load_json("\ufeff{}").value == {}
