@@ -118,17 +118,17 @@ class EpisodeWriter:
     def amend(self, episode_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], caller: Caller,
               raw: Any) -> WriteResult:
         """Apply ``change`` to the stored episode payload and write the result (optimistic retry)."""
-        if caller.idempotency_key:
-            with self.ctx.store.sessions() as session:
-                if replay := _replay(session, caller.idempotency_key, request_hash(raw)):
-                    return replay
-        for _ in range(5):
+        for attempt in range(5):
             record = load_episode(self.ctx, episode_id)
-            try:  # decided from the stored episode, before the change sees its content
+            try:  # decided from the stored episode, before a replay or the change sees its content
                 authz.check_episode_write(caller.patient_limit, record.patient_id, record.patient_id,
                                           creating=False, episode_id=episode_id, not_found=not_found(episode_id))
             except authz.Denied as err:
                 raise refused(self.ctx, caller, err, "update") from err
+            if attempt == 0 and caller.idempotency_key:
+                with self.ctx.store.sessions() as session:
+                    if replay := _replay(session, caller.idempotency_key, request_hash(raw)):
+                        return replay
             if caller.if_match is not None and caller.if_match != record.version:
                 raise ApiError(412, f"episode is at version {record.version}, not {caller.if_match}",
                                expression="If-Match")
@@ -143,14 +143,14 @@ class EpisodeWriter:
                bundle: dict[str, Any], mode: Mode, caller: Caller, digest: str) -> WriteResult:
         now = self.clock()
         key = caller.idempotency_key
-        if key and (replay := _replay(session, key, digest)):
-            return replay
         record = session.scalar(select(DomainRecord).where(
             DomainRecord.kind == "episode", DomainRecord.business_id == episode.episode_id).with_for_update())
         patient_id = patient_of(resources)  # the id the mapping gave the episode's Patient
         authz.check_episode_write(caller.patient_limit, record.patient_id if record else None, patient_id,
                                   creating=mode == "create", episode_id=episode.episode_id,
-                                  not_found=not_found(episode.episode_id))
+                                  not_found=not_found(episode.episode_id))  # before any replay
+        if key and (replay := _replay(session, key, digest)):
+            return replay
         _check_mode(record, payload, mode, caller)
         _patient(session, episode, patient_id, now)
         if record is None:

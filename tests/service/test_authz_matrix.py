@@ -180,3 +180,25 @@ def test_audit_events_are_for_system_scopes_only(world: World, who: str) -> None
         assert read.get_json(force=True)["resourceType"] == "AuditEvent"
     else:
         assert (search.status_code, read.status_code) == (403, 403)
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_post_search_type_validate_conformance_and_writes(world: World, who: str) -> None:
+    """``POST /_search`` is the same search; ``/{type}/$validate`` like ``/$validate``; the guide's
+    conformance resources are public; the façade takes no writes from anyone."""
+    a_patient = world.patients["A"]
+    form = world.client.post("/fhir/Goal/_search", data={"patient": a_patient}, headers=world.headers(who))
+    if who == "user_careplan":
+        assert form.status_code == 403
+    else:
+        found = form.get_json(force=True)
+        owners = {owner(world, e["resource"]) for e in found.get("entry", [])}
+        assert owners == (set() if who == "patient_b" else {"A"}) and found["total"] == len(found.get("entry", []))
+    goal = {"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "x"},
+            "subject": {"reference": "Patient/x"}}
+    assert world.send("POST", "/fhir/Goal/$validate", who, goal).status_code == 200
+    assert world.get("/fhir/StructureDefinition?_count=1", who).status_code == 200
+    plan = world.fhir("CarePlan", "A")
+    for method in ("PUT", "DELETE", "PATCH"):
+        assert world.send(method, f"/fhir/CarePlan/{plan['id']}", who, plan).status_code == 405
+    assert world.send("POST", "/fhir/CarePlan", who, plan).status_code == 405

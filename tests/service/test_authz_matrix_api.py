@@ -169,3 +169,15 @@ def test_audit_trail_is_for_system_scopes_and_records_reads_and_denials(world: W
         assert {("sub-patient_a", "read", "0"), ("sub-patient_b", "read", "4"), ("sub-writer", "create", "0")} <= seen
         event = world.get(response.get_json()["entries"][0]["audit_event"].join(["/fhir/", ""]), "system")
         assert event.status_code == 200 and event.get_json(force=True)["resourceType"] == "AuditEvent"
+
+
+def test_an_idempotency_key_replays_nothing_to_another_patient(world: World) -> None:
+    """The same subject, key and path under a token for another patient: decided before any replay."""
+    a_id, score = world.episodes["A"]["episode_id"], world.episodes["A"]["scores"][0]
+    key = {"Idempotency-Key": "matrix-key-1"}
+    url = f"/api/v1/episodes/{a_id}/outcome-scores"
+    as_a = world.issuer.token("patient/*.cruds", world.patients["A"], sub="same-user")
+    as_b = world.issuer.token("patient/*.cruds", world.patients["B"], sub="same-user")
+    first = world.client.post(url, json=score, headers={**key, "Authorization": f"Bearer {as_a}"})
+    again = world.client.post(url, json=score, headers={**key, "Authorization": f"Bearer {as_b}"})
+    assert (first.status_code, again.status_code) == (200, 404)
