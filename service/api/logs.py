@@ -1,5 +1,5 @@
 """Structured JSON logs and the request id. Log records carry only whitelisted fields: never a body,
-a name, free text or a token."""
+a name, free text, a token, or a URL path or query (the access log names the route template)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def configure(level: str) -> None:
 
 def _request_id() -> str:
     given = request.headers.get("X-Request-ID", "")
-    return given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+    return given if 0 < len(given) <= 64 and given.isascii() and given.replace("-", "").isalnum() else uuid.uuid4().hex
 
 
 def install(app: Flask) -> None:
@@ -51,7 +51,14 @@ def install(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        access.info("request", extra={"event": "request", "method": request.method, "path": request.path,
-                                      "status": response.status_code, "duration_ms": round(took, 2),
-                                      "request_id": g.get("request_id", "-")})
+        extra = {"event": "request", "method": request.method, "path": route(), "status": response.status_code,
+                 "duration_ms": round(took, 2), "request_id": g.get("request_id", "-")}
+        access.info("request", extra=extra)
         return response
+
+
+def route() -> str:
+    """The matched route (``/fhir/<rtype>/<rid>``), never the requested path: ids, identifiers and
+    query strings in URLs stay out of the logs (``request_id`` joins a log line to the audit trail)."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else "(no route)"

@@ -69,6 +69,9 @@ class WriteResultSchema(Schema):
     outbox_id = fields.Integer(allow_none=True, metadata={"description": "the first of outbox_ids"})
     outbox_ids = fields.List(fields.Integer(), metadata={"description": "one outbox entry per sync target"})
     resources = fields.List(fields.Nested(ResourceRefSchema))
+    issues = fields.Dict(metadata={"description": "an OperationOutcome of the write's warnings and information "
+                                                  "(e.g. a low back pain episode shorter than 3 months); absent "
+                                                  "when there are none"})
 
 
 class EpisodeReadSchema(Schema):

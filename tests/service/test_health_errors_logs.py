@@ -49,10 +49,12 @@ def test_logs_hold_no_identifiers_bodies_or_tokens(client: FlaskClient, episode:
     try:
         client.post("/api/v1/episodes", json=episode, headers={"Authorization": "Bearer tok-SECRET"})
         client.get("/fhir/Observation?identifier=P-000123")
+        client.get("/fhir/Patient/P-000123")  # an identifier where an id belongs: the path is not logged
+        client.get("/api/v1/patients/P-000123")
     finally:
         logging.getLogger("etmi").propagate = False
     text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
-    assert "request" in text
+    assert "request" in text and "/fhir/<rtype>/<rid>" in text  # the route template
     for secret in ("P-000123", "tok-SECRET", "Brisk walking", "identifier=P-000123"):
         assert secret not in text
 
