@@ -1,0 +1,130 @@
+"""The outbox contract the sync engine relies on, pinned on the real SQLite store (the survivors of the
+mutation run of service/store/outbox.py, docs/mutation-testing.md): what ``replay``, ``mark_failed``,
+``get``/``list``, the per-target labels and the id map keep and forget."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from service.store import Store
+from service.store.db import utcnow
+from service.store.models import OutboxRow
+from service.store.outbox import OutboxEntry, by_target_label
+from tests.sync.support import enqueue_resource, new_store
+
+
+def goal(local_id: str) -> dict[str, Any]:
+    return {"resourceType": "Goal", "id": local_id, "identifier": [{"system": "urn:x", "value": local_id}]}
+
+
+def seeded(tmp_path: Path, n: int = 3, targets: tuple[str, ...] = ()) -> Store:
+    store = new_store(tmp_path)
+    for i in range(n):
+        enqueue_resource(store, goal(f"g{i}"), f"p{i}", targets=targets)
+    return store
+
+
+def updated_at(store: Store, entry_id: int) -> datetime:
+    with store.sessions() as session:
+        return session.scalars(select(OutboxRow.updated_at).where(OutboxRow.id == entry_id)).one()
+
+
+def claim_all(store: Store) -> list[OutboxEntry]:
+    return list(store.outbox.claim(10, "w1", 60))
+
+
+def test_replay_requeues_failed_and_dead_entries_now_with_a_fresh_start(tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    failed, dead, sent = claim_all(store)
+    later = utcnow() + timedelta(hours=1)
+    assert store.outbox.mark_failed(failed, "HTTP 503", later)
+    assert store.outbox.dead_letter(dead, {"resourceType": "OperationOutcome", "issue": []})
+    assert store.outbox.mark_sent(sent, {})
+    stamp = updated_at(store, 1)
+    assert store.outbox.replay([1, 2, 3, 99]) == 2, "only failed and dead entries (and only existing ones)"
+    assert store.outbox.replay([]) == 0
+    for entry_id in (1, 2):
+        entry = store.outbox.get(entry_id)
+        assert entry is not None
+        assert (entry.status, entry.attempts, entry.outcome, entry.worker_id, entry.lease_until) == \
+            ("pending", 0, None, None, None)
+        assert entry.next_attempt_at <= utcnow(), "due now, not at the old retry time"
+    assert updated_at(store, 1) >= stamp
+    again = store.outbox.get(3)
+    assert again is not None and again.status == "sent"
+    assert [e.id for e in store.outbox.claim(10, "w2", 60)] == [1, 2], "replayed entries are claimable at once"
+
+
+def test_replay_of_a_failed_entry_alone(tmp_path: Path) -> None:
+    store = seeded(tmp_path, 1)
+    [entry] = claim_all(store)
+    store.outbox.mark_failed(entry, "HTTP 503", utcnow() + timedelta(hours=1))
+    assert store.outbox.replay([1]) == 1
+    replayed = store.outbox.get(1)
+    assert replayed is not None and replayed.status == "pending"
+
+
+def test_a_lease_is_cleared_by_replay(tmp_path: Path) -> None:
+    store = seeded(tmp_path, 1)
+    [entry] = claim_all(store)
+    store.outbox.dead_letter(entry, {"resourceType": "OperationOutcome", "issue": []})
+    with store.sessions() as session, session.begin():  # a row left with a stale claim by an old version
+        row = session.get(OutboxRow, 1)
+        assert row is not None
+        row.claimed_by, row.lease_until = "w-old", utcnow()
+    store.outbox.replay([1])
+    replayed = store.outbox.get(1)
+    assert replayed is not None and (replayed.worker_id, replayed.lease_until) == (None, None)
+
+
+def test_mark_failed_keeps_2000_characters_of_the_error(tmp_path: Path) -> None:
+    store = seeded(tmp_path, 1)
+    [entry] = claim_all(store)
+    store.outbox.mark_failed(entry, "x" * 3000, utcnow())
+    failed = store.outbox.get(1)
+    assert failed is not None and failed.last_error == "x" * 2000
+
+
+def test_get_and_list(tmp_path: Path) -> None:
+    store = seeded(tmp_path, 4)
+    assert store.outbox.get(99) is None
+    assert [e.id for e in store.outbox.list("pending")] == [1, 2, 3, 4]
+    assert [e.id for e in store.outbox.list("pending", limit=2)] == [1, 2]
+    assert store.outbox.list("dead") == []
+
+
+def test_target_labels_put_the_rows_for_every_target_first() -> None:
+    counts: dict[str | None, dict[str, int]] = {"b": {"sent": 1}, None: {"pending": 2}, "B": {"dead": 1}}
+    assert list(by_target_label(counts)) == ["*", "B", "b"]
+    assert by_target_label(counts)["*"] == {"pending": 2}
+
+
+def test_mark_sent_records_remote_ids_with_and_without_versions(tmp_path: Path) -> None:
+    store = seeded(tmp_path, 1, targets=("a",))
+    [entry] = claim_all(store)
+    assert store.outbox.mark_sent(entry, {"Goal/g0": "Goal/r1/_history/7", "Goal/g1": "Goal/r2",
+                                          "Goal/g2": "r3", "Goal/g3": "Goal/r4/x/5"})
+    assert store.id_map.get("a", "Goal", "g0") == ("r1", "7")
+    assert store.id_map.get("a", "Goal", "g1") == ("r2", None)
+    assert store.id_map.get("a", "Goal", "g2") == ("r3", None), "a bare remote id is kept as it is"
+    assert store.id_map.get("a", "Goal", "g3") == ("r4", None), "only _history/<v> is a version"
+    assert store.id_map.get("b", "Goal", "g0") is None
+
+
+def test_id_map_versions_and_reverse_lookup_per_target_and_type(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    ids = store.id_map
+    ids.put("a", "Goal", "g1", "r1", "7")
+    ids.put("a", "Goal", "g2", "r2")
+    ids.put("b", "Goal", "g3", "r1", "1")
+    ids.put("a", "CarePlan", "c1", "r9")
+    assert ids.get("a", "Goal", "g1") == ("r1", "7") and ids.get("a", "Goal", "g2") == ("r2", None)
+    assert ids.local_id("a", "Goal", "r1") == "g1" and ids.local_id("b", "Goal", "r1") == "g3"
+    assert ids.local_id("a", "CarePlan", "r9") == "c1" and ids.local_id("a", "Goal", "r9") is None
+    assert ids.local_id("a", "CarePlan", "r1") is None
+    ids.put("a", "Goal", "g1", "r1", None)  # a later write whose version is unknown
+    assert ids.get("a", "Goal", "g1") == ("r1", None)
