@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 import orjson
 import requests
+import urllib3
 
 from service.security import ALGORITHMS, InvalidToken, Principal, parse_scopes
 
@@ -97,16 +98,22 @@ class JwksTokenVerifier:
 
     def _get(self, url: str) -> dict[str, Any]:
         self.fetches += 1
+        deadline = time.monotonic() + 2 * self.timeout  # a body dripped byte by byte ends here too
+        chunks: list[bytes] = []
         try:
             with self._session.get(url, timeout=(self.timeout, self.timeout), stream=True,
                                    allow_redirects=False, headers={"Accept": "application/json"}) as response:
-                body = response.raw.read(MAX_DOCUMENT + 1, decode_content=True)
                 ok = response.status_code == 200
-        except (requests.Timeout, requests.ConnectionError) as err:
+                while ok and (chunk := response.raw.read1(16384, decode_content=True)):  # one recv at a time
+                    chunks.append(chunk)
+                    if sum(map(len, chunks)) > MAX_DOCUMENT or time.monotonic() > deadline:
+                        raise Unreachable("issuer document too large or too slow")
+        except (requests.Timeout, requests.ConnectionError, urllib3.exceptions.HTTPError) as err:
             raise Unreachable(f"issuer unreachable ({type(err).__name__})") from err
         except (requests.RequestException, OSError) as err:
             raise InvalidToken(f"issuer request failed ({type(err).__name__})") from err
-        if not ok or len(body) > MAX_DOCUMENT:
+        body = b"".join(chunks)
+        if not ok:
             raise InvalidToken("issuer document not available")
         try:
             value = orjson.loads(body)

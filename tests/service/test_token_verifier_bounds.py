@@ -92,6 +92,30 @@ class Issuer:
                           headers={"kid": kid})
 
 
+class DripIssuer(HangingIssuer):
+    """Answers 200 at once, then drips its body one byte at a time, forever (until closed)."""
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.held.append(conn)
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+            while True:
+                time.sleep(0.1)
+                conn.sendall(b" ")
+        except OSError:
+            return
+
+
 @pytest.fixture
 def hanging() -> Iterator[HangingIssuer]:
     server = HangingIssuer()
@@ -205,3 +229,26 @@ def test_the_service_with_a_hanging_issuer_answers_a_burst_with_401_after_one_co
         assert statuses[-1] == 401 and hanging.accepted == 1
     finally:
         app.extensions["etmi"].store.close()
+
+
+def test_an_issuer_dripping_its_answer_is_cut_off(tmp_path: Path) -> None:
+    drip = DripIssuer()
+    try:
+        verifier = JwksTokenVerifier(drip.url, AUDIENCE, timeout=0.5)
+        key = ec.generate_private_key(ec.SECP256R1())
+        token = jwt.encode({"iss": drip.url, "aud": AUDIENCE, "exp": int(time.time()) + 60}, key, "ES256")
+        done: list[Exception] = []
+
+        def call() -> None:
+            try:
+                verifier.verify(token)
+            except InvalidToken as err:
+                done.append(err)
+
+        worker = threading.Thread(target=call)
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive() and done  # cut off by the deadline, not after 100,000 bytes
+        assert drip.accepted == 1 and verifier.fetches == 1
+    finally:
+        drip.close()
