@@ -139,3 +139,25 @@ def test_fabq_w_only_for_people_who_work(employed: bool | None, work: dict[str, 
     assert len(found) == (1 if complete else 0)
     if complete:
         assert found[0]["valueQuantity"]["value"] == rule("fabq.w_score", work)
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(total=st.sampled_from(sorted(INSTRUMENTS)), data=st.data())
+def test_extraction_of_a_foreign_response_never_records_a_total_from_partial_items(total: str,
+                                                                                  data: st.DataObject) -> None:
+    """A QuestionnaireResponse from elsewhere (an EHR's form filler summing the answered items) whose
+    total lost an item: extraction refuses it, naming the total in the response."""
+    _, inputs = INSTRUMENTS[total]
+    answers: dict[str, AnswerValue] = {"work.employed": True}
+    answers.update({link: data.draw(answer_values(link), label=link) for link in inputs})
+    response = QuestionnaireAnswers("R-FOREIGN", "intake", "2026-01-05T09:00:00+02:00",
+                                    tuple((link, (value,)) for link, value in answers.items()))
+    qr = answers_to_questionnaire_response(response, EPISODE, QUESTIONNAIRE)
+    assert len(total_observations(extract_observations(qr, QUESTIONNAIRE), total)) == 1
+    dropped = data.draw(st.sampled_from(inputs), label="dropped item")
+    qr["item"] = [item for item in qr["item"] if item["linkId"] != dropped]
+    with pytest.raises(MappingError) as refused:
+        extract_observations(qr, QUESTIONNAIRE)
+    [issue] = refused.value.issues
+    assert issue.expression == f"QuestionnaireResponse.item.where(linkId='{total}')"
+    assert dropped in issue.diagnostics
