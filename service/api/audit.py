@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from service import limits
 from service.api.context import current, operator
-from service.api.responses import AuditListSchema, errors
+from service.api.responses import AuditListSchema, errors, query
 from service.fhir.capability import AUDIT_EVENT_PARAMS
 from service.fhir.errors import ApiError
 from service.fhir.respond import json_response
@@ -54,7 +54,11 @@ def _row_id(text: str) -> int:
 
 @bp.route("", methods=["GET"])
 @bp.response(200, AuditListSchema)
-@errors(bp)
+@errors(bp, parameters=[
+    *(query(name, f"only entries with this {name}") for name in ("resource_type", "resource_id", "actor", "patient",
+                                                                  "action")),
+    query("outcome", "0 success, 4 denied"),
+    query("_count", "at most this many entries (default 100)", type="integer", minimum=0, maximum=1000)])
 def audit_trail() -> Response:
     """Filter by ``resource_type``, ``resource_id``, ``actor``, ``patient``, ``action`` and ``outcome``
     (0 success, 4 denied); newest first, at most ``_count`` (100, max 1000)."""

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from service.api.context import current, operator
-from service.api.responses import OutboxListSchema, ReplayResultSchema, errors
+from service.api.responses import OutboxListSchema, ReplayResultSchema, errors, query
 from service.api.routes_common import require_json_body
 from service.fhir.errors import ApiError
 from service.fhir.parse import query_int
@@ -58,7 +58,10 @@ def _summary(row: OutboxRow) -> dict[str, Any]:
 
 @bp.route("", methods=["GET"])
 @bp.response(200, OutboxListSchema)
-@errors(bp)
+@errors(bp, parameters=[
+    query("status", f"comma-separated, among {', '.join(STATUSES)} (default failed,dead)"),
+    query("target", "an EHR target name"),
+    query("_count", "at most this many entries (default 100)", type="integer", minimum=0, maximum=1000)])
 def list_entries() -> Response:
     """Entries by ``status`` (default: failed and dead) and ``target`` (default: all), newest first, at
     most ``_count`` (100)."""

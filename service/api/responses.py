@@ -43,15 +43,35 @@ class OperationOutcomeSchema(Schema):
     issue = fields.List(fields.Nested(IssueSchema), required=True, validate=validate.Length(min=1))
 
 
-def errors(bp: Blueprint, *, write: bool = False) -> Callable[[F], F]:
-    """Document the OperationOutcome answers of one operation (all errors; ``write`` adds 409-422)."""
+#: The headers every write reads (``service.api.routes_common.caller``).
+WRITE_HEADERS: list[dict[str, Any]] = [
+    {"name": "If-Match", "in": "header", "required": False,
+     "description": "the episode's ETag, W/\"<version>\"; 412 when the stored episode is at another version",
+     "schema": {"type": "string", "pattern": r'^W/"[0-9]{1,10}"$'}},
+    {"name": "Idempotency-Key", "in": "header", "required": False,
+     "description": "a retry with the same key and body gets the stored answer; another body is 409",
+     "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+]
+
+
+def query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """One documented query parameter (``schema`` defaults to a string)."""
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string", "maxLength": 255}}
+
+
+def errors(bp: Blueprint, *, write: bool = False, parameters: list[dict[str, Any]] | None = None
+           ) -> Callable[[F], F]:
+    """Document the OperationOutcome answers of one operation (all errors; ``write`` adds 409-422 and the
+    write headers) and its ``parameters`` (query or header)."""
     codes = {**COMMON_ERRORS, **(WRITE_ERRORS if write else {})}
+    documented = [*(parameters or []), *(WRITE_HEADERS if write else [])]
 
     def decorate(view: F) -> F:
         for status, text in sorted(codes.items(), reverse=True):
             view = bp.alt_response(status, schema=OperationOutcomeSchema, content_type=FHIR_JSON,
                                    description=f"OperationOutcome: {text}")(view)
-        return view
+        return bp.doc(parameters=documented)(view) if documented else view
     return decorate
 
 
