@@ -136,7 +136,9 @@ class Engine:
         if not self.ucum.valid(code):
             issues.error("code-invalid", f"{path}.code", f"Error processing unit '{code}': not a valid UCUM unit")
 
-    def check_binding(self, value: Any, code: str, binding: tuple[str, str], path: str, issues: Issues) -> None:
+    def check_binding(
+        self, value: Any, code: str, binding: tuple[str, str], path: str, issues: Issues, choice: bool = False
+    ) -> None:
         strength, url = binding
         expansion = self.terminology.expand(url)
         if expansion is None:
@@ -164,9 +166,9 @@ class Engine:
             return
         if not ok:
             message = f"The value {shown} is not in the value set {url} ({strength} binding)"
-            # a Quantity's unit outside a required unit value set is a warning, as in the HL7 validator
-            # (R4's vital-signs component.value[x] binds all of its types to common UCUM vital units)
-            if strength == "required" and code != "Quantity":
+            # a Quantity's unit outside a required binding on a many-typed choice is a warning, as in the
+            # HL7 validator (R4's vital-signs component.value[x] binds all its types to UCUM vital units)
+            if strength == "required" and not (choice and code == "Quantity"):
                 issues.error("code-invalid", path, message)
             else:
                 issues.warning("code-invalid", path, message)

@@ -274,7 +274,7 @@ class Walker:
         if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):
             self.issues.error("value", path, f"Value must match the pattern {_dump(elem.pattern[0])}")
         if elem.binding is not None:
-            self.engine.check_binding(value, code, elem.binding, path, self.issues)
+            self.engine.check_binding(value, code, elem.binding, path, self.issues, len(elem.types) > 1)
 
     def _complex_item(self, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
         """A datatype value: its node, the element's invariants and the type-specific rules."""
