@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from mappings import canonical as c
 from service.app import create_app
+from tests.servers.fixtures import free_port
 from tests.service.conftest import EXAMPLE, make_settings
 
 pytestmark = pytest.mark.slow
@@ -29,14 +30,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     import json
 
     db = tmp_path_factory.mktemp("served") / "etmi.db"
-    app = create_app(make_settings(f"sqlite:///{db}"))
+    port = free_port()  # links are minted from ETMI_PUBLIC_BASE_URL, never from the Host header
+    app = create_app(make_settings(f"sqlite:///{db}", public_base_url=f"http://127.0.0.1:{port}"))
     episode: dict[str, Any] = json.loads(Path(EXAMPLE).read_text())
     other = copy.deepcopy(episode)
     other.update(episode_id="EP-2", patient={"system": episode["patient"]["system"], "value": "P-2"})
     with app.test_client() as client:
         patient_id = client.post("/api/v1/episodes", json=episode).get_json()["patient_id"]
         client.post("/api/v1/episodes", json=other)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
