@@ -3,7 +3,7 @@
 The ETMI implementation guide in ``profiles/`` publishes an artifact for every ``ETMI_*`` URL here,
 and a contract test (``tests/contract/test_canonical.py``) checks both directions.
 
-Where each external code comes from (confidence tags are those of ``shared/docs/etmi-domain.md``):
+Where each external code comes from (confidence tags and sources: ``docs/clinical-content.md``):
 - LOINC EVS items 89555-7, 68516-4, 82290-8, 82291-6, exercise activity 73985-4, exercise duration
   55411-3: HL7 Physical Activity IG 1.0.1 (tx.fhir.org cache) [A]; walking answer LA11834-1 [B].
 - LOINC pain NRS 72514-3 [A] (VSAC "Standardized Pain Assessment Tool").
@@ -12,7 +12,7 @@ Where each external code comes from (confidence tags are those of ``shared/docs/
 - SNOMED CT 278860009 chronic low back pain [B]; 279039007 low back pain (finding) [B] (the domain
   reference, plus a SNOMED CT terminology-server ``$lookup`` probe expecting "Low back pain (finding)"
   and a SNOMED relationship table: is-a 22253000 Pain (finding), site lower back; found with the search
-  tool, docs/clinical-conditions.md); 91251008 physical therapy procedure [A]; 304558001 reassuring
+  tool, docs/clinical-content.md); 91251008 physical therapy procedure [A]; 304558001 reassuring
   about exercise [A]; 435551000124105 counseling about physical activity [A] (VSAC "Counseling for
   Physical Activity", PA-IG); comorbid 35489007 depressive disorder [A], 197480006 anxiety disorder [A]
   (VSAC). 710849009 "Assessment of exercise behavior" is the staging, not the counselling, and is not

@@ -5,15 +5,15 @@ The target is LOINC 82290-8 "Frequency of moderate to vigorous aerobic physical 
 status codes come from http://terminology.hl7.org/CodeSystem/goal-achievement (FHIR R4 core).
 
 The outcome questionnaire's ``goal.achieved`` answer ("Did you reach your activity goal?") maps to
-``Goal.achievementStatus`` (etmi-domain.md §5): ``with_reported_achievement`` gives it to each goal
+``Goal.achievementStatus`` (docs/clinical-content.md): ``with_reported_achievement`` gives it to each goal
 that has no achievement status of its own. A status set on the goal (API or EHR) wins over the answer.
 
-The session log's ``session.goal_minutes_week`` ("Agreed weekly activity target", etmi-domain.md §5.2:
+The session log's ``session.goal_minutes_week`` ("Agreed weekly activity target"; the domain reference says it
 "writes pa-goal.target") is the target agreed with the patient: the latest completed session response
-answering it, on or after a goal's start date, sets that goal's ``target`` (``with_session_targets``), so
-each session that changes the target gives the stored Goal a new version. The goal's own
-``target_minutes_per_week`` is the initial target; when a session replaced it, an information issue
-says so (``target_issues``).
+answering it after the day a goal started sets that goal's ``target`` (``with_session_targets``), so each
+later session that changes the target gives the stored Goal a new version. The goal's own
+``target_minutes_per_week`` is the target agreed when it was set (a session log of that same day does
+not override it); when a later session replaced it, an information issue says so (``target_issues``).
 """
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ def with_reported_achievement(episode: Episode) -> tuple[ActivityGoal, ...]:
 
 
 def session_target(episode: Episode, goal: ActivityGoal) -> tuple[int, int] | None:
-    """``(response index, minutes/week)`` of the latest completed session response agreeing a target on or
-    after the goal's start (calendar days compared), if any."""
+    """``(response index, minutes/week)`` of the latest completed session response agreeing a target after
+    the day the goal started (calendar days compared), if any."""
     if goal.lifecycle_status in CLOSED_LIFECYCLES:
         return None
     found = [(r.authored, i, r.answer_map()[TARGET_LINK][0]) for i, r in enumerate(episode.responses)
              if r.questionnaire == "session" and r.status != "in-progress" and r.answer_map().get(TARGET_LINK)
-             and r.authored[:10] >= goal.start[:10]]
+             and r.authored[:10] > goal.start[:10]]
     found = [f for f in found if isinstance(f[2], int) and not isinstance(f[2], bool)]
     if not found:
         return None

@@ -4,7 +4,7 @@
 outcome Observations; questionnaire extraction looks kinds up by code. Code provenance:
 LOINC 72514-3 [A] (VSAC pain assessment), 89555-7 / 68516-4 / 82290-8 / 82291-6 [A] (HL7 Physical
 Activity IG), 55758-7 [B]; everything else is a code of the project's ``etmi-observation``
-CodeSystem because no verified standard code exists (see ``shared/docs/etmi-domain.md`` §3).
+CodeSystem because no verified standard code exists (see ``docs/clinical-content.md``).
 Polarity: function 0-100 is HIGHER = BETTER; never map a disability index (ODI: higher = worse) to it.
 """
 

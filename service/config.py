@@ -18,6 +18,7 @@
 | ETMI_PUBLIC_BASE_URL | http://localhost | ``scheme://host[:port]`` of every link the service mints (not Host) |
 | ETMI_AUTH_LEEWAY | 60 | seconds of clock skew allowed on a token's exp/nbf/iat (0-300) |
 | ETMI_ALLOW_UNAUTHENTICATED_REMOTE | false | ``true``: ``none`` mode also answers non-loopback clients (dangerous) |
+| ETMI_ID_KEY | (made once, kept in the database) | secret key of the Patient ids (HMAC-SHA256), 32+ characters |
 
 ``check()`` refuses unsafe or incomplete settings at start-up (``ConfigError`` naming the variable).
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -62,6 +63,7 @@ class Settings:
     public_base_url: str = ""
     auth_leeway: int = 60
     allow_unauthenticated_remote: bool = False
+    id_key: str = field(default="", repr=False)  # a secret: never in a repr or a log line
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +89,7 @@ class Settings:
             public_base_url=env.get("ETMI_PUBLIC_BASE_URL", "").strip().rstrip("/"),
             auth_leeway=_int(env, "ETMI_AUTH_LEEWAY", defaults.auth_leeway),
             allow_unauthenticated_remote=_flag(env.get("ETMI_ALLOW_UNAUTHENTICATED_REMOTE", "")),
+            id_key=env.get("ETMI_ID_KEY", ""),
         )
 
     def check(self) -> None:
@@ -100,6 +103,8 @@ class Settings:
         if self.public_base_url and public_origin(self.public_base_url) is None:
             problems.append(f"ETMI_PUBLIC_BASE_URL must be http(s)://host[:port] with no path, query or user "
                             f"(not {self.public_base_url!r})")
+        if self.id_key and len(self.id_key) < 32:
+            problems.append("ETMI_ID_KEY must be at least 32 characters (e.g. 64 hex digits of a random key)")
         if not 0 <= self.auth_leeway <= MAX_LEEWAY:
             problems.append(f"ETMI_AUTH_LEEWAY must be 0-{MAX_LEEWAY} seconds (not {self.auth_leeway})")
         if problems:

@@ -23,9 +23,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mappings.bundle import episode_resources, patient_to_fhir, transaction_bundle
+from mappings.bundle import episode_issues, episode_resources, patient_to_fhir, transaction_bundle
 from mappings.domain import Episode, PatientRef
-from mappings.errors import Issue, MappingError
+from mappings.errors import Issue, MappingError, operation_outcome
 from mappings.payload import episode_from_json
 from service import limits
 from service.api.context import Context
@@ -35,6 +35,7 @@ from service.security import authz
 from service.security.audit_event import DENIED, AuditRecord
 from service.store.audit import audit_rows, record
 from service.store.db import transaction, utcnow
+from service.store.id_key import mapping_context
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue
 from service.store.resources import save_resources
@@ -85,7 +86,7 @@ def mapped(ctx: Context, payload: dict[str, Any]) -> tuple[Episode, list[dict[st
     missing = {r.questionnaire for r in episode.responses} - set(questionnaires)
     if missing:
         raise ApiError(503, f"questionnaire(s) {', '.join(sorted(missing))} not loaded from the profiles package")
-    resources = episode_resources(episode, questionnaires)
+    resources = episode_resources(episode, questionnaires, mapping_context(ctx.store, ctx.settings))
     issues: list[Issue] = []
     for i, resource in enumerate(resources):
         issues += error_issues(ctx.validate(resource, None), f"Bundle.entry[{i}].resource")
@@ -107,7 +108,8 @@ class EpisodeWriter:
         for attempt in (1, 2):
             try:
                 with transaction(self.ctx.store.sessions) as session:
-                    return self._store(session, episode, payload, resources, bundle, mode, caller, digest)
+                    result = self._store(session, episode, payload, resources, bundle, mode, caller, digest)
+                return with_issues(result, episode_issues(episode))
             except authz.Denied as err:  # rolled back: the denial is audited in a transaction of its own
                 raise refused(self.ctx, caller, err, "create" if mode == "create" else "update") from err
             except IntegrityError:
@@ -240,6 +242,13 @@ def refused(ctx: Context, caller: Caller, err: authz.Denied, action: str) -> Api
     return ApiError(err.status, err.reason, expression="patient" if err.status == 409 else None)
 
 
+def with_issues(result: WriteResult, issues: list[Issue]) -> WriteResult:
+    """An accepted write tells its caller the mapping's warnings (e.g. low back pain shorter than 3 months)."""
+    if issues:
+        result.body["issues"] = operation_outcome(issues)
+    return result
+
+
 def load_episode(ctx: Context, episode_id: str) -> DomainRecord:
     with ctx.store.sessions() as session:
         record = session.scalar(select(DomainRecord).where(
@@ -252,7 +261,8 @@ def load_episode(ctx: Context, episode_id: str) -> DomainRecord:
 def register_patient(ctx: Context, system: str, value: str, caller: Caller) -> WriteResult:
     """The patient by business identifier only (mapped, validated, stored, audited; no outbox entry:
     every episode Bundle carries the Patient as a conditional create)."""
-    resource = patient_to_fhir(Episode("-", PatientRef(system, value), "2000-01-01"))
+    resource = patient_to_fhir(Episode("-", PatientRef(system, value), "2000-01-01"),
+                               mapping_context(ctx.store, ctx.settings))
     issues = error_issues(ctx.validate(resource, None), "Patient")
     if issues:
         raise MappingError(issues)

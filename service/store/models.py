@@ -198,3 +198,14 @@ class SyncConflictRow(Base):
     local: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     remote: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdKeyRow(Base):
+    """The secret key of Patient ids when ``ETMI_ID_KEY`` is not set: made once, kept by the database
+    (``service/store/id_key.py``); one row, id 1."""
+
+    __tablename__ = "id_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,4 +1,4 @@
-"""Every code the mappings ship is verified ([A]/[B] in shared/docs/etmi-domain.md) or our own.
+"""Every code the mappings ship is verified ([A]/[B] in docs/clinical-content.md) or our own.
 
 The allow-list below copies each external code with its tag and source from the domain reference;
 adding a code here means checking it there first. Codes of the project's CodeSystems must exist in
@@ -83,7 +83,7 @@ def test_every_shipped_code_is_verified_or_local() -> None:
                 problems.add(f"{system}#{code}: not in our CodeSystem")
         elif system in (c.LOINC, c.SNOMED):
             if (system, code) not in VERIFIED:
-                problems.add(f"{system}#{code}: not tagged [A]/[B] in etmi-domain.md")
+                problems.add(f"{system}#{code}: not tagged [A]/[B] in docs/clinical-content.md")
         elif system not in HL7_SYSTEMS and not system.startswith("urn:oid:"):
             problems.add(f"{system}#{code}: unknown code system")
     assert not problems, sorted(problems)

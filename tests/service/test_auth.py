@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from mappings.canonical import TEST_ID_KEY
 from mappings.domain import PatientRef
 from mappings.refs import patient_id
 from service.app import create_app
@@ -69,14 +70,15 @@ def tokens(smart_url: str) -> dict[str, str]:
     return out
 
 
-# the local Patient id of business identifier (urn:oid:2.16.840.1.113883.3.7777.1, P-000123), under the test key
+# the local Patient id of business identifier (urn:oid:2.16.840.1.113883.3.7777.1, P-000123) under the test key,
+# which the ``secured`` app is given as ETMI_ID_KEY
 PATIENT_A = patient_id(PatientRef("urn:oid:2.16.840.1.113883.3.7777.1", "P-000123"))
 
 
 @pytest.fixture
 def secured(smart_url: str, tmp_path: Path) -> Iterator[Flask]:
     settings = make_settings(f"sqlite:///{tmp_path / 'etmi.db'}", auth_mode="jwt", auth_issuer=smart_url,
-                             auth_audience=f"{smart_url}/fhir")
+                             auth_audience=f"{smart_url}/fhir", id_key=TEST_ID_KEY.decode())
     application = create_app(settings)
     yield application
     application.extensions["etmi"].store.close()

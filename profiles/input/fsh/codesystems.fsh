@@ -1,5 +1,5 @@
 // The project's own CodeSystems. Each exists because no verified standard code was found
-// (see shared/docs/etmi-domain.md): they keep ConceptMap slots free for future LOINC/SNOMED codes.
+// (see docs/clinical-content.md): they keep ConceptMap slots free for future LOINC/SNOMED codes.
 
 RuleSet: LocalCodeSystem
 * ^status = #active
