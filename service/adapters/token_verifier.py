@@ -21,6 +21,7 @@ import orjson
 import requests
 import urllib3
 
+from service import limits
 from service.security import ALGORITHMS, InvalidToken, Principal, parse_scopes
 
 METADATA_PATHS = ("/.well-known/openid-configuration", "/.well-known/smart-configuration")
@@ -158,5 +159,11 @@ def _principal(claims: dict[str, Any]) -> Principal:
     if patient is not None and not isinstance(patient, str):
         raise InvalidToken("the patient claim must be a string")
     subject = claims.get("sub") or claims.get("client_id") or "unknown"
+    for name in ("sub", "client_id", "patient"):  # audited: no NUL, no longer than the audit columns
+        if isinstance(claims.get(name), str):
+            try:
+                limits.identifier(claims[name], name, limits.IDENTIFIER_MAX)
+            except limits.LimitError as err:
+                raise InvalidToken(f"the {name} claim is not a usable id") from err
     return Principal(subject=str(subject), scopes=tuple(parse_scopes(scope)), patient=patient or None,
                      claims=claims)

@@ -11,7 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from service import limits
-from tests.service.conftest import outcome_of
+from service.app import create_app
+from tests.service.conftest import make_settings, outcome_of
+from tests.service.test_token_rejections import AUDIENCE, claims, issuer, sign, signing_key  # noqa: F401
 
 BIG = "99999999999999999999999"  # beyond 64 bits
 
@@ -144,3 +146,20 @@ def test_date_ranges_are_clamped_to_the_calendar() -> None:
     for bad in ("2026-02-30", "٢٠٢٦", "2026-0²", "2026-01-05T10:00:00+14:30", "2026-01-05T24:00:00Z"):
         with pytest.raises(limits.LimitError):
             limits.date_range(bad, "date")
+
+
+@pytest.mark.parametrize("claim", [{"sub": "s" * 256}, {"sub": "a\x00b"}, {"patient": "p" * 65},
+                                   {"patient": "p\x00"}, {"client_id": "c" * 256, "sub": None}])
+def test_token_claims_beyond_their_columns_never_get_a_500(database_url: str, issuer: str,  # noqa: F811
+                                                          signing_key: Any,  # noqa: F811
+                                                          claim: dict[str, Any]) -> None:
+    """The subject, client and patient of a token are audited (``audit.actor`` 255, ``patient_id`` 64)."""
+    app = create_app(make_settings(database_url, auth_mode="jwt", auth_issuer=issuer, auth_audience=AUDIENCE))
+    token = sign(claims(issuer, scope="user/*.cruds system/*.rs patient/*.rs", **claim), signing_key)
+    client = app.test_client()
+    try:
+        for url in ("/fhir/Observation", "/api/v1/audit", "/api/v1/episodes/none"):
+            response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code < 500, response.get_data(as_text=True)
+    finally:
+        app.extensions["etmi"].store.close()
