@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _checked(settings: Settings, host: str, port: int) -> Settings:
     from service.api.edge import is_loopback
+    from service.api.jwks import load_public_jwks
     from service.config import ConfigError
 
     settings.check()
+    load_public_jwks(settings)  # ConfigError for private key members, before any worker starts
     local = host == "localhost" or (bool(host) and is_loopback(host.strip("[]")))
     if settings.auth_mode == "none" and not local and not settings.allow_unauthenticated_remote:
         raise ConfigError(f"ETMI_AUTH_MODE=none serves unauthenticated reads and writes: it binds loopback only, "

@@ -59,6 +59,9 @@ def test_serve_refuses_jwt_without_audience_and_none_mode_on_a_public_interface(
     run = _serve(tmp_path, "--host", "0.0.0.0", ETMI_AUTH_MODE="jwt", ETMI_AUTH_ISSUER="https://as.example",
                  ETMI_AUTH_AUDIENCE="https://etmi.example/fhir")
     assert run.returncode == 2 and "ETMI_PUBLIC_BASE_URL is required" in run.stderr
+    private = '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}]}'
+    run = _serve(tmp_path, ETMI_AUTH_MODE="none", ETMI_PUBLIC_JWKS=private)
+    assert run.returncode == 2 and "ETMI_PUBLIC_JWKS: keys[0] holds private" in run.stderr
 
 
 @pytest.mark.parametrize("value", ["etmi.example", "ftp://etmi.example", "https://etmi.example/fhir",
