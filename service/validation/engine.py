@@ -46,6 +46,8 @@ class Engine:
         self.compiler = Compiler(self.defs, set(self.primitives))
         #: Issues of already validated complex values, by (element, type, JSON): see Walker.item.
         self.memo: dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]] = {}
+        #: Which kind of conformance resource a canonical URL names (see typerules.check_canonical).
+        self.canonical_kinds: dict[str, str | None] = {}
         self._questionnaires: dict[tuple[Any, Any, Any], tuple[JSON, dict[str, tuple[int, QItem]], frozenset[str]]] = {}
         self.resource_types = frozenset(
             sd["type"]
@@ -59,6 +61,7 @@ class Engine:
         self.compiler = Compiler(self.defs, set(self.primitives))
         self.terminology = Terminology(self.defs)
         self.memo.clear()
+        self.canonical_kinds.clear()
 
     def validate(self, resource: Any, profile: str | None = None) -> JSON:
         """Validates a resource (or Bundle) against R4 and its profiles: an OperationOutcome dict."""

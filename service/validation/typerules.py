@@ -54,19 +54,30 @@ def check_attachment(value: dict[str, Any], path: str, walker: Walker) -> None:
 def check_canonical(walker: Walker, value: str, elem: Elem, path: str) -> None:
     """A canonical naming a resource the validator holds must name one of the allowed types
     (``QuestionnaireResponse.questionnaire`` pointing at a ValueSet is an error)."""
-    if elem.canonical_targets is None or "Resource" in elem.canonical_targets:
+    targets = elem.canonical_targets
+    if targets is None or "Resource" in targets:
         return
-    defs = walker.engine.defs
     url = value.split("|", 1)[0]
-    kinds = (
-        ("StructureDefinition", defs.structures),
-        ("ValueSet", defs.value_sets),
-        ("CodeSystem", defs.code_systems),
-        ("Questionnaire", defs.questionnaires),
-    )
-    found = next((kind for kind, known in kinds if url in known), None)
-    if found is not None and found not in elem.canonical_targets:
-        allowed = ", ".join(sorted(elem.canonical_targets))
+    found = _canonical_kind(walker, url)
+    if found is not None and found not in targets:
+        allowed = ", ".join(sorted(targets))
         walker.issues.error(
             "structure", path, f"Canonical URL {value!r} refers to a {found}, expecting one of [{allowed}]"
         )
+
+
+def _canonical_kind(walker: Walker, url: str) -> str | None:
+    """The type of the conformance resource the validator holds at a URL (memoised per engine)."""
+    memo = walker.engine.canonical_kinds
+    if url not in memo:
+        defs = walker.engine.defs
+        kinds = (
+            ("StructureDefinition", defs.structures),
+            ("ValueSet", defs.value_sets),
+            ("CodeSystem", defs.code_systems),
+            ("Questionnaire", defs.questionnaires),
+        )
+        if len(memo) > 4096:
+            memo.clear()
+        memo[url] = next((kind for kind, known in kinds if url in known), None)
+    return memo[url]
