@@ -22,11 +22,7 @@ from mappings.payload import episode_from_json
 from mappings.refs import local_part
 from service.api.context import Context
 from service.api.writes import Caller, EpisodeWriter
-from service.config import Settings
 from service.fhir.errors import ApiError
-from service.fhir.validator import validate
-from service.ig import Package
-from service.store import Store
 
 log = logging.getLogger("etmi.sync.apply")
 
@@ -71,14 +67,20 @@ def apply_remote(ctx: Context, target: str, resource: dict[str, Any]) -> bool:
             EpisodeWriter(ctx).amend(state.episode_id, change_plan, caller, resource)
             return True
     except (MappingError, ApiError) as err:
-        log.warning("EHR edit not applied", extra={"event": "remote_not_applied", "resource_type": rtype,
-                                                     "error_type": type(err).__name__})
+        status = err.status if isinstance(err, ApiError) else 422
+        log.warning("EHR edit not applied: %s", not_applied_reason(err, status), extra={
+            "event": "remote_not_applied", "resource_type": rtype, "resource_id": resource.get("id"),
+            "status": status, "error_type": type(err).__name__})
     return False
 
 
-def attach(store: Store, settings: Settings | None = None) -> None:
-    """Wire ``store.sync_state.apply_remote`` to this use-case (for the sync commands)."""
-    settings = settings or Settings.from_env()
-    ctx = Context(settings=settings, store=store, package=Package.load(settings.profiles_dir), verifier=None,
-                  validate=validate)
-    store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
+#: Reasons that name no value or business id (a 404's own message names the episode).
+_REASONS = {404: "its episode or goal is not stored here", 409: "the episode kept changing concurrently"}
+
+
+def not_applied_reason(err: MappingError | ApiError, status: int) -> str:
+    """Why an EHR edit was refused: the rule and element path of each issue, or the kind of refusal."""
+    if status == 422:
+        return "invalid: " + "; ".join(f"{i.code} at {i.expression or '(resource)'}" for i in err.issues[:5])
+    return _REASONS.get(status, f"refused with status {status}")
+

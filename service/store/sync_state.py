@@ -1,7 +1,7 @@
 """The sync workers' state in the database: pull cursors, the conflict log, pulled EHR edits.
 
 Implements ``service.sync.ports.SyncStatePort``. ``apply_remote`` hands an EHR edit to the domain
-use-case wired in (``service.api.remote.attach``); without one it answers False.
+use-case wired in (``service.compose``); without one it answers False.
 """
 
 from __future__ import annotations
