@@ -24,8 +24,9 @@ URL = "/api/v1/episodes/EP-2026-0001"
 
 @pytest.fixture
 def stored(client: FlaskClient, episode: dict[str, Any]) -> dict[str, Any]:
-    """The example episode without its sessions, goals and scores, stored."""
-    base = {k: v for k, v in episode.items() if k not in ("sessions", "goals", "scores", "responses")}
+    """The example episode without its sessions, goals and scores, stored (with its answers: a write
+    without intake answers answers with a warning that its replay leaves out today)."""
+    base = {k: v for k, v in episode.items() if k not in ("sessions", "goals", "scores")}
     assert client.post("/api/v1/episodes", json=base).status_code == 201
     return episode
 
