@@ -26,8 +26,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from sqlalchemy import update
 
 from service.app import create_app
+from service.store.models import OutboxRow
 from tests.service.conftest import EXAMPLE, make_settings
 from tests.service.test_token_rejections import AUDIENCE, claims, issuer, sign, signing_key  # noqa: F401
 
@@ -69,6 +71,40 @@ def test_every_operation_answers_as_documented(fuzz_app: Flask, token: str) -> N
     print(f"\nschemathesis: {ran['cases']} cases over {len(operations)} operations "
           f"({ran['no negative']} without negative cases), 0 failures")
     assert ran["cases"] >= len(operations) * FUZZ_EXAMPLES
+
+
+def test_the_document_describes_every_answer(fuzz_app: Flask) -> None:
+    """Every operation: a success schema (application/json) and every error an OperationOutcome
+    (application/fhir+json); no catch-all ``default`` answer."""
+    spec = fuzz_app.test_client().get("/api/v1/openapi.json").get_json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            answers = operation["responses"]
+            assert "default" not in answers, (method, path)
+            assert {"400", "401", "403", "404", "500"} <= set(answers), (method, path)
+            for status, answer in answers.items():
+                (content_type, body), = answer["content"].items()
+                expected = "application/json" if status < "300" else "application/fhir+json"
+                assert content_type == expected, (method, path, status)
+                ref = body["schema"].get("$ref", "")
+                assert (ref == "#/components/schemas/OperationOutcome") == (status >= "400"), (method, path, status)
+
+
+def test_outbox_and_audit_answers_match_their_schema(fuzz_app: Flask, token: str) -> None:
+    """Entries of every status, with an EHR's outcome and error, and audit rows of reads and writes."""
+    auth = {"Authorization": f"Bearer {token}"}
+    episode: dict[str, Any] = {**json.loads(Path(EXAMPLE).read_text()), "episode_id": "EP-OUTBOX-AUDIT"}
+    assert fuzz_app.test_client().post("/api/v1/episodes", json=episode, headers=auth).status_code == 201
+    store = fuzz_app.extensions["etmi"].store
+    with store.sessions() as session, session.begin():
+        session.execute(update(OutboxRow).values(status="dead", attempts=3, last_error="HTTP 422", outcome={
+            "resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid"}]}))
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzz_app)
+    for path, query in (("/api/v1/outbox", {"status": "pending,in-flight,sent,failed,dead"}), ("/api/v1/audit", {})):
+        response = schema[path]["GET"].Case(query=query).call_and_validate(headers=auth, checks=CHECKS)
+        assert response.status_code == 200 and response.json()["entries"], response.text
 
 
 def _fuzz(operation: Any, mode: GenerationMode, auth: dict[str, str], known: dict[str, str],
