@@ -28,8 +28,9 @@ HEADER_MAX = 8192  # one request header value
 JSON_DEPTH_MAX = 64  # nesting of objects and arrays in a JSON body (FHIR resources stay far below)
 JSON_LIST_MAX = 10_000  # items of one JSON array (a Bundle or Questionnaire is below it)
 JSON_STRING_MAX = 1_000_000  # characters of one JSON string (a base64 attachment)
-#: Items per list of the episode payload (ETMI has 2-4 sessions; 500 scores re-validate in ~0.3 s).
-EPISODE_LISTS: dict[str, int] = {"sessions": 50, "responses": 100, "goals": 50, "scores": 500}
+#: Items per list of the episode payload. ETMI is 2-4 sessions with an intake, session logs and an outcome
+#: questionnaire; every write maps and validates the whole episode again (200 scores: about 0.6 s).
+EPISODE_LISTS: dict[str, int] = {"sessions": 30, "responses": 40, "goals": 20, "scores": 200}
 ANSWERS_MAX = 200  # linkIds answered in one questionnaire response
 ANSWER_VALUES_MAX = 50  # values of one (repeating) answer
 TEXT_MAX = 2000  # a free-text string of the payload (goal description, an open-choice answer)

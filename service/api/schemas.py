@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from mappings import canonical as c
 from mappings.domain import ActivityStatus, EpisodeStatus, GoalAchievement, GoalLifecycle, SessionComponent
@@ -140,6 +140,16 @@ class EpisodeSchema(Schema):
         values=fields.String(validate=validate.OneOf(get_args(ActivityStatus))),
         metadata={"description": "CarePlan activity statuses a clinician chose, by component; the others follow "
                                  "from the sessions"})
+
+    @pre_load
+    def _sizes(self, data: Any, **_kw: Any) -> Any:
+        """List and text limits first: an oversized payload is refused before any item is read."""
+        if isinstance(data, dict):
+            try:
+                limits.check_episode(data)
+            except limits.LimitError as err:
+                raise ValidationError({err.path: [err.message]}) from err
+        return data
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _domain_rules(self, _data: dict[str, Any], original: Any, **_kw: Any) -> None:
