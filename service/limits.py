@@ -24,7 +24,6 @@ IDENTIFIER_MAX = 255  # patient.identifier_system/value, domain_record.business_
 QUERY_VALUE_MAX = 2048  # one query parameter value (a FHIR search value or an /api/v1 filter)
 QUERY_PARAMS_MAX = 100  # parameters in one query string
 PATH_MAX = 2048  # the URL path
-HEADER_MAX = 8192  # one request header value
 JSON_DEPTH_MAX = 64  # nesting of objects and arrays in a JSON body (FHIR resources stay far below)
 JSON_LIST_MAX = 10_000  # items of one JSON array (a Bundle or Questionnaire is below it)
 JSON_STRING_MAX = 1_000_000  # characters of one JSON string (a base64 attachment)
