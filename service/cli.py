@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "sync": "service.commands.sync",
     "worker": "service.commands.worker",
     "check-server": "service.commands.check_server",
+    "generate": "service.commands.generate",
 }
 
 
