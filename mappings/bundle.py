@@ -25,6 +25,7 @@ from mappings.domain import Episode, QuestionnaireAnswers, QuestionnaireKind
 from mappings.errors import Issue, MappingError
 from mappings.extraction import extract_observations
 from mappings.goal import effective_goals, goal_to_fhir, target_issues
+from mappings.narrative import with_narrative
 from mappings.outcome import score_to_observation, with_stage_name
 from mappings.questionnaire import answers_to_questionnaire_response
 from mappings.scoring import flatten_items
@@ -54,7 +55,8 @@ def _response(response: QuestionnaireAnswers, episode: Episode, questionnaire: d
 
 def episode_resources(episode: Episode, questionnaires: Questionnaires,
                       context: refs.MappingContext = refs.TEST_CONTEXT) -> list[dict[str, Any]]:
-    """Every resource of an episode, referenced resources before the ones that reference them."""
+    """Every resource of an episode, referenced resources before the ones that reference them, each with a
+    generated narrative (``mappings.narrative``)."""
     episode = refs.in_context(episode, context)
     issues: list[Issue] = []
     out: list[dict[str, Any]] = [patient_to_fhir(episode, context), condition_to_fhir(episode)]
@@ -80,7 +82,7 @@ def episode_resources(episode: Episode, questionnaires: Questionnaires,
     out += [collect(f"scores[{i}]", score_to_observation, s, episode) for i, s in enumerate(episode.scores)]
     if issues:
         raise MappingError(issues)
-    return out
+    return [with_narrative(r) for r in out]  # every resource sent carries a generated narrative (dom-6)
 
 
 def episode_issues(episode: Episode) -> list[Issue]:

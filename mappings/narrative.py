@@ -1,0 +1,205 @@
+"""Generated narratives (``Resource.text``) for every resource the service sends, so an EHR that shows
+narrative shows ETMI data without any app (issue 14, item 4).
+
+``with_narrative(resource)`` returns a copy with ``text = {"status": "generated", "div": ...}``; a resource
+that already has a narrative (the CarePlan builds its own) keeps it. The div is XHTML that satisfies the
+FHIR narrative rules: only basic formatting elements (``p``, ``b``, ``ul``, ``li``), no attributes other
+than the XHTML namespace, some text (txt-1, txt-2); so ``dom-6`` ("a resource should have narrative") is
+met. Every value is escaped with ``html.escape``. The text says only what the resource itself holds
+(codes' displays, values with their units, dates, statuses, identifiers): no names are looked up or
+added. Standard library only, deterministic (the golden files hold the output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+from mappings import canonical as c
+
+XHTML = "http://www.w3.org/1999/xhtml"
+Row = tuple[str, str]
+
+
+def with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``resource`` with a generated narrative where R4 puts it (after id, meta, implicitRules and
+    language); a resource that already has a narrative (the CarePlan builds its own) is returned as it is."""
+    if isinstance(resource.get("text"), dict) and resource["text"].get("div"):
+        return resource
+    keys = [k for k in resource if k != "text"]
+    before = [k for k in keys if k in _BEFORE_TEXT]
+    anchor = keys.index(before[-1]) + 1 if before else 0
+    out = {k: resource[k] for k in keys[:anchor]}
+    out["text"] = narrative(resource)
+    out.update({k: resource[k] for k in keys[anchor:]})
+    return out
+
+
+_BEFORE_TEXT = frozenset({"resourceType", "id", "meta", "implicitRules", "language"})
+
+
+def narrative(resource: dict[str, Any]) -> dict[str, str]:
+    """The generated Narrative of one resource."""
+    rtype = str(resource.get("resourceType", "Resource"))
+    heading, rows = _BUILDERS.get(rtype, _generic)(resource)
+    items = "".join(f"<li>{escape(label)}: {escape(value)}</li>" for label, value in rows if value)
+    body = f"<p><b>{escape(heading)}</b></p>" + (f"<ul>{items}</ul>" if items else "")
+    return {"status": "generated", "div": f'<div xmlns="{XHTML}">{body}</div>'}
+
+
+# -- values ------------------------------------------------------------------------------------------
+def concept(value: Any) -> str:
+    """A CodeableConcept (or Coding) as text: its text, else each coding's display (or code)."""
+    if not isinstance(value, dict):
+        return ""
+    if value.get("text"):
+        return str(value["text"])
+    codings = value.get("coding") if "coding" in value else [value]
+    shown = [str(cd.get("display") or cd.get("code") or "") for cd in codings or [] if isinstance(cd, dict)]
+    return ", ".join(s for s in shown if s)
+
+
+def concepts(values: Any) -> str:
+    return "; ".join(s for s in (concept(v) for v in values or []) if s) if isinstance(values, list) else ""
+
+
+def quantity(value: Any) -> str:
+    """``value unit`` of a Quantity (the unit as the resource gives it, e.g. ``{score}`` or ``min/wk``)."""
+    if not isinstance(value, dict) or "value" not in value:
+        return ""
+    unit = value.get("unit") or value.get("code") or ""
+    return f"{_number(value['value'])} {unit}".strip()
+
+
+def _number(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def value_x(element: dict[str, Any], prefix: str = "value") -> str:
+    """The text of a choice element ``value[x]`` (Quantity, CodeableConcept, Coding, Range, primitives)."""
+    for key, value in element.items():
+        if not key.startswith(prefix) or not key[len(prefix):][:1].isupper():
+            continue
+        kind = key[len(prefix):]
+        if kind == "Quantity":
+            return quantity(value)
+        if kind in ("CodeableConcept", "Coding"):
+            return concept(value)
+        if kind == "Range":
+            return f"{quantity(value.get('low'))} to {quantity(value.get('high'))}".strip()
+        if kind == "Period":
+            return _period(value)
+        if kind == "Reference":
+            return str(value.get("display") or "")
+        if not isinstance(value, (dict, list)):
+            return _number(value)
+    return ""
+
+
+def _period(value: Any) -> str:
+    if not isinstance(value, dict):
+        return ""
+    return " to ".join(str(value[k]) for k in ("start", "end") if value.get(k))
+
+
+def _identifiers(resource: dict[str, Any]) -> str:
+    idents = resource.get("identifier")
+    idents = [idents] if isinstance(idents, dict) else idents or []
+    return ", ".join(str(i.get("value")) for i in idents if isinstance(i, dict) and i.get("value"))
+
+
+def _extensions(resource: dict[str, Any], url: str) -> list[Any]:
+    return [e for e in resource.get("extension", []) if isinstance(e, dict) and e.get("url") == url]
+
+
+# -- resource types ----------------------------------------------------------------------------------
+Built = tuple[str, list[Row]]
+
+
+def _patient(r: dict[str, Any]) -> Built:
+    return "Patient", [("Identifier", _identifiers(r))]
+
+
+def _condition(r: dict[str, Any]) -> Built:
+    return concept(r.get("code")) or "Condition", [
+        ("Clinical status", concept(r.get("clinicalStatus"))),
+        ("Verification status", concept(r.get("verificationStatus"))),
+        ("Category", concepts(r.get("category"))),
+        ("Onset", value_x(r, "onset")),
+        ("Evidence", "; ".join(concepts(e.get("code")) for e in r.get("evidence", []) if isinstance(e, dict))),
+        ("Recorded", str(r.get("recordedDate") or "")),
+    ]
+
+
+def _goal(r: dict[str, Any]) -> Built:
+    rows: list[Row] = [("Status", str(r.get("lifecycleStatus") or "")),
+                       ("Achievement", concept(r.get("achievementStatus"))),
+                       ("Start", str(r.get("startDate") or ""))]
+    for target in r.get("target", []):
+        detail = value_x(target, "detail")
+        due = f" by {target['dueDate']}" if target.get("dueDate") else ""
+        rows.append(("Target", f"{concept(target.get('measure'))}: {detail}{due}".strip(": ")))
+    return concept(r.get("description")) or "Goal", rows
+
+
+def _careplan(r: dict[str, Any]) -> Built:
+    acts = "; ".join(f"{concept(a.get('detail', {}).get('code'))} ({a.get('detail', {}).get('status')})"
+                     for a in r.get("activity", []) if isinstance(a, dict))
+    return str(r.get("title") or "Care plan"), [("Status", str(r.get("status") or "")),
+                                                 ("Period", _period(r.get("period"))), ("Activities", acts)]
+
+
+def _procedure(r: dict[str, Any]) -> Built:
+    number = next((e.get("valuePositiveInt") for e in _extensions(r, c.ETMI_EXT_SESSION_NUMBER)), None)
+    components = "; ".join(concept(e.get("valueCodeableConcept")) for e in _extensions(r, c.ETMI_EXT_SESSION_COMPONENT))
+    heading = concept(r.get("code")) or "Procedure"
+    return heading, [("Session", "" if number is None else str(number)), ("Status", str(r.get("status") or "")),
+                     ("Performed", value_x(r, "performed")), ("Category", concept(r.get("category"))),
+                     ("Components", components)]
+
+
+def _observation(r: dict[str, Any]) -> Built:
+    rows: list[Row] = [("Value", value_x(r)), ("Status", str(r.get("status") or "")),
+                       ("Effective", value_x(r, "effective")), ("Interpretation", concepts(r.get("interpretation")))]
+    rows += [(concept(comp.get("code")) or "Component", value_x(comp)) for comp in r.get("component", [])
+             if isinstance(comp, dict)]
+    return concept(r.get("code")) or "Observation", rows
+
+
+def _answers(items: Any) -> list[Row]:
+    rows: list[Row] = []
+    for item in items or []:
+        if not isinstance(item, dict):
+            continue
+        label = str(item.get("text") or item.get("linkId") or "")
+        answers = [a for a in item.get("answer", []) if isinstance(a, dict)]
+        rows.append((label, ", ".join(value_x(a) for a in answers)))  # a group (no answer) is left out
+        rows += _answers(item.get("item"))
+        for a in answers:
+            rows += _answers(a.get("item"))
+    return rows
+
+
+def _questionnaire_response(r: dict[str, Any]) -> Built:
+    heading = f"Questionnaire response ({r.get('questionnaire', 'questionnaire not given')})"
+    return heading, [("Status", str(r.get("status") or "")), ("Authored", str(r.get("authored") or "")),
+                     *_answers(r.get("item"))]
+
+
+def _provenance(r: dict[str, Any]) -> Built:
+    agents = "; ".join(concept(a.get("type")) or str(a.get("who", {}).get("display") or "")
+                       for a in r.get("agent", []) if isinstance(a, dict))
+    return "Provenance", [("Recorded", str(r.get("recorded") or "")), ("Activity", concept(r.get("activity"))),
+                          ("Targets", str(len(r.get("target", [])))), ("Agents", agents)]
+
+
+def _generic(r: dict[str, Any]) -> Built:
+    return str(r.get("resourceType", "Resource")), [("Status", str(r.get("status") or "")),
+                                                    ("Identifier", _identifiers(r))]
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any]], Built]] = {
+    "Patient": _patient, "Condition": _condition, "Goal": _goal, "CarePlan": _careplan, "Procedure": _procedure,
+    "Observation": _observation, "QuestionnaireResponse": _questionnaire_response, "Provenance": _provenance,
+}
