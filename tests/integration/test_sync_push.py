@@ -51,11 +51,12 @@ def test_episode_push_writes_each_resource_once_with_provenance(ehr: Target, tmp
 
     careplan = matches(client, first_of(resources, "CarePlan"))[0]
     assert careplan["subject"]["reference"].startswith("Patient/")
-    provenances = list(client.search("Provenance", {"target": f"CarePlan/{careplan['id']}"}))
+    provenances = {p["id"]: p for r in resources for m in matches(client, r)
+                   for p in client.search("Provenance", {"target": f"{m['resourceType']}/{m['id']}"})}
     assert provenances, "every chunk of writes carries a Provenance"
-    prov = provenances[0]
-    assert prov["agent"][0]["who"]["identifier"]["value"] == "etmi-fhir-sync"
-    sources = [e["what"]["reference"] for e in prov.get("entity", [])]
+    assert {p["agent"][0]["who"]["identifier"]["value"] for p in provenances.values()} == {"etmi-fhir-sync"}
+    # a chunk names the answers already on the target as its source (the first chunks precede them)
+    sources = [e["what"]["reference"] for p in provenances.values() for e in p.get("entity", [])]
     assert sources and all(s.startswith("QuestionnaireResponse/") for s in sources)
 
 
