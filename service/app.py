@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from service import compose
+from service import clinician, compose
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import docs, edge, health, jwks, logs, routes
 from service.api.context import Context
@@ -67,5 +67,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(jwks.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(facade.bp)
+    clinician.register(app, settings, ctx.store)  # /clinician: the SMART app (issue 14)
     errors.register(app)
     return app
