@@ -108,8 +108,7 @@ class EpisodeWriter:
         for attempt in (1, 2):
             try:
                 with transaction(self.ctx.store.sessions) as session:
-                    result = self._store(session, episode, payload, resources, bundle, mode, caller, digest)
-                return with_issues(result, episode_issues(episode))
+                    return self._store(session, episode, payload, resources, bundle, mode, caller, digest)
             except authz.Denied as err:  # rolled back: the denial is audited in a transaction of its own
                 raise refused(self.ctx, caller, err, "create" if mode == "create" else "update") from err
             except IntegrityError:
@@ -174,6 +173,7 @@ class EpisodeWriter:
                 caller.audit("create" if s.version_id == 1 else "update", s.resource_type, s.resource_id,
                              s.version_id, patient_id, now) for s in changed]))
         result = _result(record, saved, outbox_ids, created=record.version == 1 and bool(changed) and mode == "create")
+        result = with_issues(result, episode_issues(episode))  # before it is kept: a replay tells the same
         if key:
             session.add(IdempotencyRow(key=key, request_hash=digest, status_code=result.status,
                                        location=result.location, body=result.body, created_at=now))
