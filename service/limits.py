@@ -152,13 +152,18 @@ def check_episode(payload: dict[str, Any]) -> None:
         for part in ("system", "value"):
             if isinstance(patient.get(part), str):
                 _payload_text(patient[part], f"patient.{part}", IDENTIFIER_MAX)
-    for i, goal in enumerate(payload.get("goals") or []):
+    for i, goal in enumerate(_list(payload.get("goals"))):
         if isinstance(goal, dict) and isinstance(goal.get("description"), str):
             _payload_text(goal["description"], f"goals[{i}].description", TEXT_MAX)
-    for i, response in enumerate(payload.get("responses") or []):
+    for i, response in enumerate(_list(payload.get("responses"))):
         answers = response.get("answers") if isinstance(response, dict) else None
         if isinstance(answers, dict):
             _check_answers(answers, f"responses[{i}].answers")
+
+
+def _list(value: Any) -> list[Any]:
+    """The items of a payload list; anything else is the schema's to refuse (none here)."""
+    return value if isinstance(value, list) else []
 
 
 def _payload_text(value: str, path: str, most: int) -> None:
