@@ -65,7 +65,8 @@ def test_search_parameters_never_get_a_500(fuzz_client: FlaskClient) -> None:
 
     @given(rtype=st.sampled_from(TYPES), pairs=st.lists(st.tuples(_name(), _value()), max_size=5),
            post=st.booleans(), lenient=st.booleans())
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
     def run(rtype: str, pairs: list[tuple[str, str]], post: bool, lenient: bool) -> None:
         ran[0] += 1
         headers = {"Prefer": "handling=lenient"} if lenient else {}
@@ -105,7 +106,8 @@ def test_validate_bodies_never_get_a_500(fuzz_client: FlaskClient) -> None:
     ran = [0]
 
     @given(body=_body(), rtype=st.sampled_from(["", *TYPES]), profile=st.sampled_from(["", "x", "http://x/y"]))
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
     def run(body: Any, rtype: str, profile: str) -> None:
         ran[0] += 1
         url = f"/fhir/{rtype}/$validate" if rtype else "/fhir/$validate"
