@@ -11,7 +11,8 @@ at intake and discharge):
   contemplation or preparation (preparation only with some activity). Activity rises after ETMI by a
   patient-specific amount, and some patients do not change.
 - The goal target is agreed in the session log (``session.goal_minutes_week``: 60-120 min/week at the
-  first session, raised by 30 at a later goal-setting session for patients who progress); at discharge
+  first session and above the patient's baseline, at most the guideline's 150; raised by 30 at a later
+  goal-setting session for patients who progress); at discharge
   it is achieved exactly when the Exercise Vital Sign minutes/week reach the latest target, in progress
   when activity rose without reaching it, and not achieved otherwise.
 - Pain falls by about 2 points (SD 1.8), function rises by about 10 (SD 9; MCID about 5), FABQ items fall
@@ -143,8 +144,10 @@ def _sessions(rng: random.Random, start: date) -> list[dict[str, Any]]:
 def _session_logs(rng: random.Random, p: dict[str, Any], sessions: list[dict[str, Any]]) -> tuple[list[Any], int]:
     """Session log responses (pain falls from intake to discharge; targets agreed at goal setting) and the
     latest agreed target."""
-    target, logs, progressing = rng.choice((60, 90, 90, 120)), [], p["evs1"][0] * p["evs1"][1] > p["evs0"][0] * \
-        p["evs0"][1]
+    week0, week1 = p["evs0"][0] * p["evs0"][1], p["evs1"][0] * p["evs1"][1]
+    # above what the patient does already, up to the guideline's 150 min/week (kept there once reached)
+    target = min(150, max(rng.choice((60, 90, 90, 120)), 30 * (week0 // 30 + 1)))
+    logs, progressing = [], week1 > week0
     for s in sessions:
         share = s["number"] / len(sessions)
         answers: dict[str, Any] = {"session.number": s["number"], "session.etmi_delivered": s["etmi_delivered"],
