@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if settings.auto_migrate:
         open_store(settings.database_url, migrate=True).close()
     worker_settings = dataclasses.replace(settings, auto_migrate=False)
+    _print_urls(settings.public_base_url)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -56,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     Server().run()
     return 0
+
+
+def _print_urls(base: str) -> None:
+    """What to open, on stderr before gunicorn starts (the demo and people read it)."""
+    for path, what in (("/", "landing page"), ("/api/v1/docs", "API docs"), ("/fhir", "FHIR R4 façade")):
+        print(f"etmi-fhir serve: {what}: {base.rstrip('/')}{path}", file=sys.stderr, flush=True)
 
 
 def _checked(settings: Settings, host: str, port: int) -> Settings:
