@@ -33,5 +33,4 @@ def register(app: Flask, settings: Settings, store: Store) -> None:
     https = (settings.public_base_url or "").startswith("https://")
     app.extensions[pages.EXTENSION] = pages.ClinicianState(registry, SessionStore(), store, https)
     for bp in (views.bp, flow.bp):
-        pages.install_headers(bp)
         app.register_blueprint(bp, url_prefix=PREFIX)

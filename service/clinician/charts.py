@@ -13,12 +13,13 @@ from markupsafe import Markup, escape
 from service.clinician.dashboard import Point
 
 W, H = 480, 180
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 44, 28, 18, 28
+PAD = 16  # between the axis and the first and last point
 
 
 def _x(i: int, n: int) -> float:
-    span = W - LEFT - RIGHT
-    return LEFT + (span / 2 if n == 1 else span * i / (n - 1))
+    span = W - LEFT - RIGHT - 2 * PAD
+    return LEFT + PAD + (span / 2 if n == 1 else span * i / (n - 1))
 
 
 def _y(value: float, low: float, high: float) -> float:
@@ -57,7 +58,7 @@ def line_chart(chart_id: str, title: str, summary: str, points: Sequence[Point],
     if goal is not None:
         y = _y(goal, low, high)
         parts.append(f'<line class="goal" x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}"/>'
-                     f'<text class="tick" x="{W - RIGHT}" y="{y - 4:.1f}" text-anchor="end">goal {_fmt(goal)}</text>')
+                     f'<text class="tick" x="{LEFT + 4}" y="{y - 4:.1f}">goal {_fmt(goal)}</text>')
     coords = [(_x(i, len(points)), _y(p.value, low, high)) for i, p in enumerate(points)]
     if len(coords) > 1:
         parts.append('<polyline class="line" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>')

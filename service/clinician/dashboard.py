@@ -39,6 +39,15 @@ class Dashboard:
     screens: list[tuple[str, float, str, bool]] = field(default_factory=list)
 
 
+def stage_move(stages: list[tuple[str, str]]) -> str:
+    """From the first to the latest stage: ``forward`` / ``back`` / ``unchanged`` ('' when not comparable)."""
+    order = [s.capitalize() for s in m.STAGES]
+    if len(stages) < 2 or stages[0][1] not in order or stages[-1][1] not in order:
+        return ""
+    step = order.index(stages[-1][1]) - order.index(stages[0][1])
+    return "forward" if step > 0 else "back" if step < 0 else "unchanged"
+
+
 def has_code(resource: Json, system: str, code: str, element: str = "code") -> bool:
     concept = resource.get(element)
     concepts = concept if isinstance(concept, list) else [concept]

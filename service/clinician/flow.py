@@ -18,12 +18,13 @@ from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.adapters import smart_app
-from service.clinician.pages import STATE_COOKIE, app_state, refuse, set_cookie
+from service.clinician.pages import STATE_COOKIE, app_state, install_headers, refuse, set_cookie
 from service.clinician.registry import STANDALONE_SCOPE, RegisteredEhr
 from service.clinician.sessions import AppSession, PendingLaunch
 
 log = logging.getLogger("etmi.clinician")
 bp = Blueprint("clinician_flow", __name__)
+install_headers(bp)
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -10,13 +10,14 @@ from service.clinician import charts, measures
 from service.clinician import dashboard as dash
 from service.clinician import format as fmt
 from service.clinician.flow import fresh_token
-from service.clinician.pages import app_state, refuse
+from service.clinician.pages import app_state, install_headers, refuse
 from service.clinician.pending import unsent_for
 from service.clinician.reader import EhrUnavailable, read_patient
 
 log = logging.getLogger("etmi.clinician")
 bp = Blueprint("clinician", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
+install_headers(bp)
 
 
 @bp.get("/")

@@ -101,7 +101,17 @@ def sync_patient(app: Flask, database: str, hapi_url: str) -> tuple[Store, str, 
     local = sent[0].patient_key
     remote = store.id_map.get("hapi", "Patient", local)
     assert remote is not None
+    name_in_ehr(hapi_url, remote[0])
     return store, remote[0], local
+
+
+def name_in_ehr(hapi_url: str, patient_id: str) -> None:
+    """The EHR knows the patient's name (the service sends identifiers only): an edit made in HAPI."""
+    url = f"{hapi_url}/Patient/{patient_id}"
+    patient = requests.get(url, headers=FHIR_JSON, timeout=60).json()
+    patient.update(name=[{"given": ["Alex"], "family": "Sample"}], gender="female", birthDate="1971-04-12")
+    response = requests.put(url, json=patient, headers=FHIR_JSON, timeout=60)
+    assert response.status_code == 200, response.text
 
 
 @contextmanager

@@ -69,6 +69,7 @@ def page_kind(browser: webdriver.Chrome) -> str:
 
 def test_dashboard_shows_what_hapi_holds(stack: Stack, browser: webdriver.Chrome) -> None:
     launch(browser, stack)
+    assert browser.find_element(By.ID, "patient-name").text == "Alex Sample"  # the EHR's name, not ours
     procedures = stack.hapi_search(f"Procedure?patient={stack.remote_patient}&_count=100")
     assert int(browser.find_element(By.ID, "session-count").text) == len(procedures) == 3
     function = hapi_values(stack, "function-0-100")
@@ -87,6 +88,42 @@ def test_dashboard_shows_what_hapi_holds(stack: Stack, browser: webdriver.Chrome
     assert browser.find_elements(By.ID, "unsent") == []
 
 
+def test_pending_outbox_rows_are_announced(stack: Stack, browser: webdriver.Chrome) -> None:
+    from tests.sync.support import enqueue_resource
+    launch(browser, stack)
+    enqueue_resource(stack.store, {"resourceType": "Basic", "id": "clinician-e2e"}, stack.local_patient)
+    browser.refresh()
+    notice = WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.ID, "unsent")))
+    assert "1 update" in notice.text
+
+
+def axe_violations(browser: webdriver.Chrome) -> list[dict[str, Any]]:
+    browser.execute_script(axe_source())
+    result: list[dict[str, Any]] = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations))"
+        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));")
+    return [v for v in result if v.get("impact") in BAD_IMPACTS]
+
+
+@pytest.mark.parametrize(("name", "width"), [("desktop", 1280), ("narrow", 375)])
+def test_dashboard_accessibility_and_screenshots(stack: Stack, browser: webdriver.Chrome, name: str,
+                                                 width: int) -> None:
+    launch(browser, stack)
+    browser.set_window_size(width, 900)
+    bad = axe_violations(browser)
+    assert not bad, [(v["id"], v["impact"], v.get("help")) for v in bad]
+    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"horizontal scroll of {overflow}px at {width}px"
+    if os.environ.get("ETMI_UPDATE_SCREENSHOTS"):
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(width, int(height) + 120)
+        out = ROOT / "docs" / "screenshots" / f"clinician-dashboard-{name}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_bytes(browser.get_screenshot_as_png())
+    browser.set_window_size(1280, 900)
+
+
 def test_an_edit_made_in_hapi_appears_after_a_reload(stack: Stack, browser: webdriver.Chrome) -> None:
     launch(browser, stack)
     found = stack.hapi_search(f"Observation?patient={stack.remote_patient}&code=function-0-100")
@@ -99,15 +136,6 @@ def test_an_edit_made_in_hapi_appears_after_a_reload(stack: Stack, browser: webd
     assert shown_values(browser, "function") == [48.5, 51.25]
     card = browser.find_element(By.CSS_SELECTOR, '[data-measure="function"]')
     assert card.get_attribute("data-verdict") == "no meaningful change"  # +2.75 < 5
-
-
-def test_pending_outbox_rows_are_announced(stack: Stack, browser: webdriver.Chrome) -> None:
-    from tests.sync.support import enqueue_resource
-    launch(browser, stack)
-    enqueue_resource(stack.store, {"resourceType": "Basic", "id": "clinician-e2e"}, stack.local_patient)
-    browser.refresh()
-    notice = WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.ID, "unsent")))
-    assert "1 update" in notice.text
 
 
 def test_unknown_issuer_is_refused_with_its_page(stack: Stack, browser: webdriver.Chrome) -> None:
@@ -148,30 +176,3 @@ def test_no_token_or_session_state_reaches_the_browser(stack: Stack, browser: we
     assert not any(t in session_cookie["value"] or t in browser.page_source for t in tokens if len(t) > 16)
     storage = browser.execute_script("return JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
     assert storage == "{}{}"
-
-
-def axe_violations(browser: webdriver.Chrome) -> list[dict[str, Any]]:
-    browser.execute_script(axe_source())
-    result: list[dict[str, Any]] = browser.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations))"
-        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));")
-    return [v for v in result if v.get("impact") in BAD_IMPACTS]
-
-
-@pytest.mark.parametrize(("name", "width"), [("desktop", 1280), ("narrow", 375)])
-def test_dashboard_accessibility_and_screenshots(stack: Stack, browser: webdriver.Chrome, name: str,
-                                                 width: int) -> None:
-    launch(browser, stack)
-    browser.set_window_size(width, 900)
-    bad = axe_violations(browser)
-    assert not bad, [(v["id"], v["impact"], v.get("help")) for v in bad]
-    overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"horizontal scroll of {overflow}px at {width}px"
-    if os.environ.get("ETMI_UPDATE_SCREENSHOTS"):
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.set_window_size(width, int(height) + 120)
-        out = ROOT / "docs" / "screenshots" / f"clinician-dashboard-{name}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_bytes(browser.get_screenshot_as_png())
-    browser.set_window_size(1280, 900)
