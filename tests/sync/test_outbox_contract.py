@@ -4,16 +4,18 @@ mutation run of service/store/outbox.py, docs/mutation-testing.md): what ``repla
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service.store import Store
 from service.store.db import utcnow
 from service.store.models import OutboxRow
-from service.store.outbox import OutboxEntry, by_target_label
+from service.store.outbox import OutboxEntry, OutboxRepository, by_target_label, naive_utc
 from tests.sync.support import enqueue_resource, new_store
 
 
@@ -128,3 +130,95 @@ def test_id_map_versions_and_reverse_lookup_per_target_and_type(tmp_path: Path) 
     assert ids.local_id("a", "CarePlan", "r1") is None
     ids.put("a", "Goal", "g1", "r1", None)  # a later write whose version is unknown
     assert ids.get("a", "Goal", "g1") == ("r1", None)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.moment = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def manual(tmp_path: Path, rows: int = 2, patient: str = "p") -> tuple[Store, OutboxRepository, Clock]:
+    store = new_store(tmp_path)
+    for i in range(rows):
+        enqueue_resource(store, goal(f"g{i}"), patient)
+    clock = Clock()
+    clock.moment += timedelta(seconds=1)  # the rows are due
+    return store, OutboxRepository(store.sessions, clock), clock
+
+
+def test_claim_honours_the_batch_size_and_returns_the_row(tmp_path: Path) -> None:
+    store = seeded(tmp_path, 3)
+    claimed = store.outbox.claim(2, "w1", 60)
+    assert [e.id for e in claimed] == [1, 2]
+    assert (claimed[0].resource_type, claimed[0].local_id, claimed[0].worker_id) == ("Goal", "g0", "w1")
+
+
+def test_a_lease_ends_exactly_at_lease_until(tmp_path: Path) -> None:
+    _store, outbox, clock = manual(tmp_path)
+    assert [e.id for e in outbox.claim(1, "w1", 60)] == [1]
+    clock.moment += timedelta(seconds=60)  # lease_until == now: still held, and it holds back row 2
+    assert outbox.claim(10, "w2", 60) == []
+    clock.moment += timedelta(microseconds=1)  # expired: row 1 is claimable again, and row 2 with it
+    assert [e.id for e in outbox.claim(10, "w2", 60)] == [1, 2]
+
+
+def test_a_retry_is_due_exactly_at_its_time(tmp_path: Path) -> None:
+    _store, outbox, clock = manual(tmp_path, 1)
+    [entry] = outbox.claim(1, "w1", 60)
+    assert outbox.mark_failed(entry, "HTTP 503", clock.moment + timedelta(seconds=30))
+    clock.moment += timedelta(seconds=30)
+    assert [e.id for e in outbox.claim(1, "w1", 60)] == [1]
+
+
+def test_a_finished_row_with_stale_lease_data_holds_nothing_back(tmp_path: Path) -> None:
+    store, outbox, clock = manual(tmp_path)
+    [first] = outbox.claim(1, "w1", 60)
+    outbox.dead_letter(first, {"resourceType": "OperationOutcome", "issue": []})
+    with store.sessions() as session, session.begin():  # a dead row that still carries a future lease
+        row = session.get(OutboxRow, 1)
+        assert row is not None
+        row.lease_until = clock.moment + timedelta(hours=1)
+    assert [e.id for e in outbox.claim(10, "w1", 60)] == [2]
+
+
+def test_finishing_a_claim_clears_it_and_stamps_the_row(tmp_path: Path) -> None:
+    store, outbox, clock = manual(tmp_path, 1)
+    [entry] = outbox.claim(1, "w1", 60)
+    stamp = updated_at(store, 1)
+    clock.moment += timedelta(seconds=5)
+    assert outbox.mark_failed(entry, "HTTP 503", clock.moment)
+    failed = outbox.get(1)
+    assert failed is not None and (failed.worker_id, failed.lease_until) == (None, None)
+    assert updated_at(store, 1) == stamp + timedelta(seconds=5)
+    [again] = outbox.claim(1, "w1", 60)
+    assert outbox.mark_sent(again, {})
+    sent = outbox.get(1)
+    assert sent is not None and sent.last_error is None, "a sent entry carries no old error"
+    assert not outbox.mark_sent(again, {}), "a claim ends once"
+
+
+def test_renew_extends_the_lease_from_now(tmp_path: Path) -> None:
+    store, outbox, clock = manual(tmp_path, 1)
+    assert outbox.renew([], 60), "nothing to renew is no lost lease"
+    [entry] = outbox.claim(1, "w1", 60)
+    clock.moment += timedelta(seconds=40)
+    assert outbox.renew([entry], 60)
+    renewed = outbox.get(1)
+    assert renewed is not None and renewed.lease_until == clock.moment + timedelta(seconds=60)
+    assert updated_at(store, 1) == clock.moment
+
+
+def test_naive_utc_converts_aware_times_and_keeps_naive_utc_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # a local zone far from UTC: local time must not leak in
+    time.tzset()
+    try:
+        aware = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=14)))
+        assert naive_utc(aware) == datetime(2025, 12, 31, 22, 0)
+        assert naive_utc(datetime(2026, 1, 1, 12, 0, tzinfo=UTC)) == datetime(2026, 1, 1, 12, 0)
+        assert naive_utc(datetime(2026, 1, 1, 12, 0)) == datetime(2026, 1, 1, 12, 0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
