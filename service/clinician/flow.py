@@ -118,12 +118,12 @@ def callback() -> BaseResponse:
 def expiry(tokens: dict[str, object]) -> float:
     lifetime = tokens.get("expires_in")
     seconds = float(lifetime) if isinstance(lifetime, int | float) else 300.0
-    return time.monotonic() + max(seconds - 10, 0)
+    return time.time() + max(seconds - 10, 0)
 
 
-def fresh_token(session: AppSession) -> str | None:
+def fresh_token(sid: str, session: AppSession) -> str | None:
     """The session's access token, refreshed when it expired; None when it cannot be (sign in again)."""
-    if time.monotonic() < session.expires_at:
+    if time.time() < session.expires_at:
         return str(session.tokens["access_token"])
     refresh_token = session.tokens.get("refresh_token")
     if not isinstance(refresh_token, str):
@@ -134,6 +134,7 @@ def fresh_token(session: AppSession) -> str | None:
         return None
     session.tokens = {**session.tokens, **tokens}
     session.expires_at = expiry(tokens)
+    app_state().sessions.save(sid, session)
     return str(tokens["access_token"])
 
 

@@ -23,12 +23,13 @@ install_headers(bp)
 @bp.get("/")
 def dashboard() -> Response:
     state = app_state()
-    session = state.sessions.get(request.cookies.get(state.cookie))
+    sid = request.cookies.get(state.cookie, "")
+    session = state.sessions.get(sid)
     if session is None:
         return refuse("expired", 401)
-    token = fresh_token(session)
+    token = fresh_token(sid, session)
     if token is None:
-        state.sessions.end(request.cookies.get(state.cookie))
+        state.sessions.end(sid)
         return refuse("expired", 401)
     try:
         resources = read_patient(session.iss, token, session.patient)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from service.clinician import dashboard, measures
 from service.clinician.flow import pkce_pair, standalone_scope
 from service.clinician.pages import EXTENSION, STATE_COOKIE, ClinicianState
 from service.clinician.registry import parse_clients
-from service.clinician.sessions import PendingLaunch
+from service.clinician.sessions import AppSession, PendingLaunch, SessionStore
 from service.config import ConfigError, Settings
 from service.ig import load_package
 
@@ -144,3 +146,22 @@ def test_without_registered_ehrs_no_page_may_be_framed(tmp_path: Path) -> None:
     response = bare.test_client().get("/clinician/launch?iss=https://x.example/fhir&launch=1")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.status_code == 403
+
+
+def test_sessions_are_shared_by_workers_encrypted_and_taken_once(tmp_path: Path) -> None:
+    secret = b"k" * 32
+    worker_a, worker_b = SessionStore(secret, tmp_path), SessionStore(secret, tmp_path)
+    state = worker_a.start_launch(PendingLaunch(EHR, "app-1", "verifier-1", "http://t/token"))
+    taken = worker_b.take_launch(state)
+    assert taken is not None and taken.verifier == "verifier-1"
+    assert worker_a.take_launch(state) is None  # once
+    sid = worker_a.create(AppSession(EHR, "app-1", "http://t/token", "p1", {"access_token": "tok-secret"}, 0.0))
+    got = worker_b.get(sid)
+    assert got is not None and got.patient == "p1"
+    files = list(tmp_path.iterdir())
+    assert all(sid not in f.name and b"tok-secret" not in f.read_bytes() for f in files)
+    assert SessionStore(b"other" * 8, tmp_path).get(sid) is None  # another deployment's key reads nothing
+    old = time.time() - 9 * 3600
+    for f in files:
+        os.utime(f, (old, old))
+    assert worker_b.get(sid) is None  # idle longer than the session time limit
