@@ -177,7 +177,7 @@ class SessionStore:
 
     def tokens(self) -> list[str]:
         """Every token value held now (tests check none reaches the browser; never log them)."""
-        out = []
+        out: list[str] = []
         for entry in list(self._entries()):
             data = self._read(Path(entry.path), self.session_ttl) if entry.name.startswith("s-") else None
             out.extend(str(v) for v in (data or {}).get("tokens", {}).values())
