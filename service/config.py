@@ -19,6 +19,7 @@
 | ETMI_AUTH_LEEWAY | 60 | seconds of clock skew allowed on a token's exp/nbf/iat (0-300) |
 | ETMI_ALLOW_UNAUTHENTICATED_REMOTE | false | ``true``: ``none`` mode also answers non-loopback clients (dangerous) |
 | ETMI_ID_KEY | (made once, kept in the database) | secret key of the Patient ids (HMAC-SHA256), 32+ characters |
+| ETMI_CDS_CLIENTS | (empty) | CDS Clients trusted to call /cds-services: JSON {iss: JWKS URL or [URLs]}, or a file |
 | ETMI_SMART_CLIENTS | (empty) | EHRs that may launch the clinician app (service/clinician): JSON file path or JSON |
 
 ``check()`` refuses unsafe or incomplete settings at start-up (``ConfigError`` naming the variable).
@@ -65,6 +66,7 @@ class Settings:
     auth_leeway: int = 60
     allow_unauthenticated_remote: bool = False
     id_key: str = field(default="", repr=False)  # a secret: never in a repr or a log line
+    cds_clients: str = ""  # parsed by service.adapters.cds_clients.parse_clients
     smart_clients: str = ""
 
     @classmethod
@@ -92,6 +94,7 @@ class Settings:
             auth_leeway=_int(env, "ETMI_AUTH_LEEWAY", defaults.auth_leeway),
             allow_unauthenticated_remote=_flag(env.get("ETMI_ALLOW_UNAUTHENTICATED_REMOTE", "")),
             id_key=env.get("ETMI_ID_KEY", ""),
+            cds_clients=env.get("ETMI_CDS_CLIENTS", ""),
             smart_clients=env.get("ETMI_SMART_CLIENTS", ""),
         )
 
