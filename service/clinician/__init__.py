@@ -27,12 +27,14 @@ def register(app: Flask, settings: Settings, store: Store) -> None:
     """Mount the app under /clinician with the EHRs of ``ETMI_SMART_CLIENTS`` (ConfigError if malformed)."""
     from service.clinician import flow, pages, views
     from service.clinician.registry import Registry, parse_clients
-    from service.clinician.sessions import SessionStore
     from service.store.id_key import stored_key
 
     registry = Registry(parse_clients(settings.smart_clients))
     https = (settings.public_base_url or "").startswith("https://")
-    secret = settings.id_key.encode() if settings.id_key else stored_key(store)  # shared by every worker
-    app.extensions[pages.EXTENSION] = pages.ClinicianState(registry, SessionStore(secret), store, https)
+
+    def secret() -> bytes:  # shared by every worker of the deployment
+        return settings.id_key.encode() if settings.id_key else stored_key(store)
+
+    app.extensions[pages.EXTENSION] = pages.ClinicianState(registry, secret, store, https)
     for bp in (views.bp, flow.bp):
         app.register_blueprint(bp, url_prefix=PREFIX)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -19,10 +21,19 @@ STATE_COOKIE = "etmi_clinician_state"
 @dataclass
 class ClinicianState:
     registry: Registry
-    sessions: SessionStore
+    secret: Callable[[], bytes]  # the deployment's key, read on the app's first use (not at start-up)
     store: Store
     https: bool
     cookie: str = "etmi_clinician"
+    _sessions: SessionStore | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def sessions(self) -> SessionStore:
+        with self._lock:
+            if self._sessions is None:
+                self._sessions = SessionStore(self.secret())
+            return self._sessions
 
 
 def app_state() -> ClinicianState:
