@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, request
 
 from service import limits
@@ -165,10 +164,7 @@ def _restrict(query: resources.SearchQuery, rtype: str, limit: str | None) -> bo
 
 
 def _body_resource() -> tuple[dict[str, Any], str | None]:
-    try:
-        body = orjson.loads(request.get_data())
-    except orjson.JSONDecodeError as err:
-        raise ApiError(400, f"body is not JSON: {err.msg}") from err
+    body = limits.load_json(request.get_data())  # whatever the Content-Type: the same limits (400)
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
         raise ApiError(400, "body must be a FHIR resource or Parameters")
     profile = request.args.get("profile")

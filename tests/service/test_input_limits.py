@@ -171,3 +171,11 @@ def test_payload_limits_meet_any_shape_before_the_schema(client: FlaskClient, ep
                                                          shape: dict[str, Any]) -> None:
     """The size check runs before the schema (found by schemathesis: ``"responses": -1.6e-157`` was a 500)."""
     outcome_of(client.post("/api/v1/episodes", json={**episode, **shape}), 422)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream"])
+def test_validate_reads_any_content_type_through_the_same_limits(client: FlaskClient, content_type: str) -> None:
+    deep = '{"resourceType": "Patient", "extension": [' + '{"url": "u", "extension": [' * 40 + "]}" * 40 + "]}"
+    _named(outcome_of(client.post("/fhir/$validate", data=deep, content_type=content_type), 400), "extension")
+    surrogate = '{"resourceType": "Patient", "id": "\\ud800"}'
+    _named(outcome_of(client.post("/fhir/$validate", data=surrogate, content_type=content_type), 400), "id")
