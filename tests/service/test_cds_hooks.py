@@ -152,7 +152,7 @@ def call(http: FlaskClient, body: Any, token: str | None) -> Any:
     return http.post(SERVICE_PATH, data=data, headers=headers, content_type="application/json")
 
 
-def assert_cds_card(card: dict[str, Any]) -> None:
+def assert_cds_card(card: dict[str, Any], launch: str = "http://localhost/clinician/launch") -> None:
     """The CDS Hooks 2.0 card fields: uuid, summary (<140), indicator, source.label, links."""
     assert str(uuid.UUID(card["uuid"])) == card["uuid"]
     assert isinstance(card["summary"], str) and 0 < len(card["summary"]) < 140
@@ -162,7 +162,7 @@ def assert_cds_card(card: dict[str, Any]) -> None:
     for link in card["links"]:
         assert set(link) <= {"label", "url", "type", "appContext"}
         assert link["label"] and link["type"] in ("absolute", "smart")
-        assert link["url"] == "http://localhost/clinician/launch" and link["type"] == "smart"
+        assert link["url"] == launch and link["type"] == "smart"
         assert json.loads(link["appContext"]) == {"cdsService": "etmi-patient-view"}
     assert not {k for k, v in card.items() if v in (None, "", [], {})}  # CDS Hooks: no null/empty elements
 
