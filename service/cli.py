@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "worker": "service.commands.worker",
     "check-server": "service.commands.check_server",
     "generate": "service.commands.generate",
+    "definitions": "service.commands.definitions",
 }
 
 

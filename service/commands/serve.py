@@ -30,12 +30,14 @@ def run(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from service.app import create_app
+    from service.commands.definitions import Unavailable, ensure
     from service.config import ConfigError, Settings
     from service.store import open_store
 
     try:
         settings = _checked(Settings.from_env(), args.host, args.port)
-    except ConfigError as err:
+        settings = dataclasses.replace(settings, r4_definitions=ensure())  # fetched on first use
+    except (ConfigError, Unavailable) as err:
         print(f"etmi-fhir serve: refusing to start: {err}", file=sys.stderr)
         return 2
     if settings.auto_migrate:
