@@ -188,10 +188,12 @@ def _questionnaire_response(r: dict[str, Any]) -> Built:
 
 
 def _provenance(r: dict[str, Any]) -> Built:
-    agents = "; ".join(concept(a.get("type")) or str(a.get("who", {}).get("display") or "")
+    agents = "; ".join(" ".join(x for x in (str((a.get("who") or {}).get("display") or ""),
+                                             f"({concept(a.get('type'))})" if a.get("type") else "") if x)
                        for a in r.get("agent", []) if isinstance(a, dict))
     return "Provenance", [("Recorded", str(r.get("recorded") or "")), ("Activity", concept(r.get("activity"))),
-                          ("Targets", str(len(r.get("target", [])))), ("Agents", agents)]
+                          ("Resources", str(len(r.get("target", [])))), ("Agents", agents),
+                          ("Sources", str(len(r.get("entity", []))) if r.get("entity") else "")]
 
 
 def _generic(r: dict[str, Any]) -> Built:

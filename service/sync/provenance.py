@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from mappings import canonical
+from mappings.narrative import with_narrative
 from service.sync.ports import Json
 
 AGENT_DISPLAY = "ETMI FHIR interoperability service (etmi-fhir sync)"
@@ -40,4 +41,4 @@ def provenance(targets: Sequence[str], sources: Sequence[str], recorded: datetim
     }]
     if sources:
         resource["entity"] = [{"role": "source", "what": {"reference": s}} for s in sources]
-    return resource
+    return with_narrative(resource)  # a generated narrative, like every resource the service sends (dom-6)

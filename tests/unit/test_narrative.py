@@ -109,3 +109,18 @@ def test_etmi_fhir_validate_gives_no_dom6_nor_narrative_issue(path: Path) -> Non
     issues = [i for line in run.stdout.splitlines() for i in json.loads(line)["issue"]]
     assert not [i for i in issues if any(rule in i.get("diagnostics", "") for rule in ("dom-6", "txt-1", "txt-2"))]
     assert [i["severity"] for i in issues] == ["information"]
+
+
+def test_the_provenance_of_a_push_has_a_narrative_and_no_dom6() -> None:
+    from datetime import UTC, datetime
+
+    from service.sync.provenance import provenance
+    from service.validation import validate
+
+    refs = [f"urn:uuid:{n}" for n in ("8c9f1f3e-0d3a-4a53-9d4e-1a2b3c4d5e6f", "9d0a2a4f-1e4b-4b64-8e5f-2b3c4d5e6f70",
+                                         "ae1b3b50-2f5c-4c75-9f60-3c4d5e6f7081")]
+    resource = provenance(refs[:2], refs[2:], datetime(2026, 1, 5, tzinfo=UTC), "p1")
+    shown = text_of(resource["text"]["div"])
+    assert "Recorded: 2026-01-05T00:00:00+00:00" in shown and "Resources: 2" in shown and "Assembler" in shown
+    issues = validate(resource)["issue"]
+    assert not [i for i in issues if "dom-6" in i.get("diagnostics", "") or i["severity"] in ("error", "fatal")]
