@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -175,3 +178,43 @@ def test_no_token_or_session_state_reaches_the_browser(stack: Stack, browser: we
     assert not any(t in session_cookie["value"] or t in browser.page_source for t in tokens if len(t) > 16)
     storage = browser.execute_script("return JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
     assert storage == "{}{}"
+
+
+def test_the_app_opens_inside_the_registered_ehrs_iframe_only(stack: Stack, browser: webdriver.Chrome) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{stack.launcher_url}/frame?patient={stack.remote_patient}")
+    browser.switch_to.frame(browser.find_element(By.ID, "app"))
+    WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.ID, "patient-name")))
+    browser.switch_to.default_content()
+    # one of the app's pages framed by the registered origin, then by another (localhost, not 127.0.0.1)
+    page = urllib.parse.quote(f"{stack.app_url}/clinician/launch?iss=https://x.invalid/fhir&launch=1", safe="")
+    for origin, shown in ((stack.launcher_url, 1), (stack.launcher_url.replace("127.0.0.1", "localhost"), 0)):
+        browser.get(f"{origin}/frame?src={page}")
+        browser.switch_to.frame(browser.find_element(By.ID, "app"))
+        time.sleep(1)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "section.message")) == shown, origin
+        browser.switch_to.default_content()
+    browser.switch_to.default_content()
+
+
+def test_keyboard_and_print(stack: Stack, browser: webdriver.Chrome) -> None:
+    launch(browser, stack)
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("class") == "skip"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    assert browser.switch_to.active_element.get_attribute("id") == "main"
+    summaries = browser.find_elements(By.TAG_NAME, "summary")
+    assert summaries, "no questionnaires shown"
+    for _ in range(60):  # Tab reaches the first questionnaire; Enter opens it
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.tag_name == "summary":
+            break
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    assert browser.find_element(By.TAG_NAME, "details").get_attribute("open") is not None
+    assert "Pain intensity now" in browser.find_element(By.CSS_SELECTOR, "details dl").text
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert not browser.find_element(By.CSS_SELECTOR, "header.top").is_displayed()
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

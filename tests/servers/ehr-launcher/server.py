@@ -77,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
             self.page(query)
         elif parts.path == "/launch":
             self.launch(query)
+        elif parts.path == "/frame":
+            self.frame(query)
         elif parts.path == "/fhir/.well-known/smart-configuration":
             status, _, body = call("GET", f"{ISSUER}/.well-known/smart-configuration")
             self.send(status, body, "application/json")
@@ -116,6 +118,14 @@ class Handler(BaseHTTPRequestHandler):
 <form action="/launch" method="get"><label>Patient id <input name="patient" id="patient"></label>
 <input type="hidden" name="app" value="{app}"><button type="submit" id="open-app">Open ETMI view</button></form>
 <h2>Recent patients</h2><ul>{options}</ul></main></body></html>"""
+        self.send(200, page.encode(), "text/html; charset=utf-8")
+
+    def frame(self, query: dict[str, str]) -> None:
+        """The app inside the EHR's own page (an iframe), as EHRs that embed apps show them (``src``: any URL)."""
+        src = html.escape(query["src"] if "src" in query else "/launch?" + urllib.parse.urlencode(query))
+        page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Simulated EHR chart</title></head>
+<body><main><h1>Simulated EHR: chart with embedded app</h1>
+<iframe id="app" title="ETMI view" src="{src}" width="1000" height="700"></iframe></main></body></html>"""
         self.send(200, page.encode(), "text/html; charset=utf-8")
 
     def launch(self, query: dict[str, str]) -> None:
