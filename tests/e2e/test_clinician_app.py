@@ -191,7 +191,10 @@ def test_the_app_opens_inside_the_registered_ehrs_iframe_only(stack: Stack, brow
     for origin, shown in ((stack.launcher_url, 1), (stack.launcher_url.replace("127.0.0.1", "localhost"), 0)):
         browser.get(f"{origin}/frame?src={page}")
         browser.switch_to.frame(browser.find_element(By.ID, "app"))
-        time.sleep(1)
+        if shown:
+            WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, "section.message")))
+        else:
+            time.sleep(2)  # a refused frame stays empty: give a wrongly allowed page the time to appear
         assert len(browser.find_elements(By.CSS_SELECTOR, "section.message")) == shown, origin
         browser.switch_to.default_content()
     browser.switch_to.default_content()
