@@ -18,6 +18,7 @@ Every card links (type ``smart``) to the clinician app's launch URL. Summaries s
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -77,8 +78,14 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def _day(value: Any) -> str:
+    """The date part of an EHR's date/dateTime, shown only when it is one (no EHR text enters a card)."""
+    text = str(value or "")[:10]
+    return text if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else "an unknown date"
+
+
 def _card(summary: str, indicator: str, detail: str, link: Json) -> Json:
-    assert len(summary) <= SUMMARY_MAX, summary
+    summary = summary if len(summary) <= SUMMARY_MAX else summary[:SUMMARY_MAX - 3] + "..."
     return {"uuid": str(uuid.uuid4()), "summary": summary, "indicator": indicator, "detail": detail,
             "source": dict(SOURCE), "links": [link]}
 
@@ -89,6 +96,7 @@ def careplan_card(careplans: Iterable[Json], link: Json) -> Json | None:
         return None
     plan = max(active, key=lambda p: str((p.get("period") or {}).get("start") or ""))
     start = (plan.get("period") or {}).get("start")
+    start = _day(start) if start else None
     acts = [a.get("detail", {}) for a in plan.get("activity", []) if isinstance(a, dict)]
     done = sum(1 for a in acts if a.get("status") == "completed")
     detail = (f"The patient follows the ETMI self-management plan for low back pain{f' since {start}' if start else ''}"
@@ -107,8 +115,8 @@ def function_card(observations: list[Json], link: Json) -> Json | None:
         return None
     beyond = " (beyond measurement error, MDC95 8 points)" if drop >= FUNCTION_MDC95 else ""
     summary = f"Function worse by {_fmt(drop)} points ({_fmt(first)} to {_fmt(last)} of 100): at or past the MCID of 5"
-    detail = (f"Function score (0-100, higher is better) fell from {_fmt(first)} ({first_at[:10]}) to {_fmt(last)} "
-              f"({last_at[:10]}): a change of {_fmt(drop)} points{beyond}. The minimal clinically important "
+    detail = (f"Function score (0-100, higher is better) fell from {_fmt(first)} ({_day(first_at)}) to {_fmt(last)} "
+              f"({_day(last_at)}): a change of {_fmt(drop)} points{beyond}. The minimal clinically important "
               "difference is 5 points.")
     return _card(summary, "warning", detail, link)
 
@@ -120,7 +128,7 @@ def screen_cards(observations: list[Json], link: Json) -> list[Json]:
         if not points or points[-1][1] < SCREEN_POSITIVE:
             continue
         at, value = points[-1]
-        summary = f"Positive {name} {what} screen: {_fmt(value)} of 6 (3 or more), {at[:10]}"
+        summary = f"Positive {name} {what} screen: {_fmt(value)} of 6 (3 or more), {_day(at)}"
         detail = (f"The latest {name} total is {_fmt(value)} (3 or more is a positive screen){caveat}. A screen is "
                   "not a diagnosis: it calls for a clinician's assessment.")
         cards.append(_card(summary, "warning", detail, link))

@@ -47,10 +47,12 @@ def blueprint(make_verifier: Callable[[str], CdsClientVerifier], launch_url: Cal
     lock = threading.Lock()
 
     def verifier(audience: str) -> CdsClientVerifier:
-        with lock:  # the public base URL is fixed: one verifier in practice (at most a few)
-            if audience not in verifiers and len(verifiers) < 4:
+        with lock:  # the public base URL is fixed: one verifier (and one jti memory) in practice
+            if audience not in verifiers:
+                if len(verifiers) >= 4:
+                    raise hooks.CdsError(401, "invalid_token", "unexpected service URL", "Authorization")
                 verifiers[audience] = make_verifier(audience)
-            return verifiers.get(audience) or make_verifier(audience)
+            return verifiers[audience]
 
     @bp.errorhandler(LimitError)  # the app-wide input guard (service/fhir/parse.py) runs before any view
     def limit(err: LimitError) -> Response:

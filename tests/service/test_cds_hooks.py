@@ -304,3 +304,12 @@ def test_malformed_cds_clients_setting_refuses_start(tmp_path: Path) -> None:
 def test_settings_read_etmi_cds_clients() -> None:
     raw = json.dumps({ISS: "https://ehr.example.test/jwks.json"})
     assert Settings.from_env({"ETMI_CDS_CLIENTS": raw}).cds_clients == raw
+
+
+def test_no_ehr_text_enters_a_card(http: FlaskClient, ehr: Ehr) -> None:
+    resources = ehr_resources(status="completed", function_after=50, phq2=("LA6570-1", "LA6569-3"))
+    for r in resources:
+        if r["resourceType"] == "Observation":
+            r["effectiveDateTime"] = "[click](https://evil.test) 2026-01-05"
+    (card,) = call(http, hook_request(prefetch_of(resources)), ehr.token()).get_json()["cards"]
+    assert card["summary"].endswith("an unknown date") and "evil" not in json.dumps(card)
