@@ -12,7 +12,9 @@ import orjson
 from flask import Flask, Response, g, request
 
 FIELDS = ("event", "method", "path", "status", "duration_ms", "request_id", "resource_type", "resource_id",
-          "version_id", "error_type", "count", "auth_mode", "outbox_id")
+          "version_id", "error_type", "count", "auth_mode", "outbox_id",
+          # etmi-fhir worker: its start (targets, database without credentials, timing) and each push round
+          "worker", "targets", "database", "threads", "idle_s", "pull_every_s", "claimed", "sent", "retried", "dead")
 access = logging.getLogger("etmi.access")
 
 

@@ -84,11 +84,13 @@ def _status(rt: SyncRuntime, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1, default=str))
         return 0
     print("outbox: " + _counts(counts))
+    every = f"every target ({', '.join(report['targets']) or 'none configured'})"  # rows of target None
     for target, per_status in by_target.items():
-        print(f"  target {target}: {_counts(per_status)}")
+        print(f"  {every if target == '*' else 'target ' + target}: {_counts(per_status)}")
     for kind in ("pending", "in-flight", "failed", "dead"):
         for e in report[kind]:
-            print(f"  {kind:9} #{e['id']} target={e['target'] or '*'} patient={e['patient_key']} "
+            print(f"  {kind:9} #{e['id']} target={e['target'] or ','.join(report['targets']) or '*'} "
+                  f"patient={e['patient_key']} "
                   f"{e['resource_type']} attempts={e['attempts']} {_why(e)}".rstrip())
     for c in report["conflicts_held"]:
         where = f"{c['target']} {c['resource_type']}/{c['local_id']} (EHR id {c['remote_id']})"

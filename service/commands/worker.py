@@ -19,6 +19,7 @@ from types import FrameType
 
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
+from service.config import Settings
 
 HELP = "run the EHR sync worker loop (push outbox entries, poll CarePlan/Goal edits)"
 log = logging.getLogger("etmi.sync.worker")
@@ -45,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     base_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    log.info("sync.worker.started", extra={
+        "worker": base_id, "targets": [f"{t.name} {t.base_url}" for t in rt.targets],
+        "database": _without_credentials(args.database_url or Settings.from_env().database_url),
+        "threads": max(1, args.threads), "idle_s": args.idle, "pull_every_s": args.pull_every})
     threads = [threading.Thread(target=_push_loop, args=(rt, f"{base_id}-{i}", args, stop), daemon=True)
                for i in range(max(1, args.threads))]
     for t in threads:
@@ -76,12 +81,25 @@ def _push_loop(rt: SyncRuntime, worker_id: str, args: argparse.Namespace, stop: 
             stop.wait(args.idle)
             continue
         if report.claimed:
-            log.info("sync.worker.round", extra={"worker": worker_id, "claimed": report.claimed,
+            log.info("sync.worker.round", extra={"event": "push_round", "worker": worker_id, "claimed": report.claimed,
                                                  "sent": report.sent, "retried": report.retried, "dead": report.dead})
             continue
         if args.exit_when_idle:
             return
         stop.wait(args.idle)
+
+
+def _without_credentials(url: str) -> str:
+    """The database URL without user name and password (``postgresql+psycopg://host:5432/etmi``)."""
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(unparsable database URL)"
+    bare = URL.create(parsed.drivername, host=parsed.host, port=parsed.port, database=parsed.database)
+    return bare.render_as_string(hide_password=True)
 
 
 def _safe_pull(rt: SyncRuntime) -> None:

@@ -18,8 +18,10 @@ A targets file is TOML or JSON with a list ``targets`` (or a table of tables key
     conflicts = { Goal = "hold" }
 
 ``targets_from_spec`` reads the value of ``ETMI_SYNC_TARGETS`` (``Settings.sync_targets``: a file path or
-inline JSON); ``targets_from_env`` also knows the one-target shorthand ``ETMI_EHR_BASE_URL``
-(+ ``ETMI_EHR_BEARER_TOKEN``); ``service.config`` passes the env in.
+inline JSON), the only way the service and the commands take targets. ``targets_from_env`` knows a
+one-target shorthand (``ETMI_EHR_BASE_URL`` + ``ETMI_EHR_BEARER_TOKEN``) but nothing calls it: those two
+variables are not read. For one EHR, use inline JSON:
+``ETMI_SYNC_TARGETS='{"targets": {"hospital-ehr": {"base_url": "https://ehr.example/fhir"}}}'``.
 """
 
 from __future__ import annotations
