@@ -36,6 +36,8 @@ def dashboard() -> Response:
     except EhrUnavailable as exc:
         if exc.denied:
             return refuse("expired", 401)
+        if exc.missing:
+            return refuse("no-patient", 404, str(exc))
         log.warning("clinician dashboard: EHR read failed", extra={"event": "clinician_ehr_failed"})
         return refuse("ehr-unavailable", 502, str(exc))
     ehr = state.registry.for_issuer(session.iss)

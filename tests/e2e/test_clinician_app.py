@@ -221,3 +221,30 @@ def test_keyboard_and_print(stack: Stack, browser: webdriver.Chrome) -> None:
         assert not browser.find_element(By.CSS_SELECTOR, "header.top").is_displayed()
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
+
+def test_standalone_launch_from_the_ehr_picker(stack: Stack, browser: webdriver.Chrome) -> None:
+    """Standalone: the app's page lists the EHRs; the authorization server picks the patient (this test
+    server always picks its DEFAULT_PATIENT, ``example-patient``, made here in HAPI if missing)."""
+    url = f"{stack.hapi_url}/Patient/example-patient"
+    found = requests.get(url, headers=FHIR_JSON, timeout=60)
+    if found.status_code != 200:
+        made = requests.put(url, json={"resourceType": "Patient", "id": "example-patient",
+                                       "name": [{"text": "Standalone Example"}]}, headers=FHIR_JSON, timeout=60)
+        assert made.status_code in (200, 201), made.text
+        found = requests.get(url, headers=FHIR_JSON, timeout=60)
+    browser.delete_all_cookies()
+    browser.get(f"{stack.app_url}/clinician/standalone")
+    browser.find_element(By.LINK_TEXT, "Simulated EHR").click()
+    name = WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.ID, "patient-name")))
+    names = found.json().get("name", [])
+    expected = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]) \
+        if names else "Name not recorded"
+    assert name.text == expected.strip()
+
+
+def test_a_launch_for_a_patient_the_ehr_does_not_hold_gets_its_page(stack: Stack, browser: webdriver.Chrome) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{stack.launcher_url}/launch?patient=no-such-patient-{stack.local_patient[:8]}")
+    WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, "section.message")))
+    assert page_kind(browser) == "no-patient"

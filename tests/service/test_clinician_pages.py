@@ -165,3 +165,13 @@ def test_sessions_are_shared_by_workers_encrypted_and_taken_once(tmp_path: Path)
     for f in files:
         os.utime(f, (old, old))
     assert worker_b.get(sid) is None  # idle longer than the session time limit
+
+
+def test_an_unreachable_ehr_on_the_dashboard_gets_its_page(app: Flask) -> None:
+    state: ClinicianState = app.extensions[EXTENSION]
+    sid = state.sessions.create(AppSession(EHR, "app-1", "http://127.0.0.1:9/token", "p-gone",
+                                           {"access_token": "t"}, time.time() + 300))
+    client = app.test_client()
+    client.set_cookie("etmi_clinician", sid, path="/clinician")
+    response = client.get("/clinician/")  # nothing listens at the EHR: unavailable, not a trace
+    assert (response.status_code, kind(response.get_data(as_text=True))) == (502, "ehr-unavailable")
