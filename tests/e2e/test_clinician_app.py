@@ -85,7 +85,12 @@ def test_dashboard_shows_what_hapi_holds(stack: Stack, browser: webdriver.Chrome
         == "no threshold"
     stages = browser.find_element(By.ID, "stages").text
     assert "Contemplation" in stages and "Action" in stages
-    assert "goal met" in browser.find_element(By.CSS_SELECTOR, '[data-measure="activity"]').text  # 150 of 150
+    activity = browser.find_element(By.CSS_SELECTOR, '[data-measure="activity"]')
+    goals = stack.hapi_search(f"Goal?patient={stack.remote_patient}")
+    assert float(activity.find_element(By.CLASS_NAME, "goal-value").text) \
+        == goals[0]["target"][0]["detailQuantity"]["value"] == 150
+    assert float(activity.find_element(By.CLASS_NAME, "last").text) == hapi_values(stack, "82290-8")[-1] == 150
+    assert "goal met" in activity.text
     screens = [e.get_attribute("data-screen") for e in browser.find_elements(By.CSS_SELECTOR, "[data-screen]")]
     assert screens == ["GAD-2"]  # GAD-2 = 3 (positive), PHQ-2 = 1 (negative) in the example
     assert browser.find_elements(By.ID, "unsent") == []

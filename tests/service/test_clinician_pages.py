@@ -175,3 +175,10 @@ def test_an_unreachable_ehr_on_the_dashboard_gets_its_page(app: Flask) -> None:
     client.set_cookie("etmi_clinician", sid, path="/clinician")
     response = client.get("/clinician/")  # nothing listens at the EHR: unavailable, not a trace
     assert (response.status_code, kind(response.get_data(as_text=True))) == (502, "ehr-unavailable")
+
+
+def test_cookies_are_secure_when_the_service_is_https(tmp_path: Path) -> None:
+    secure = create_app(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}", auth_mode="none",
+                                 public_base_url="https://etmi.example", smart_clients=json.dumps(CLIENTS)))
+    cookie = secure.test_client().post("/clinician/logout").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/clinician" in cookie
