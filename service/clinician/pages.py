@@ -77,8 +77,13 @@ def picker(clients: tuple[RegisteredEhr, ...]) -> Response:
 
 
 def set_cookie(response: BaseResponse, name: str, value: str, max_age: int | None = None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/clinician", httponly=True, samesite="Lax",
-                        secure=app_state().https)
+    """``HttpOnly``, path ``/clinician``; ``SameSite=Lax``, ``Secure`` on https. An https service that
+    registered EHR origins for an iframe sends ``SameSite=None; Secure; Partitioned`` instead: a Lax cookie
+    is not sent inside another site's frame, so an embedded launch could never finish."""
+    state = app_state()
+    embedded = state.https and bool(state.registry.frame_origins())
+    response.set_cookie(name, value, max_age=max_age, path="/clinician", httponly=True,
+                        samesite="None" if embedded else "Lax", secure=state.https, partitioned=embedded)
 
 
 def csp(frame_origins: tuple[str, ...]) -> str:

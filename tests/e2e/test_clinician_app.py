@@ -151,6 +151,8 @@ def test_unknown_issuer_is_refused_with_its_page(stack: Stack, browser: webdrive
     browser.get(url)
     assert page_kind(browser) == "unknown-iss"
     assert "not registered" in browser.find_element(By.TAG_NAME, "h1").text
+    bad = axe_violations(browser)  # the refusal pages pass the same accessibility check
+    assert not bad, [(v["id"], v["impact"]) for v in bad]
     assert requests.get(url, timeout=10).status_code == 403
 
 

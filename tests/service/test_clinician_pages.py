@@ -182,3 +182,13 @@ def test_cookies_are_secure_when_the_service_is_https(tmp_path: Path) -> None:
                                  public_base_url="https://etmi.example", smart_clients=json.dumps(CLIENTS)))
     cookie = secure.test_client().post("/clinician/logout").headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/clinician" in cookie
+    # an EHR origin is registered for an iframe: a Lax cookie would not reach the app inside it
+    assert "SameSite=None" in cookie and "Partitioned" in cookie
+
+
+def test_https_without_frame_origins_keeps_lax_cookies(tmp_path: Path) -> None:
+    plain = [{**CLIENTS[0], "frame_origins": []}]
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'l.db'}", auth_mode="none",
+                              public_base_url="https://etmi.example", smart_clients=json.dumps(plain)))
+    cookie = app.test_client().post("/clinician/logout").headers["Set-Cookie"]
+    assert "SameSite=Lax" in cookie and "Secure" in cookie and "Partitioned" not in cookie
