@@ -79,8 +79,12 @@ class StaleWrite(Exception):
 
 
 def mapped(ctx: Context, payload: dict[str, Any]) -> tuple[Episode, list[dict[str, Any]]]:
-    """Map and validate; raise 422 with every issue found (first the payload's size limits)."""
-    limits.check_episode(payload)
+    """Map and validate; raise 422 (``MappingError``) with every issue found, first the payload's limits
+    (an EHR edit pulled into the episode meets them too)."""
+    try:
+        limits.check_episode(payload)
+    except limits.LimitError as err:
+        raise MappingError([Issue("error", err.code, err.message, err.path)]) from err
     episode = episode_from_json(payload)
     questionnaires = ctx.package.questionnaires()
     missing = {r.questionnaire for r in episode.responses} - set(questionnaires)

@@ -179,3 +179,16 @@ def test_validate_reads_any_content_type_through_the_same_limits(client: FlaskCl
     _named(outcome_of(client.post("/fhir/$validate", data=deep, content_type=content_type), 400), "extension")
     surrogate = '{"resourceType": "Patient", "id": "\\ud800"}'
     _named(outcome_of(client.post("/fhir/$validate", data=surrogate, content_type=content_type), 400), "id")
+
+
+@pytest.mark.parametrize("text", ["x" * (limits.TEXT_MAX + 1), "walk\x00daily"])
+def test_an_ehr_edit_beyond_the_limits_is_not_applied(client: FlaskClient, episode: dict[str, Any],
+                                                      text: str) -> None:
+    """A pulled Goal edit meets the payload limits as a 422 (not applied, logged), never an exception."""
+    assert client.post("/api/v1/episodes", json=episode).status_code == 201
+    goal = dict(client.get("/fhir/Goal").get_json(force=True)["entry"][0]["resource"])
+    goal["description"] = {"text": text}
+    app = client.application
+    assert app.extensions["etmi"].store.sync_state.apply_remote("ehr", None, goal) is False
+    stored = client.get(f"/api/v1/episodes/{episode['episode_id']}").get_json()
+    assert stored["version"] == 1 and stored["episode"]["goals"][0]["description"] != text
