@@ -141,7 +141,8 @@ def fresh_token(sid: str, session: AppSession) -> str | None:
 @bp.post("/logout")
 def logout() -> BaseResponse:
     state = app_state()
-    state.sessions.end(request.cookies.get(state.cookie))
+    if request.cookies.get(state.cookie):
+        state.sessions.end(request.cookies.get(state.cookie))
     response = refuse("signed-out", 200)
     set_cookie(response, state.cookie, "", max_age=0)
     return response

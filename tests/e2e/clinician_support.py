@@ -128,7 +128,9 @@ def clinician_stack(hapi_url: str, smart_url: str, tmp: Path) -> Iterator[Stack]
                                   smart_clients=json.dumps(clients)))
         store, remote, local = sync_patient(app, database, hapi_url)
         with serving(app, port):
-            yield Stack(app, app_url, launcher, hapi_url, store, remote, local)
+            stack = Stack(app, app_url, launcher, hapi_url, store, remote, local)
+            yield stack
+        shutil.rmtree(stack.clinician.sessions.directory, ignore_errors=True)
         store.close()
 
 

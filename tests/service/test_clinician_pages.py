@@ -34,8 +34,11 @@ CLIENTS = [{"name": "Test EHR", "client_id": "app-1", "issuers": [EHR], "frame_o
 
 @pytest.fixture()
 def app(tmp_path: Path) -> Flask:
-    return create_app(Settings(database_url=f"sqlite:///{tmp_path / 'etmi.db'}", auth_mode="none",
+    made = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'etmi.db'}", auth_mode="none",
                                public_base_url="http://localhost", smart_clients=json.dumps(CLIENTS)))
+    state: ClinicianState = made.extensions[EXTENSION]
+    state._sessions = SessionStore(b"t" * 32, tmp_path / "sessions")  # not the shared temp dir
+    return made
 
 
 def kind(body: str) -> str:
