@@ -1,6 +1,7 @@
 """The README's main-job command, ``./scripts/demo``, in a fresh clone: the URLs it prints answer, the API
-docs render their operations in headless Chromium from the service alone, the EHR holds every generated
-patient exactly once, and Ctrl-C stops everything the demo started.
+docs render their operations in headless Chromium from the service alone, the simulated EHR launches the
+clinician app (when tests/servers/ehr-launcher is there), the EHR holds every generated patient exactly
+once, and Ctrl-C stops everything the demo started.
 
 The clone has no ``.venv`` and no ``.cache``: the demo creates its virtualenv from the hashed lock file
 (``ETMI_DEMO_VENV`` in this test's environment skips that, pointing at a virtualenv with the clone's
@@ -89,6 +90,13 @@ def test_the_demo_in_a_fresh_clone(tmp_path: Path) -> None:
         operations, loaded = docs_render_locally(urls["API docs"])
         assert operations >= 10  # episodes, items, patients, outbox, audit
         assert loaded and all(u.startswith(base + "/") for u in loaded), loaded  # nothing from elsewhere
+
+        if launcher := urls.get("EHR launcher of the clinician app"):  # the SMART launch, as a browser follows it
+            patient_link = re.search(r'href="(/launch\?patient=[^"]+)"', requests.get(launcher, timeout=30).text)
+            assert patient_link, "the simulated EHR lists the synced patients"
+            opened = requests.Session().get(launcher.rstrip("/") + patient_link[1].replace("&amp;", "&"), timeout=60)
+            assert opened.status_code == 200 and opened.url == f"{base}/clinician/", opened.url
+            assert "ETMI clinician view" in opened.text
 
         ehr = urls["EHR FHIR base"].rsplit("/", 1)[0]
         for index in range(PATIENTS):
