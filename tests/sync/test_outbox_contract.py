@@ -47,6 +47,7 @@ def test_replay_requeues_failed_and_dead_entries_now_with_a_fresh_start(tmp_path
     assert store.outbox.dead_letter(dead, {"resourceType": "OperationOutcome", "issue": []})
     assert store.outbox.mark_sent(sent, {})
     stamp = updated_at(store, 1)
+    time.sleep(0.01)
     assert store.outbox.replay([1, 2, 3, 99]) == 2, "only failed and dead entries (and only existing ones)"
     assert store.outbox.replay([]) == 0
     for entry_id in (1, 2):
@@ -55,7 +56,7 @@ def test_replay_requeues_failed_and_dead_entries_now_with_a_fresh_start(tmp_path
         assert (entry.status, entry.attempts, entry.outcome, entry.worker_id, entry.lease_until) == \
             ("pending", 0, None, None, None)
         assert entry.next_attempt_at <= utcnow(), "due now, not at the old retry time"
-    assert updated_at(store, 1) >= stamp
+    assert updated_at(store, 1) > stamp
     again = store.outbox.get(3)
     assert again is not None and again.status == "sent"
     assert [e.id for e in store.outbox.claim(10, "w2", 60)] == [1, 2], "replayed entries are claimable at once"
@@ -109,11 +110,12 @@ def test_mark_sent_records_remote_ids_with_and_without_versions(tmp_path: Path) 
     store = seeded(tmp_path, 1, targets=("a",))
     [entry] = claim_all(store)
     assert store.outbox.mark_sent(entry, {"Goal/g0": "Goal/r1/_history/7", "Goal/g1": "Goal/r2",
-                                          "Goal/g2": "r3", "Goal/g3": "Goal/r4/x/5"})
+                                          "Goal/g2": "r3", "Goal/g3": "Goal/r4/x/5", "Goal/g4": "Goal/r5/_history"})
     assert store.id_map.get("a", "Goal", "g0") == ("r1", "7")
     assert store.id_map.get("a", "Goal", "g1") == ("r2", None)
     assert store.id_map.get("a", "Goal", "g2") == ("r3", None), "a bare remote id is kept as it is"
     assert store.id_map.get("a", "Goal", "g3") == ("r4", None), "only _history/<v> is a version"
+    assert store.id_map.get("a", "Goal", "g4") == ("r5", None)
     assert store.id_map.get("b", "Goal", "g0") is None
 
 
@@ -124,6 +126,8 @@ def test_id_map_versions_and_reverse_lookup_per_target_and_type(tmp_path: Path) 
     ids.put("a", "Goal", "g2", "r2")
     ids.put("b", "Goal", "g3", "r1", "1")
     ids.put("a", "CarePlan", "c1", "r9")
+    ids.put("a", "CarePlan", "g1", "r8")  # the same local id under another type is another resource
+    assert ids.get("a", "Goal", "g1") == ("r1", "7") and ids.get("a", "CarePlan", "g1") == ("r8", None)
     assert ids.get("a", "Goal", "g1") == ("r1", "7") and ids.get("a", "Goal", "g2") == ("r2", None)
     assert ids.local_id("a", "Goal", "r1") == "g1" and ids.local_id("b", "Goal", "r1") == "g3"
     assert ids.local_id("a", "CarePlan", "r9") == "c1" and ids.local_id("a", "Goal", "r9") is None
@@ -154,6 +158,7 @@ def test_claim_honours_the_batch_size_and_returns_the_row(tmp_path: Path) -> Non
     claimed = store.outbox.claim(2, "w1", 60)
     assert [e.id for e in claimed] == [1, 2]
     assert (claimed[0].resource_type, claimed[0].local_id, claimed[0].worker_id) == ("Goal", "g0", "w1")
+    assert claimed[0].created_at <= utcnow() and claimed[0].next_attempt_at == claimed[0].created_at
 
 
 def test_a_lease_ends_exactly_at_lease_until(tmp_path: Path) -> None:
@@ -181,7 +186,15 @@ def test_a_finished_row_with_stale_lease_data_holds_nothing_back(tmp_path: Path)
         row = session.get(OutboxRow, 1)
         assert row is not None
         row.lease_until = clock.moment + timedelta(hours=1)
-    assert [e.id for e in outbox.claim(10, "w1", 60)] == [2]
+    [second] = outbox.claim(10, "w1", 60)
+    assert second.id == 2
+    outbox.mark_sent(second, {})
+    with store.sessions() as session, session.begin():  # finished rows with an expired lease
+        for row_id in (1, 2):
+            row = session.get(OutboxRow, row_id)
+            assert row is not None
+            row.lease_until = clock.moment - timedelta(hours=1)
+    assert outbox.claim(10, "w1", 60) == [], "an expired lease makes only an in-flight row claimable again"
 
 
 def test_finishing_a_claim_clears_it_and_stamps_the_row(tmp_path: Path) -> None:
