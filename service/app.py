@@ -11,8 +11,8 @@ from flask_smorest import Api
 from service import cds, clinician, compose
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import docs, edge, health, jwks, landing, logs, routes
-from service.api.context import Context
 from service.api.jwks import load_public_jwks
+from service.caller import Context
 from service.config import Settings
 from service.fhir import errors, facade
 from service.fhir.validator import validate

@@ -17,7 +17,7 @@ from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
 from service.adapters.smart_auth import token_provider
 from service.api import logs
-from service.api.context import Context
+from service.caller import Context
 from service.config import Settings
 from service.fhir.validator import validate
 from service.ig import Package

@@ -1,6 +1,6 @@
 # mypy: disable-error-code="untyped-decorator"
-"""The audit trail: ``/api/v1/audit`` (JSON listing) and ``/fhir/AuditEvent`` (FHIR search and read), both
-over the same rows (``service.store.audit``), both for ``system/`` scopes only.
+"""The audit trail: ``/api/v1/audit`` (JSON listing); ``service/fhir/audit_events.py`` serves the same rows
+(``service.store.audit``) as ``/fhir/AuditEvent`` (FHIR search and read). Both for ``system/`` scopes only.
 
 Every read, search, write and denial of patient data is a row holding its FHIR R4 AuditEvent; no
 bodies, names, identifiers, search values or tokens are recorded.
@@ -8,48 +8,16 @@ bodies, names, identifiers, search values or tokens are recorded.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-from urllib.parse import urlencode
-
 from flask import Response, request
 from flask_smorest import Blueprint
-from werkzeug.datastructures import MultiDict
 
-from service import limits
-from service.api.context import current, operator
 from service.api.responses import AuditListSchema, errors, query
-from service.fhir.capability import AUDIT_EVENT_PARAMS
-from service.fhir.errors import ApiError
+from service.caller import current
+from service.fhir.audit_events import count, system_only
 from service.fhir.respond import json_response
 from service.store import audit
-from service.store.index import date_range
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The audit trail")
-MAX_COUNT = 1000
-#: /fhir/AuditEvent search parameters (the CapabilityStatement lists the same).
-FHIR_PARAMS = dict(AUDIT_EVENT_PARAMS)
-ACTION_OF_SUBTYPE = {"read": "read", "vread": "vread", "history-instance": "history", "search-type": "search",
-                     "create": "create", "update": "update"}
-AUDIT_ACTIONS = {"read": ("R",), "vread": ("R",), "history": ("R",), "search": ("E",), "create": ("C",),
-                 "update": ("U",)}
-
-
-def system_only(interaction: str, action: str) -> None:
-    """The audit trail is for system scopes (``system/AuditEvent.rs``, ``system/*.rs``) only."""
-    operator("AuditEvent", interaction, action, system_only=True)
-
-
-def _count(raw: str | None, default: int) -> int:
-    return default if raw is None or raw == "" else limits.integer(raw, "_count", 0, MAX_COUNT)
-
-
-def _row_id(text: str) -> int:
-    """An AuditEvent id as the row id; -1 (matches nothing) for anything else."""
-    try:
-        return limits.integer(text, "_id", 1, limits.INT32_MAX)
-    except limits.LimitError:
-        return -1
 
 
 @bp.route("", methods=["GET"])
@@ -63,7 +31,7 @@ def audit_trail() -> Response:
     """Filter by ``resource_type``, ``resource_id``, ``actor``, ``patient``, ``action`` and ``outcome``
     (0 success, 4 denied); newest first, at most ``_count`` (100, max 1000)."""
     system_only("s", "search")
-    q = audit.AuditQuery(count=_count(request.args.get("_count"), 100))
+    q = audit.AuditQuery(count=count(request.args.get("_count"), 100))
     for name, values in (("resource_type", q.resource_types), ("resource_id", q.resource_ids),
                          ("actor", q.actors), ("patient", q.patients), ("action", q.actions),
                          ("outcome", q.outcomes)):
@@ -76,80 +44,3 @@ def audit_trail() -> Response:
                     "version_id": r.version_id, "patient_id": r.patient_id, "request_id": r.request_id,
                     "audit_event": f"AuditEvent/{r.id}"} for r in rows]
     return json_response({"entries": entries})
-
-
-def fhir_read(event_id: str) -> dict[str, Any]:
-    system_only("r", "read")
-    with current().store.sessions() as session:
-        _total, rows = audit.query(session, audit.AuditQuery(ids=[_row_id(event_id)], count=1))
-        if not rows:
-            raise ApiError(404, f"AuditEvent/{event_id} is not known")
-        return audit.event_of(rows[0])
-
-
-def _date(q: audit.AuditQuery, value: str) -> None:
-    prefix = value[:2] if value[:2] in ("eq", "gt", "ge", "lt", "le") else "eq"
-    try:
-        low, high = date_range(value[2:] if value[:2] == prefix else value)
-    except (ValueError, OverflowError) as err:  # DateError is a ValueError
-        raise ApiError(400, f"date: {err}", expression="date") from err
-    start, end = datetime.fromisoformat(low), datetime.fromisoformat(high)
-    if prefix in ("eq", "ge", "gt"):
-        q.since = max(q.since or start, end if prefix == "gt" else start)
-    if prefix in ("eq", "le", "lt"):
-        q.until = min(q.until or end, start if prefix == "lt" else end)
-
-
-def _apply(q: audit.AuditQuery, name: str, value: str) -> None:
-    values = [v.rsplit("|", 1)[-1] for v in value.split(",") if v]
-    if name == "_id":
-        q.ids += [_row_id(v) for v in values]
-    elif name == "date":
-        _date(q, value)
-    elif name == "patient":
-        q.patients += [v.removeprefix("Patient/") for v in values]
-    elif name == "entity":
-        for ref in values:
-            rtype, _, rid = ref.partition("/")
-            q.resource_types.append(rtype)
-            q.resource_ids.append(rid.split("/_history", 1)[0])
-    elif name == "subtype":
-        q.actions += [ACTION_OF_SUBTYPE.get(v, "-") for v in values]
-    elif name == "action":
-        q.actions += [a for a, codes in AUDIT_ACTIONS.items() if set(codes) & set(values)] or ["-"]
-    elif name == "outcome":
-        q.outcomes += values
-    elif name == "altid":
-        q.actors += values
-
-
-def fhir_search(args: MultiDict[str, str], base: str, path: str) -> dict[str, Any]:
-    """A searchset of AuditEvents, newest first, with ``self``/``next``/``previous`` links."""
-    system_only("s", "search")
-    q = audit.AuditQuery(count=_count(args.get("_count"), current().settings.page_size))
-    for name, value in args.items(multi=True):
-        if name == "_offset":
-            q.offset = limits.integer(value, "_offset", 0, limits.INT32_MAX)
-        elif name in FHIR_PARAMS:
-            _apply(q, name, value)
-        elif name not in ("_count", "_format", "_pretty", "_total"):
-            raise ApiError(400, f"unknown search parameter {name!r} for AuditEvent", expression=name)
-    with current().store.sessions() as session:
-        total, rows = audit.query(session, q)
-        events = [audit.event_of(r) for r in rows]
-    root = base.rsplit("/fhir", 1)[0]
-    kept = [(k, v) for k, v in args.items(multi=True) if k not in ("_offset", "_count")]
-
-    def link(relation: str, offset: int) -> dict[str, str]:
-        return {"relation": relation,
-                "url": f"{root}{path}?{urlencode([*kept, ('_count', str(q.count)), ('_offset', str(offset))])}"}
-    links = [link("self", q.offset)]
-    if q.count and q.offset + q.count < total:
-        links.append(link("next", q.offset + q.count))
-    if q.offset:
-        links.append(link("previous", max(q.offset - q.count, 0)))
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
-    if events:
-        bundle["entry"] = [{"fullUrl": f"{base}/AuditEvent/{e['id']}", "resource": e, "search": {"mode": "match"}}
-                           for e in events]
-    return bundle

@@ -12,7 +12,7 @@ from pathlib import Path
 import flask_swagger_ui
 from flask import Blueprint, Response
 
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 
 DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",

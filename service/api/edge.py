@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 from service.config import Settings, public_origin
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 
 log = logging.getLogger("etmi.app")
 

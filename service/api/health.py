@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from service.api.context import current
-from service.fhir.errors import ApiError
+from service.caller import current
+from service.errors import ApiError
 from service.fhir.respond import json_response
 
 bp = Blueprint("health", __name__)

@@ -15,7 +15,6 @@ from flask_smorest import Blueprint
 
 from mappings import canonical as c
 from mappings.questionnaire import questionnaire_kind
-from service.api.context import authorize, current, with_agent
 from service.api.responses import WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import (
@@ -28,7 +27,8 @@ from service.api.schemas import (
     StageSchema,
 )
 from service.api.writes import EpisodeWriter
-from service.fhir.errors import ApiError
+from service.caller import authorize, current, with_agent
+from service.errors import ApiError
 
 bp = Blueprint("episode-items", __name__, url_prefix="/api/v1/episodes",
                description="Sessions, questionnaire responses, goals, outcome scores and stage of change")

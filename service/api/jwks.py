@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from service.api.context import current
+from service.caller import current
 from service.config import ConfigError, Settings
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 from service.fhir.respond import json_response
 
 bp = Blueprint("jwks", __name__)

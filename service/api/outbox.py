@@ -13,10 +13,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from service.api.context import current, operator
 from service.api.responses import OutboxListSchema, ReplayResultSchema, errors, query
 from service.api.routes_common import require_json_body
-from service.fhir.errors import ApiError
+from service.caller import current, operator
+from service.errors import ApiError
 from service.fhir.parse import query_int
 from service.fhir.respond import json_response
 from service.limits import INT32_MAX

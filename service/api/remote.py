@@ -20,9 +20,9 @@ from mappings.errors import MappingError
 from mappings.goal import goal_from_fhir
 from mappings.payload import episode_from_json
 from mappings.refs import local_part
-from service.api.context import Context
 from service.api.writes import Caller, EpisodeWriter
-from service.fhir.errors import ApiError
+from service.caller import Context
+from service.errors import ApiError
 
 log = logging.getLogger("etmi.sync.apply")
 

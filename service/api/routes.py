@@ -10,13 +10,14 @@ from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 
 from mappings.refs import identifier, resource_id
-from service.api import audit, context, items, outbox
-from service.api.context import audit_record, authorize, authorize_episode, check_stored, current, with_agent
+from service import caller as context
+from service.api import audit, items, outbox
 from service.api.responses import EpisodeReadSchema, PatientOutSchema, PatientReadSchema, WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema
 from service.api.writes import EpisodeWriter, load_episode, not_found, register_patient
-from service.fhir.errors import ApiError
+from service.caller import audit_record, authorize, authorize_episode, check_stored, current, with_agent
+from service.errors import ApiError
 from service.fhir.respond import json_response
 from service.store.models import DomainRecord, PatientRow
 

@@ -6,9 +6,9 @@ import hashlib
 
 from flask import Response, request
 
-from service.api.context import actor, request_id
 from service.api.writes import Caller, WriteResult
-from service.fhir.errors import ApiError
+from service.caller import actor, request_id
+from service.errors import ApiError
 from service.fhir.parse import if_match
 from service.fhir.respond import json_response
 

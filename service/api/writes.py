@@ -28,8 +28,8 @@ from mappings.domain import Episode, PatientRef
 from mappings.errors import Issue, MappingError, operation_outcome
 from mappings.payload import episode_from_json
 from service import limits
-from service.api.context import Context
-from service.fhir.errors import ApiError
+from service.caller import Context
+from service.errors import ApiError
 from service.fhir.validator import error_issues
 from service.security import authz
 from service.security.audit_event import DENIED, AuditRecord

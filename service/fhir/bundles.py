@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 from service.fhir.params import CONFORMANCE, INCLUDES
 from service.fhir.search import Parsed
 from service.ig import Package

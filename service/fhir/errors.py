@@ -1,8 +1,8 @@
-"""The one error model: every error leaves the service as an ``application/fhir+json`` OperationOutcome.
+"""The one error handler: every error leaves the service as an ``application/fhir+json`` OperationOutcome.
 
-``ApiError`` carries a status and its issues; ``handle_error`` turns any exception (an ``ApiError``,
-a werkzeug/flask-smorest ``HTTPException``, a ``MappingError`` or anything unexpected) into the
-response. A 500 body names the request id and nothing else about the failure.
+``ApiError`` (``service/errors.py``, Flask-free) carries a status and its issues; ``handle_error`` turns
+any exception (an ``ApiError``, a werkzeug/flask-smorest ``HTTPException``, a ``MappingError`` or anything
+unexpected) into the response. A 500 body names the request id and nothing else about the failure.
 """
 
 from __future__ import annotations
@@ -14,42 +14,12 @@ from typing import Any
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
-from mappings.errors import Issue, MappingError, operation_outcome
+from mappings.errors import Issue, MappingError
+from service.errors import ISSUE_CODES, ApiError, outcome_body
 from service.fhir.respond import fhir_response
 from service.limits import LimitError
 
 log = logging.getLogger("etmi.errors")
-
-#: The issue-type code (http://hl7.org/fhir/issue-type) reported for each HTTP status.
-ISSUE_CODES: dict[int, str] = {
-    400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-    406: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly",
-    415: "not-supported", 422: "processing", 429: "throttled", 500: "exception", 502: "transient",
-    503: "transient", 504: "timeout",
-}
-
-
-class ApiError(Exception):
-    """An error with its HTTP status and the OperationOutcome issues that explain it."""
-
-    def __init__(self, status: int, issues: list[Issue] | str, headers: Mapping[str, str] | None = None,
-                 expression: str | None = None) -> None:
-        if isinstance(issues, str):
-            issues = [Issue("error", ISSUE_CODES.get(status, "processing"), issues, expression or "")]
-        super().__init__("; ".join(i.diagnostics for i in issues))
-        self.status = status
-        self.issues = issues
-        self.headers = dict(headers or {})
-
-
-def outcome_body(issues: list[Issue]) -> dict[str, Any]:
-    """``mappings.errors.operation_outcome`` without empty ``expression`` lists."""
-    body = operation_outcome(issues)
-    for issue in body["issue"]:
-        if issue.get("expression") == [""]:
-            del issue["expression"]
-    return body
-
 
 def _http_issues(exc: HTTPException) -> list[Issue]:
     status = exc.code or 500

@@ -8,11 +8,10 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from service import limits
-from service.api import audit as audit_trail
-from service.api.context import audit_record, authorize, check_stored, current, may_see, principal, record
-from service.fhir import bundles
+from service.caller import audit_record, authorize, check_stored, current, may_see, principal, record
+from service.errors import ApiError
+from service.fhir import audit_events, bundles
 from service.fhir.capability import capability_statement
-from service.fhir.errors import ApiError
 from service.fhir.params import STORED
 from service.fhir.respond import fhir_response
 from service.fhir.search import parse
@@ -77,7 +76,7 @@ def _read_row(rtype: str, rid: str, version: int | None = None, action: str = "r
 @bp.get("/<rtype>/<rid>")
 def read(rtype: str, rid: str) -> Response:
     if rtype == "AuditEvent":
-        return fhir_response(audit_trail.fhir_read(rid))
+        return fhir_response(audit_events.fhir_read(rid))
     _known(rtype)
     if rtype in CONFORMANCE_TYPES:
         found = current().package.read(rtype, rid)
@@ -122,7 +121,7 @@ def search(rtype: str) -> Response:
     if request.method == "POST":
         args.update(request.form)
     if rtype == "AuditEvent":
-        return fhir_response(audit_trail.fhir_search(args, base_url(), f"/fhir/{rtype}"))
+        return fhir_response(audit_events.fhir_search(args, base_url(), f"/fhir/{rtype}"))
     _known(rtype)
     if rtype in CONFORMANCE_TYPES:
         return fhir_response(bundles.conformance_search(current().package, rtype, args, base_url(), _lenient()))

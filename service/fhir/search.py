@@ -9,7 +9,7 @@ from datetime import datetime
 from werkzeug.datastructures import MultiDict
 
 from service import limits
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 from service.fhir.params import COMMON, INCLUDES, RESULT, SORTS, STORED
 from service.store.resources import SearchQuery, TokenValue
 

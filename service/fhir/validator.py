@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mappings.errors import Issue
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 
 
 def validate(resource: dict[str, Any], profile: str | None = None) -> dict[str, Any]:

@@ -1,24 +1,24 @@
-"""What a request handler needs, wired once by ``create_app``: ``current()`` returns it."""
+"""The caller context of a request, below both ``api/`` and ``fhir/``: what a request handler needs (wired
+once by ``create_app``; ``current()`` returns it), who is calling (``principal()``), what their scopes allow
+(``authorize`` and friends: a refusal is audited and raised as an ``ApiError``) and the audit records of what
+they did. It reads Flask's request scope; the error model it raises is Flask-free (``service/errors.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from flask import current_app, g, request
 
 from service.config import Settings
-from service.fhir.errors import ApiError
+from service.errors import ApiError
 from service.ig import Package
 from service.security import DEV_PRINCIPAL, InvalidToken, Principal, TokenVerifier, authz, bearer_token
 from service.security.audit_event import DENIED, SUCCESS, AuditRecord
 from service.store import Store, audit
 from service.store.db import utcnow
-
-if TYPE_CHECKING:
-    from service.api.writes import Caller
 
 Validate = Callable[[dict[str, Any], str | None], dict[str, Any]]
 
@@ -112,7 +112,19 @@ def audit_record(action: str, resource_type: str, *, resource_id: str | None = N
                        issuer=str(issuer) if isinstance(issuer, str) else None, params=params)
 
 
-def with_agent(caller: Caller) -> Caller:
+class _WithAgent(Protocol):
+    """A write's caller (``service.api.writes.Caller``): a dataclass naming the actor and its agents."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @property
+    def actor(self) -> str: ...
+
+
+CallerT = TypeVar("CallerT", bound=_WithAgent)
+
+
+def with_agent(caller: CallerT) -> CallerT:
     """A write's ``Caller`` with the token's client and issuer (the agents of its AuditEvents)."""
     client, issuer = principal().claims.get("client_id"), principal().claims.get("iss")
     return dataclasses.replace(caller, client=str(client) if client and str(client) != caller.actor else None,
