@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_smorest import Api
 
-from service import cds, clinician, compose
+from service import cds, clinician, compose, guide
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import docs, edge, health, jwks, landing, logs, routes
 from service.api.jwks import load_public_jwks
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(facade.bp)
     cds.register(app, settings)  # /cds-services: CDS Hooks 2.0 patient-view (issue 14)
     app.register_blueprint(landing.bp)  # /, and pointers at /fhir and /api/v1
+    guide.register(app, ctx.package)  # /guide: the implementation guide as pages (issue 15)
     clinician.register(app, settings, ctx.store)  # /clinician: the SMART app (issue 14)
     errors.register(app)
     return app
