@@ -10,7 +10,7 @@ from flask_smorest import Api
 
 from service import cds, clinician, compose, guide
 from service.adapters.token_verifier import JwksTokenVerifier
-from service.api import docs, edge, health, jwks, landing, logs, routes
+from service.api import docs, edge, health, jwks, landing, logs, metrics, routes
 from service.api.jwks import load_public_jwks
 from service.caller import Context
 from service.config import Settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["etmi"] = ctx
     logs.install(app)
     edge.install(app, settings)
+    metrics.install(app, ctx.store, ctx.target_names)  # /metrics, per-route request metrics, DB down: 503
     api = Api(app)
     routes.register(api)
     app.register_blueprint(health.bp)

@@ -15,11 +15,13 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
 from service.config import Settings
+from service.sync.push import PushReport
 
 HELP = "run the EHR sync worker loop (push outbox entries, poll CarePlan/Goal edits)"
 log = logging.getLogger("etmi.sync.worker")
@@ -33,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pull-every", type=float, default=60.0, help="seconds between pulls (0: never)")
     parser.add_argument("--batch-size", type=int, help="entries claimed per round (default: the target's)")
     parser.add_argument("--exit-when-idle", action="store_true", help="stop once nothing is due (tests, cron)")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT (push/pull "
+                                                         "latency of this worker, outbox gauges); default: off")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         "worker": base_id, "targets": [f"{t.name} {t.base_url}" for t in rt.targets],
         "database": _without_credentials(args.database_url or Settings.from_env().database_url),
         "threads": max(1, args.threads), "idle_s": args.idle, "pull_every_s": args.pull_every})
+    stop_metrics = _metrics(args, rt)
     threads = [threading.Thread(target=_push_loop, args=(rt, f"{base_id}-{i}", args, stop), daemon=True)
                for i in range(max(1, args.threads))]
     for t in threads:
@@ -67,13 +72,24 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         for t in threads:
             t.join(timeout=60)
+        stop_metrics()
         rt.store.close()
     return 0
+
+
+def _metrics(args: argparse.Namespace, rt: SyncRuntime) -> Callable[[], None]:
+    if args.metrics_port is None:
+        return lambda: None
+    from service.api.metrics import serve_worker_metrics
+
+    log.info("sync.worker.metrics", extra={"event": "worker_metrics", "port": args.metrics_port})
+    return serve_worker_metrics(args.metrics_port, rt.store, [t.name for t in rt.targets])
 
 
 def _push_loop(rt: SyncRuntime, worker_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
     pusher = rt.pusher(worker_id)
     while not stop.is_set():
+        started = time.perf_counter()
         try:
             report = pusher.run_once(args.batch_size)
         except Exception:  # a store or config failure must not kill the worker silently
@@ -81,6 +97,7 @@ def _push_loop(rt: SyncRuntime, worker_id: str, args: argparse.Namespace, stop: 
             stop.wait(args.idle)
             continue
         if report.claimed:
+            _observe_round(time.perf_counter() - started, report)
             log.info("sync.worker.round", extra={"event": "push_round", "worker": worker_id, "claimed": report.claimed,
                                                  "sent": report.sent, "retried": report.retried, "dead": report.dead})
             continue
@@ -102,8 +119,22 @@ def _without_credentials(url: str) -> str:
     return bare.render_as_string(hide_password=True)
 
 
+def _observe_round(seconds: float, report: PushReport) -> None:
+    from service.api.metrics import PUSH_ROUND, PUSHED
+
+    PUSH_ROUND.observe(seconds)
+    for result, n in (("sent", report.sent), ("retried", report.retried), ("dead", report.dead)):
+        PUSHED.labels(result).inc(n)
+
+
 def _safe_pull(rt: SyncRuntime) -> None:
+    from service.api.metrics import PULL
+
+    started = time.perf_counter()
     try:
         rt.puller().run_once()
     except Exception:
         log.exception("sync.worker.pull_failed")
+        PULL.labels("error").observe(time.perf_counter() - started)
+        return
+    PULL.labels("ok").observe(time.perf_counter() - started)
