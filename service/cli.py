@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "check-server": "service.commands.check_server",
     "generate": "service.commands.generate",
     "definitions": "service.commands.definitions",
+    "import": "service.commands.import_",
 }
 
 

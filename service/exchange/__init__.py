@@ -1,0 +1,1 @@
+"""Outcome registries in (CSV/NDJSON rows -> episode payloads) and data out (NDJSON per type, a flat CSV)."""
