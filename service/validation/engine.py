@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mappings.canonical import UCUM
+from service.validation.compiler import CORE, Compiler, TypeNode
 from service.validation.definitions import Definitions, core_dir, load_core, load_project
 from service.validation.jsonio import Loaded
-from service.validation.model import CORE, Compiler, TypeNode
-from service.validation.models import check_with_models
 from service.validation.outcome import Issues, operation_outcome
 from service.validation.policy import Policy
 from service.validation.primitives import build_primitives
-from service.validation.questionnaire import QItem, check_answers, compile_items, watched_links
-from service.validation.shapes import as_list
+from service.validation.protocols import Memo
+from service.validation.questionnaire_cache import QuestionnaireCache
+from service.validation.r4b_models import check_with_models
 from service.validation.terminology import Terminology
 from service.validation.ucum import Ucum
 from service.validation.vitals import vital_signs_profile
@@ -41,14 +40,14 @@ class Engine:
         essence = core_dir(core) / "ucum-essence.xml"
         self.ucum = Ucum(essence) if essence.is_file() and essence.stat().st_size else None
         load_project(self.defs, profiles)
-        self.terminology = Terminology(self.defs)
+        self.terminology = Terminology(self.defs, self.ucum)
         self.primitives = build_primitives(self.defs)
         self.compiler = Compiler(self.defs, set(self.primitives))
         #: Issues of already validated complex values, by (element, type, JSON): see Walker.item.
-        self.memo: dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]] = {}
+        self.memo: Memo = {}
         #: Which kind of conformance resource a canonical URL names (see typerules.check_canonical).
         self.canonical_kinds: dict[str, str | None] = {}
-        self._questionnaires: dict[tuple[Any, Any, Any], tuple[JSON, dict[str, tuple[int, QItem]], frozenset[str]]] = {}
+        self.questionnaires = QuestionnaireCache()
         self.resource_types = frozenset(
             sd["type"]
             for sd in self.defs.summaries.values()
@@ -59,7 +58,7 @@ class Engine:
         """Registers one more conformance resource (profile, ValueSet, CodeSystem, Questionnaire)."""
         self.defs.add(resource, project=True)
         self.compiler = Compiler(self.defs, set(self.primitives))
-        self.terminology = Terminology(self.defs)
+        self.terminology = Terminology(self.defs, self.ucum)
         self.memo.clear()
         self.canonical_kinds.clear()
 
@@ -120,70 +119,3 @@ class Engine:
         if node is not None and node not in nodes:
             nodes.append(node)  # R4: an Observation with a vital-sign code SHALL meet that profile
         return nodes
-
-    # --- terminology ------------------------------------------------------------------------
-    def check_coding(self, coding: JSON, path: str, issues: Issues) -> None:
-        """A code of a CodeSystem the validator holds completely must exist in it."""
-        system, code = coding.get("system"), coding.get("code")
-        if not isinstance(system, str) or not isinstance(code, str):
-            return
-        index = self.terminology.code_system(system)
-        if index is not None and code not in index.codes:
-            issues.error("code-invalid", f"{path}.code", f"Unknown code '{code}' in the CodeSystem '{system}'")
-
-    def check_ucum(self, quantity: JSON, path: str, issues: Issues) -> None:
-        """A UCUM-coded quantity must use a valid UCUM expression (as HAPI's UCUM service checks)."""
-        code = quantity.get("code")
-        if quantity.get("system") != UCUM or not isinstance(code, str) or self.ucum is None:
-            return
-        if not self.ucum.valid(code):
-            issues.error("code-invalid", f"{path}.code", f"Error processing unit '{code}': not a valid UCUM unit")
-
-    def check_binding(
-        self, value: Any, code: str, binding: tuple[str, str], path: str, issues: Issues, choice: bool = False
-    ) -> None:
-        strength, url = binding
-        expansion = self.terminology.expand(url)
-        if expansion is None:
-            return
-        if code in ("code", "string", "uri"):
-            ok = isinstance(value, str) and expansion.has_code(value)
-            shown = repr(value)
-        elif code == "Coding":
-            if "code" not in value:
-                return
-            ok = expansion.has_coding(value.get("system"), value.get("code"))
-            shown = f"{value.get('system')}#{value.get('code')}"
-        elif code == "CodeableConcept":
-            codings = [c for c in as_list(value.get("coding")) if isinstance(c, dict)]
-            if not codings and strength == "extensible":
-                return
-            ok = any(expansion.has_coding(c.get("system"), c.get("code")) for c in codings)
-            shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings) or "no coding"
-        elif code == "Quantity":
-            if "code" not in value:
-                return
-            ok = expansion.has_coding(value.get("system"), value.get("code"))
-            shown = f"{value.get('system')}#{value.get('code')}"
-        else:
-            return
-        if not ok:
-            message = f"The value {shown} is not in the value set {url} ({strength} binding)"
-            # a Quantity's unit outside a required binding on a many-typed choice is a warning, as in the
-            # HL7 validator (R4's vital-signs component.value[x] binds all its types to UCUM vital units)
-            if strength == "required" and not (choice and code == "Quantity"):
-                issues.error("code-invalid", path, message)
-            else:
-                issues.warning("code-invalid", path, message)
-
-    def compiled_questionnaire(self, questionnaire: JSON) -> tuple[dict[str, tuple[int, QItem]], frozenset[str]]:
-        """The compiled items of a Questionnaire and the linkIds its enableWhens read, cached."""
-        key = (questionnaire.get("url"), questionnaire.get("version"), questionnaire.get("id"))
-        found = self._questionnaires.get(key)
-        if found is None or found[0] is not questionnaire:
-            items = compile_items(questionnaire.get("item") or [])
-            found = self._questionnaires[key] = (questionnaire, items, watched_links(items))
-        return found[1], found[2]
-
-    def check_answers(self, qr: JSON, path: str, issues: Issues) -> None:
-        check_answers(self, qr, path, issues)

@@ -18,13 +18,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.validation.model import CORE, Elem
+from service.validation.compiler import CORE, Elem
 from service.validation.primitives import ABSOLUTE
-
-if TYPE_CHECKING:
-    from service.validation.walker import Walker
+from service.validation.protocols import Walk
 
 RESOURCE_ROOTS = ("Resource", "DomainResource")
 #: Cross-version extensions (R4 "extensions for converting between versions"): their definitions are
@@ -32,7 +30,7 @@ RESOURCE_ROOTS = ("Resource", "DomainResource")
 XVER = re.compile(r"http://hl7\.org/fhir/\d\.\d/StructureDefinition/extension-[A-Za-z]+\.[A-Za-z.\[\]]+$")
 
 
-def check_extension(walker: Walker, value: dict[str, Any], elem: Elem, path: str) -> None:
+def check_extension(walker: Walk, value: dict[str, Any], elem: Elem, path: str) -> None:
     url = value.get("url")
     if not isinstance(url, str):
         return
@@ -83,7 +81,7 @@ def _allowed(context: Any) -> set[str] | None:
     return None if "Element" in allowed else allowed
 
 
-def _ancestors(walker: Walker, type_code: str) -> list[str]:
+def _ancestors(walker: Walk, type_code: str) -> list[str]:
     """The type and every type it derives from (``SimpleQuantity`` → ``Quantity`` → ``Element``)."""
     out = []
     structures = walker.engine.defs.structures

@@ -3,128 +3,31 @@
 linkIds must exist at their level and keep the Questionnaire's order; answers must fit the item type,
 its answerOptions or answerValueSet, repeats, maxLength and the minValue/maxValue extensions; items
 that are not enabled (enableWhen) must not be answered; required enabled items must be answered when
-the response is completed or amended. Each Questionnaire is compiled once into :class:`QItem` trees.
+the response is completed or amended. Each Questionnaire is compiled once into :class:`QItem` trees
+(``questionnaire_items.py``, cached per engine by ``questionnaire_cache.py``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mappings.canonical import EXT_MAX_VALUE, EXT_MIN_VALUE
 from service.validation.outcome import Issues
+from service.validation.protocols import Validator
+from service.validation.questionnaire_items import QItem, comparable, value_of
 from service.validation.shapes import as_list, hashable
-
-if TYPE_CHECKING:
-    from service.validation.engine import Engine
+from service.validation.terminology import Terminology
 
 JSON = dict[str, Any]
-ANSWER_TYPES: dict[str, tuple[str, ...]] = {
-    "boolean": ("valueBoolean",), "decimal": ("valueDecimal",), "integer": ("valueInteger",),
-    "date": ("valueDate",), "dateTime": ("valueDateTime",), "time": ("valueTime",),
-    "string": ("valueString",), "text": ("valueString",), "url": ("valueUri",),
-    "choice": ("valueCoding",), "open-choice": ("valueCoding", "valueString"),
-    "attachment": ("valueAttachment",), "reference": ("valueReference",), "quantity": ("valueQuantity",),
-}  # fmt: skip
-
-
-def _value(holder: Any, prefix: str = "value") -> tuple[str, Any] | None:
-    """The (key, value) of a value[x] (or answer[x]) element of an object."""
-    if type(holder) is dict:
-        size = len(prefix)
-        for key in holder:
-            if key[:size] == prefix and key[size : size + 1].isupper():
-                return key, holder[key]
-    return None
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "code" in value:
-            return (value.get("system"), value.get("code"))
-        if "value" in value:
-            return value["value"]
-        return tuple(sorted(value.items()))
-    return value
-
-
-@dataclass(eq=False, slots=True)
-class QItem:
-    link: str
-    kind: str
-    required: bool
-    repeats: bool
-    allowed: tuple[str, ...] | None
-    options: set[Any] | None = None
-    open_text: bool = False
-    value_set: str | None = None
-    minimum: Any = None
-    maximum: Any = None
-    max_length: int | None = None
-    text: str | None = None
-    enable_when: list[tuple[str, str, Any]] = field(default_factory=list)
-    enable_any: bool = False
-    children: dict[str, tuple[int, QItem]] = field(default_factory=dict)
-
-
-def compile_items(items: list[Any]) -> dict[str, tuple[int, QItem]]:
-    compiled: dict[str, tuple[int, QItem]] = {}
-    for index, raw in enumerate(items):
-        if isinstance(raw, dict) and isinstance(raw.get("linkId"), str):
-            compiled[raw["linkId"]] = (index, _compile_item(raw))
-    return compiled
-
-
-def _compile_item(raw: JSON) -> QItem:
-    kind = str(raw.get("type"))
-    allowed = ANSWER_TYPES.get(kind)
-    found = [v for o in raw.get("answerOption") or [] if (v := _value(o)) is not None]
-    if allowed is not None and kind in ("choice", "open-choice"):
-        allowed = tuple(sorted(set(allowed) | {k for k, _ in found}))
-    item = QItem(raw["linkId"], kind, raw.get("required") is True, raw.get("repeats") is True, allowed)
-    if found:
-        item.options = {(k, _comparable(v)) for k, v in found}
-        item.open_text = kind == "open-choice"
-    elif isinstance(raw.get("answerValueSet"), str):
-        item.value_set = raw["answerValueSet"]
-    for ext in raw.get("extension") or []:
-        limit = _value(ext) if isinstance(ext, dict) else None
-        if limit is not None and ext.get("url") in (EXT_MIN_VALUE, EXT_MAX_VALUE):
-            number = limit[1].get("value") if isinstance(limit[1], dict) else limit[1]
-            if ext["url"] == EXT_MIN_VALUE:
-                item.minimum = number
-            else:
-                item.maximum = number
-    if isinstance(raw.get("text"), str):
-        item.text = raw["text"]
-    if isinstance(raw.get("maxLength"), int):
-        item.max_length = raw["maxLength"]
-    for condition in raw.get("enableWhen") or []:
-        answer = _value(condition, "answer")
-        if isinstance(condition, dict) and answer is not None:
-            value = answer[1] if condition.get("operator") == "exists" else _comparable(answer[1])
-            item.enable_when.append((str(condition.get("question")), str(condition.get("operator")), value))
-    item.enable_any = raw.get("enableBehavior") == "any"
-    item.children = compile_items(raw.get("item") or [])
-    return item
 
 
 @dataclass
 class _Context:
-    engine: Engine
+    terminology: Terminology
     issues: Issues
     completed: bool
     answers: dict[str, list[Any]] = field(default_factory=dict)
-
-
-def watched_links(items: dict[str, tuple[int, QItem]]) -> frozenset[str]:
-    """The linkIds some enableWhen asks about (the only answers the enableWhen checks need)."""
-    found: set[str] = set()
-    for _, item in items.values():
-        found.update(question for question, _, _ in item.enable_when)
-        found |= watched_links(item.children)
-    return frozenset(found)
 
 
 def _index(items: Any, out: dict[str, list[Any]], watched: frozenset[str]) -> None:
@@ -135,22 +38,22 @@ def _index(items: Any, out: dict[str, list[Any]], watched: frozenset[str]) -> No
         if not hashable(link):
             continue
         for answer in as_list(item.get("answer")):
-            found = _value(answer) if link in watched else None
+            found = value_of(answer) if link in watched else None
             if found is not None:
-                out.setdefault(str(link), []).append(_comparable(found[1]))
+                out.setdefault(str(link), []).append(comparable(found[1]))
             if isinstance(answer, dict) and "item" in answer:
                 _index(answer["item"] or [], out, watched)
         if "item" in item:
             _index(item["item"] or [], out, watched)
 
 
-def find_questionnaire(engine: Engine, qr: JSON, url: str) -> JSON | None:
+def find_questionnaire(engine: Validator, qr: JSON, url: str) -> JSON | None:
     if url.startswith("#"):
         return next((c for c in qr.get("contained") or [] if isinstance(c, dict) and c.get("id") == url[1:]), None)
     return engine.defs.questionnaires.get(url.split("|", 1)[0])
 
 
-def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
+def check_answers(engine: Validator, qr: JSON, path: str, issues: Issues) -> None:
     url = qr.get("questionnaire")
     if not isinstance(url, str):
         return
@@ -163,8 +66,8 @@ def check_answers(engine: Engine, qr: JSON, path: str, issues: Issues) -> None:
     if version is not None and questionnaire.get("version") not in (None, version):
         known = questionnaire.get("version")
         issues.warning("value", f"{path}.questionnaire", f"Questionnaire version {version} requested, {known} is known")
-    compiled, watched = engine.compiled_questionnaire(questionnaire)
-    ctx = _Context(engine, issues, qr.get("status") in ("completed", "amended"))
+    compiled, watched = engine.questionnaires.compiled(questionnaire)
+    ctx = _Context(engine.terminology, issues, qr.get("status") in ("completed", "amended"))
     if watched:
         _index(qr.get("item") or [], ctx.answers, watched)
     _items(compiled, qr.get("item") or [], path, ctx)
@@ -219,7 +122,7 @@ def _item(q_item: QItem, item: JSON, path: str, ctx: _Context) -> None:
     if len(answers) > 1 and not q_item.repeats:
         ctx.issues.error("structure", f"{path}.answer", f"Item '{q_item.link}' allows only one answer")
     for j, answer in enumerate(answers):
-        found = _value(answer)
+        found = value_of(answer)
         if found is not None:
             _answer(q_item, found[0], found[1], f"{path}.answer[{j}]", ctx)
         if isinstance(answer, dict) and answer.get("item"):
@@ -236,13 +139,13 @@ def _answer(q_item: QItem, key: str, value: Any, path: str, ctx: _Context) -> No
         )
         return
     if q_item.options is not None:
-        comparable = _comparable(value)
-        if not hashable(comparable) or (
-            not (q_item.open_text and key == "valueString") and (key, comparable) not in q_item.options
+        compared = comparable(value)
+        if not hashable(compared) or (
+            not (q_item.open_text and key == "valueString") and (key, compared) not in q_item.options
         ):
             ctx.issues.error("code-invalid", path, "The answer is not one of the item's answerOptions")
     elif q_item.value_set is not None and key == "valueCoding" and isinstance(value, dict):
-        expansion = ctx.engine.terminology.expand(q_item.value_set)
+        expansion = ctx.terminology.expand(q_item.value_set)
         if expansion is not None and not expansion.has_coding(value.get("system"), value.get("code")):
             ctx.issues.error("code-invalid", path, f"The answer is not in the value set {q_item.value_set}")
     number = value.get("value") if key == "valueQuantity" and isinstance(value, dict) else value

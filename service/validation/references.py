@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.validation.model import Elem
+from service.validation.compiler import Elem
 from service.validation.outcome import Issues
 from service.validation.primitives import urn_problem
-
-if TYPE_CHECKING:
-    from service.validation.engine import Engine
+from service.validation.protocols import Validator
 
 _REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 _RELATIVE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 
-def _target_type(ref: str, env: dict[str, Any], full_urls: dict[str, str], engine: Engine, path: str,
+def _target_type(ref: str, env: dict[str, Any], full_urls: dict[str, str], engine: Validator, path: str,
                  issues: Issues) -> str | None:  # fmt: skip
     """The resource type a reference points to, when it can be told; reports malformed references."""
     if ref.startswith("#"):
@@ -46,7 +44,7 @@ def _target_type(ref: str, env: dict[str, Any], full_urls: dict[str, str], engin
 
 
 def check_reference(value: dict[str, Any], elem: Elem, path: str, env: dict[str, Any], full_urls: dict[str, str],
-                    engine: Engine, issues: Issues) -> None:  # fmt: skip
+                    engine: Validator, issues: Issues) -> None:  # fmt: skip
     ref = value.get("reference")
     found = _target_type(ref, env, full_urls, engine, path, issues) if isinstance(ref, str) else None
     for kind, where in ((found, "reference"), (value.get("type"), "type")):

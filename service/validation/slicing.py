@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.validation.model import Elem, Slice
-
-if TYPE_CHECKING:
-    from service.validation.walker import Walker
+from service.validation.compiler import Elem, Slice
+from service.validation.protocols import Walk
 
 
 def pattern_matches(pattern: Any, value: Any) -> bool:
@@ -50,7 +48,7 @@ def _disc_matches(item: Any, path: tuple[str, ...], expected: tuple[Any, ...] | 
     return any(pattern_matches(expected[0], v) for v in values)
 
 
-def walk_sliced(walker: Walker, values: list[Any], elem: Elem, code: str, path: str) -> None:
+def walk_sliced(walker: Walk, values: list[Any], elem: Elem, code: str, path: str) -> None:
     """Walks the items of a sliced array, each with its slice's element, and counts the slices."""
     counts: dict[str, int] = {}
     issues = walker.issues

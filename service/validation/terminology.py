@@ -10,7 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mappings.canonical import UCUM
 from service.validation.definitions import Definitions
+from service.validation.outcome import Issues
+from service.validation.shapes import as_list
+from service.validation.ucum import Ucum
 
 JSON = dict[str, Any]
 
@@ -56,12 +60,68 @@ class CodeSystemIndex:
 
 
 class Terminology:
-    """Expands ValueSets of a :class:`Definitions` on demand."""
+    """Expands ValueSets of a :class:`Definitions` on demand; checks codes, units and bindings with them."""
 
-    def __init__(self, defs: Definitions) -> None:
+    def __init__(self, defs: Definitions, ucum: Ucum | None = None) -> None:
         self.defs = defs
+        self.ucum = ucum
         self._expansions: dict[str, Expansion | None] = {}
         self._systems: dict[str, CodeSystemIndex | None] = {}
+
+    # --- checks -------------------------------------------------------------------------------
+    def check_coding(self, coding: JSON, path: str, issues: Issues) -> None:
+        """A code of a CodeSystem the validator holds completely must exist in it."""
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str) or not isinstance(code, str):
+            return
+        index = self.code_system(system)
+        if index is not None and code not in index.codes:
+            issues.error("code-invalid", f"{path}.code", f"Unknown code '{code}' in the CodeSystem '{system}'")
+
+    def check_ucum(self, quantity: JSON, path: str, issues: Issues) -> None:
+        """A UCUM-coded quantity must use a valid UCUM expression (as HAPI's UCUM service checks)."""
+        code = quantity.get("code")
+        if quantity.get("system") != UCUM or not isinstance(code, str) or self.ucum is None:
+            return
+        if not self.ucum.valid(code):
+            issues.error("code-invalid", f"{path}.code", f"Error processing unit '{code}': not a valid UCUM unit")
+
+    def check_binding(
+        self, value: Any, code: str, binding: tuple[str, str], path: str, issues: Issues, choice: bool = False
+    ) -> None:
+        strength, url = binding
+        expansion = self.expand(url)
+        if expansion is None:
+            return
+        if code in ("code", "string", "uri"):
+            ok = isinstance(value, str) and expansion.has_code(value)
+            shown = repr(value)
+        elif code == "Coding":
+            if "code" not in value:
+                return
+            ok = expansion.has_coding(value.get("system"), value.get("code"))
+            shown = f"{value.get('system')}#{value.get('code')}"
+        elif code == "CodeableConcept":
+            codings = [c for c in as_list(value.get("coding")) if isinstance(c, dict)]
+            if not codings and strength == "extensible":
+                return
+            ok = any(expansion.has_coding(c.get("system"), c.get("code")) for c in codings)
+            shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings) or "no coding"
+        elif code == "Quantity":
+            if "code" not in value:
+                return
+            ok = expansion.has_coding(value.get("system"), value.get("code"))
+            shown = f"{value.get('system')}#{value.get('code')}"
+        else:
+            return
+        if not ok:
+            message = f"The value {shown} is not in the value set {url} ({strength} binding)"
+            # a Quantity's unit outside a required binding on a many-typed choice is a warning, as in the
+            # HL7 validator (R4's vital-signs component.value[x] binds all its types to UCUM vital units)
+            if strength == "required" and not (choice and code == "Quantity"):
+                issues.error("code-invalid", path, message)
+            else:
+                issues.warning("code-invalid", path, message)
 
     def code_system(self, url: str) -> CodeSystemIndex | None:
         """The codes of a complete CodeSystem the validator holds, else None."""

@@ -5,28 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from service.validation.model import Elem
+from service.validation.compiler import Elem
 from service.validation.primitives import ABSOLUTE
+from service.validation.protocols import Walk
 from service.validation.references import check_reference
-
-if TYPE_CHECKING:
-    from service.validation.walker import Walker
 
 QUANTITIES = frozenset({"Quantity", "SimpleQuantity", "Age", "Duration", "Count", "Distance", "MoneyQuantity"})
 SYSTEM_TYPES = QUANTITIES | {"Coding", "Identifier"}
 _SPACE = re.compile(r"\s+")
 
 
-def check_after(walker: Walker, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
+def check_after(walker: Walk, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
     engine, issues = walker.engine, walker.issues
     if code == "Reference":
         check_reference(value, elem, path, walker.env, walker.full_urls, engine, issues)
     elif code == "Coding":
-        engine.check_coding(value, path, issues)
+        engine.terminology.check_coding(value, path, issues)
     elif code in QUANTITIES:
-        engine.check_ucum(value, path, issues)
+        engine.terminology.check_ucum(value, path, issues)
     elif code == "Attachment":
         check_attachment(value, path, walker)
     if code in SYSTEM_TYPES:
@@ -35,7 +33,7 @@ def check_after(walker: Walker, value: dict[str, Any], elem: Elem, code: str, pa
             issues.error("value", f"{path}.system", f"{code}.system must be an absolute reference, not {system!r}")
 
 
-def check_attachment(value: dict[str, Any], path: str, walker: Walker) -> None:
+def check_attachment(value: dict[str, Any], path: str, walker: Walk) -> None:
     """Attachment.size, when given with inline data, is the number of bytes of that data (R4: "The
     number of bytes of data that make up this attachment (before base64 encoding, if that is done)")."""
     data, size = value.get("data"), value.get("size")
@@ -51,7 +49,7 @@ def check_attachment(value: dict[str, Any], path: str, walker: Walker) -> None:
         )
 
 
-def check_canonical(walker: Walker, value: str, elem: Elem, path: str) -> None:
+def check_canonical(walker: Walk, value: str, elem: Elem, path: str) -> None:
     """A canonical naming a resource the validator holds must name one of the allowed types
     (``QuestionnaireResponse.questionnaire`` pointing at a ValueSet is an error)."""
     targets = elem.canonical_targets
@@ -66,7 +64,7 @@ def check_canonical(walker: Walker, value: str, elem: Elem, path: str) -> None:
         )
 
 
-def _canonical_kind(walker: Walker, url: str) -> str | None:
+def _canonical_kind(walker: Walk, url: str) -> str | None:
     """The type of the conformance resource the validator holds at a URL (memoised per engine)."""
     memo = walker.engine.canonical_kinds
     if url not in memo:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.validation.model import CORE
+from service.validation.compiler import CORE
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from service.validation.bundle import check_full_urls, check_links, check_searchset
+from service.validation.compiler import Elem, TypeNode
 from service.validation.extensions import check_extension
-from service.validation.model import Elem, TypeNode
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
-from service.validation.questionnaire import check_questionnaire
+from service.validation.protocols import Validator
+from service.validation.questionnaire import check_answers, check_questionnaire
 from service.validation.shapes import as_list
 from service.validation.slicing import pattern_matches, walk_sliced
 from service.validation.typerules import check_after, check_canonical
-
-if TYPE_CHECKING:
-    from service.validation.engine import Engine
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 NO_MEMO = frozenset({"Reference"})
@@ -35,7 +33,7 @@ def _dump(value: Any) -> str:
 class Walker:
     """Validation of one top-level resource (and everything it contains)."""
 
-    def __init__(self, engine: Engine, issues: Issues) -> None:
+    def __init__(self, engine: Validator, issues: Issues) -> None:
         self.engine = engine
         self.compiler = engine.compiler
         self.prims = engine.primitives
@@ -82,7 +80,7 @@ class Walker:
         if isinstance(url, str) and node.keys.get("url", (None, ""))[1] == "uri" and not ABSOLUTE.match(url):
             self.issues.error("value", f"{path}.url", f"Canonical URLs must be absolute URLs ({url!r})")
         if rtype == "QuestionnaireResponse":
-            self.engine.check_answers(data, path, self.issues)
+            check_answers(self.engine, data, path, self.issues)
         elif rtype == "Questionnaire":
             check_questionnaire(data, path, self.issues)
 
@@ -274,7 +272,7 @@ class Walker:
         if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):
             self.issues.error("value", path, f"Value must match the pattern {_dump(elem.pattern[0])}")
         if elem.binding is not None:
-            self.engine.check_binding(value, code, elem.binding, path, self.issues, len(elem.types) > 1)
+            self.engine.terminology.check_binding(value, code, elem.binding, path, self.issues, len(elem.types) > 1)
 
     def _complex_item(self, value: dict[str, Any], elem: Elem, code: str, path: str) -> None:
         """A datatype value: its node, the element's invariants and the type-specific rules."""

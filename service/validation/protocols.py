@@ -1,0 +1,51 @@
+"""What the walk of one resource needs from the engine and from the walker, as Protocols.
+
+``engine.py`` builds the engine and runs ``walker.Walker``; the walker and the rule modules it calls
+(``slicing``, ``typerules``, ``extensions``, ``references``, ``questionnaire``) see only these Protocols,
+so no module below the engine imports it or the walker (no import circle).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from service.validation.compiler import Compiler, Elem, TypeNode
+from service.validation.definitions import Definitions
+from service.validation.outcome import Issues
+from service.validation.policy import Policy
+from service.validation.primitives import PrimitiveSpec
+from service.validation.questionnaire_cache import QuestionnaireCache
+from service.validation.terminology import Terminology
+
+JSON = dict[str, Any]
+#: Issues of already validated complex values, by (element, type, JSON): see ``Walker.item``.
+Memo = dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]]
+
+
+class Validator(Protocol):
+    """The engine as a walk reads it: definitions, compiled trees, terminology and caches."""
+
+    defs: Definitions
+    compiler: Compiler
+    primitives: dict[str, PrimitiveSpec]
+    policy: Policy
+    terminology: Terminology
+    questionnaires: QuestionnaireCache
+    memo: Memo
+    canonical_kinds: dict[str, str | None]
+
+    def is_resource_type(self, name: str) -> bool: ...
+
+    def nodes_for(self, rtype: str, data: JSON, forced: str | None, path: str, issues: Issues) -> list[TypeNode]: ...
+
+
+class Walk(Protocol):
+    """The walker as the rule modules read it: where it is, what it found, and how to walk one more value."""
+
+    engine: Validator
+    issues: Issues
+    env: dict[str, Any]
+    full_urls: dict[str, str]
+    host: tuple[str, str]
+
+    def item(self, value: Any, elem: Elem, code: str, path: str) -> None: ...
