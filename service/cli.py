@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "generate": "service.commands.generate",
     "definitions": "service.commands.definitions",
     "import": "service.commands.import_",
+    "export": "service.commands.export",
 }
 
 
