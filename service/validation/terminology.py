@@ -1,4 +1,5 @@
-"""ValueSet expansion (from compose) and code membership, with every expansion cached.
+"""ValueSet expansion (from compose) and code membership, with every expansion cached, and the checks that
+use them: a code of a complete CodeSystem the validator holds, a UCUM unit, a binding.
 
 Only what can be decided offline is decided: a ValueSet that includes a whole external code system
 (LOINC, SNOMED CT, UCUM) or filters one the validator does not hold accepts any code of that system.
