@@ -1,7 +1,7 @@
 """The store: SQLAlchemy models, repositories, Alembic migrations and the outbox.
 
 ``open_store(url)`` gives a ``Store`` whose ``outbox`` and ``id_map`` are what the sync workers use
-(the contract is in ``service/store/outbox.py`` and ``service/store/README.md``).
+(the contract is in ``service/store/outbox.py`` and ``docs/folders.md``).
 """
 
 from __future__ import annotations

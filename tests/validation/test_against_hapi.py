@@ -21,7 +21,7 @@ from tests.validation.test_mutations import CASES
 
 pytestmark = pytest.mark.hapi
 ROOT = Path(__file__).resolve().parents[2]
-#: Mutations this validator rejects and HAPI 8.8's $validate accepts (see service/validation/README.md):
+#: Mutations this validator rejects and HAPI 8.8's $validate accepts (see docs/validation.md):
 #: reference target types of unresolved references (HAPI checks them only when it resolves the target)
 #: and unknown codes of the project's CodeSystems (HAPI: warning "Unable to validate code"); and, from
 #: the gaps of issue 10 item 11 (docs/validation.md), rules R4 states that HAPI 8.8 does not apply: an
