@@ -72,7 +72,7 @@ def element_row(package: Package, element: Resource, constrained: set[str]) -> d
     eid = str(element.get("id") or element.get("path", ""))
     binding = element.get("binding")
     return {
-        "id": eid, "depth": eid.count("."), "name": eid.rsplit(".", 1)[-1],
+        "id": eid, "parts": eid.split("."), "depth": eid.count("."),
         "card": f"{element.get('min', 0)}..{element.get('max', '*')}",
         "must_support": bool(element.get("mustSupport")), "types": _types(package, element),
         "binding": {"strength": binding.get("strength", ""), "value_set": link(package, binding.get("valueSet"))}
