@@ -137,6 +137,7 @@ def test_the_ig_archive_step_builds_the_package_hapi_installs(tmp_path: Path) ->
     [guide] = spring["hapi"]["fhir"]["implementationguides"].values()
     assert (guide["name"], guide["version"]) == (manifest["name"], manifest["version"])
     assert guide["packageUrl"] == "file:///ig/etmi-ig.tgz" and "etmi-ig:/ig:ro" in SERVICES["hapi"]["volumes"]
+    assert "Questionnaire" in guide["installResourceTypes"] and guide["fetchDependencies"] is False
 
 
 def test_the_worker_health_check_runs(tmp_path: Path) -> None:
