@@ -27,5 +27,5 @@ def readyz() -> Response:
     }
     failed = [name for name, ok in checks.items() if not ok]
     if failed:
-        raise ApiError(503, f"not ready: {', '.join(failed)}")
+        raise ApiError(503, f"not ready: {', '.join(failed)}", headers={"Retry-After": "5"})
     return json_response({"status": "ready", "checks": checks})

@@ -75,7 +75,8 @@ def test_503_while_postgres_is_stopped_and_recovery_when_it_returns(
     first_server.stop()  # SIGTERM to the start script's process group: postgres is gone
 
     readyz = client.get("/readyz")
-    outcome_of(readyz, 503)
+    assert "database" in outcome_of(readyz, 503)["issue"][0]["diagnostics"]
+    assert readyz.headers["Retry-After"] == "5"
     write = client.post("/api/v1/episodes", json=fresh_episode())
     body = outcome_of(write, 503)
     assert write.headers["Retry-After"] == "5"
