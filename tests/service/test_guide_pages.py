@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -161,3 +162,16 @@ def test_codesystem_and_valueset_pages_list_codes(client: FlaskClient) -> None:
 @pytest.mark.parametrize("path", ["/guide/StructureDefinition/nope", "/guide/Patient/x", "/guide/ValueSet/%3Cb%3E"])
 def test_unknown_artifact_is_404(client: FlaskClient, path: str) -> None:
     assert client.get(path, environ_base=LOOPBACK).status_code == 404
+
+
+def test_guide_is_public_in_jwt_mode(tmp_path: Path) -> None:
+    """Conformance content, no patient data: the pages answer without a token, like the landing page."""
+    settings = dataclasses.replace(make_settings(f"sqlite:///{tmp_path / 'etmi.db'}"), auth_mode="jwt",
+                                   auth_issuer="https://as.example", auth_audience="https://etmi.example/fhir")
+    app = create_app(settings)
+    try:
+        remote = {"REMOTE_ADDR": "10.1.2.3"}
+        assert app.test_client().get("/guide/CodeSystem/etmi-gpe", environ_base=remote).status_code == 200
+        assert app.test_client().get("/api/v1/outbox", environ_base=remote).status_code == 401  # the rest is not
+    finally:
+        app.extensions["etmi"].store.close()
