@@ -3,9 +3,17 @@ labelled by the route rule, loopback-only access, and database errors answered 5
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from service.store import Store
 from service.store.db import transaction, utcnow
 from service.store.outbox import enqueue
+from tests.servers.fixtures import free_port
 from tests.service.conftest import outcome_of
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -23,11 +32,12 @@ def scrape(client: FlaskClient) -> Samples:
     response = client.get("/metrics")
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/plain"
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for s in family.samples:
-            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return samples
+    return parse_samples(response.get_data(as_text=True))
+
+
+def parse_samples(text: str) -> Samples:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def _add(store: Store, patient: str, local_id: str, target: str, age_s: float = 0.0) -> None:
@@ -91,3 +101,41 @@ def test_a_database_error_is_a_503_with_retry_after_not_a_500(app: Flask) -> Non
     assert response.headers["Retry-After"] == "5"
     assert body["issue"][0]["code"] == "transient"
     assert "SELECT" not in response.get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_under_gunicorn_with_a_multiprocess_dir_every_scrape_sums_every_worker(tmp_path: Path) -> None:
+    port, prom = free_port(), tmp_path / "prom"
+    prom.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETMI_")}
+    env.update(ETMI_AUTH_MODE="none", ETMI_DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}",
+               PROMETHEUS_MULTIPROC_DIR=str(prom))
+    cli = Path(sys.executable).with_name("etmi-fhir")
+    with (tmp_path / "serve.log").open("w") as out:
+        proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--workers", "3", "--threads", "1"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{base}/healthz", timeout=2)
+                break
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.3)
+        for _ in range(30):
+            assert requests.get(f"{base}/fhir/Goal/none", timeout=5).status_code == 404
+        counts = set()
+        for _ in range(6):  # answered by different workers: each must see the sum of all of them
+            text = requests.get(f"{base}/metrics", timeout=5).text
+            counts.add(parse_samples(text)[("etmi_http_requests_total",
+                                            (("method", "GET"), ("route", "/fhir/<rtype>/<rid>"), ("status", "404")))])
+        assert counts == {30.0}
+        assert len(list(prom.glob("counter_*.db"))) >= 2, "more than one gunicorn worker answered"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
