@@ -204,4 +204,9 @@ def serve_worker_metrics(port: int, store: Store, target_names: Sequence[str]) -
     registry.register(WORKER)
     registry.register(OutboxCollector(store, target_names))
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    return server.shutdown
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
