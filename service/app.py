@@ -14,7 +14,7 @@ from service.api import docs, edge, health, jwks, landing, logs, metrics, routes
 from service.api.jwks import load_public_jwks
 from service.caller import Context
 from service.config import Settings
-from service.fhir import errors, facade
+from service.fhir import bulk, errors, facade
 from service.fhir.validator import validate
 from service.security import TokenVerifier
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(jwks.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(facade.bp)
+    app.register_blueprint(bulk.bp)  # /fhir/$export: Bulk Data for system/ scopes (issue 15)
     cds.register(app, settings)  # /cds-services: CDS Hooks 2.0 patient-view (issue 14)
     app.register_blueprint(landing.bp)  # /, and pointers at /fhir and /api/v1
     guide.register(app, ctx.package)  # /guide: the implementation guide as pages (issue 15)

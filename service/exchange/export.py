@@ -30,11 +30,13 @@ _COLUMN_OF = {kind: column for column, kind in INSTRUMENTS.items()}
 
 @dataclass(frozen=True)
 class Selection:
-    """What to export: all types (or ``types``), changed since ``since``, only patients' data if ``patients``."""
+    """What to export: all types (or ``types``), changed since ``since`` and not after ``until``, only
+    resources in a patient's compartment if ``patients_only``."""
 
     types: tuple[str, ...] | None = None
     since: datetime | None = None
     patients_only: bool = False
+    until: datetime | None = None
 
 
 def stored_types(sessions: sessionmaker[Session], selection: Selection) -> list[str]:
@@ -48,6 +50,8 @@ def _rows(session: Session, rtype: str, selection: Selection) -> Iterator[FhirRe
     query = select(FhirResourceRow).where(FhirResourceRow.resource_type == rtype, FhirResourceRow.current.is_(True))
     if selection.since is not None:
         query = query.where(FhirResourceRow.last_updated >= selection.since)
+    if selection.until is not None:
+        query = query.where(FhirResourceRow.last_updated <= selection.until)
     if selection.patients_only:
         query = query.where(FhirResourceRow.patient_id.is_not(None))
     yield from session.scalars(query.order_by(FhirResourceRow.pk).execution_options(yield_per=BATCH))

@@ -4,13 +4,17 @@ CSV imports again) and the façade's Bulk Data ``$export`` (kick-off, polling, d
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from service.app import create_app
 from service.cli import main
+from tests.service.authz_world import World, build_world
 
 
 def exported(tmp_path: Path, database_url: str) -> Path:
@@ -45,3 +49,102 @@ def test_export_writes_valid_ndjson_per_type_and_the_outcomes_csv(
     intake = next(r for r in rows if r["date"] == "2026-01-05")
     assert (intake["patient_id"], intake["pain"], intake["function"]) == ("P-000123", "6", "48.5")
     assert main(["import", str(out / "outcomes.csv"), "--database-url", database_url, "--quiet"]) == 0
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    yield from build_world(tmp_path_factory.mktemp("bulk"))
+
+
+ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
+
+
+def kick_off(world: World, url: str, who: str = "system") -> str:
+    response = world.client.get(url, headers={**ASYNC, **world.headers(who)})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    location: str = response.headers["Content-Location"]
+    assert location.startswith("http://localhost/fhir/$export-status/")
+    return location.removeprefix("http://localhost")
+
+
+def poll(world: World, status_url: str, who: str = "system") -> tuple[list[str], dict[str, Any]]:
+    """Poll until complete: the X-Progress values seen on the way, and the manifest."""
+    progress = []
+    for _ in range(20):
+        response = world.get(status_url, who)
+        if response.status_code == 202:
+            progress.append(response.headers["X-Progress"])
+            continue
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body: dict[str, Any] = response.get_json(force=True)
+        return progress, body
+    raise AssertionError("the export never finished")
+
+
+def test_system_export_kick_off_polling_download(world: World) -> None:
+    status_url = kick_off(world, "/fhir/$export")
+    progress, body = poll(world, status_url)
+    assert progress == [f"{n} of 7 resource types exported" for n in range(1, 7)]  # each poll exports one type
+    assert set(body) == {"transactionTime", "request", "requiresAccessToken", "output", "error"}
+    assert body["request"] == "http://localhost/fhir/$export" and body["requiresAccessToken"] is True
+    assert body["error"] == [] and body["transactionTime"].endswith("Z")
+    by_type = {o["type"]: o for o in body["output"]}
+    assert set(by_type) == {"CarePlan", "Condition", "Goal", "Observation", "Patient", "Procedure",
+                            "QuestionnaireResponse"}
+    patients = world.get(by_type["Patient"]["url"].removeprefix("http://localhost"), "system")
+    assert patients.status_code == 200 and patients.mimetype == "application/fhir+ndjson"
+    lines = [json.loads(line) for line in patients.get_data().splitlines()]
+    patients.close()
+    assert sorted(p["id"] for p in lines) == sorted(world.patients.values()) == sorted(
+        p["id"] for p in lines if p["resourceType"] == "Patient")
+    observations = world.get(by_type["Observation"]["url"].removeprefix("http://localhost"), "system")
+    assert len(observations.get_data().splitlines()) == by_type["Observation"]["count"] > 10
+    observations.close()
+    # another client neither sees the job nor its files
+    assert world.get(status_url, "writer").status_code == 403  # user/ scope: system/ only
+    world.tokens["system2"] = world.issuer.token("system/*.rs", sub="sub-other-system")
+    assert world.get(status_url, "system2").status_code == 404
+
+
+def test_patient_export_with_type_and_since_then_cancel(world: World) -> None:
+    status_url = kick_off(world, "/fhir/Patient/$export?_type=Goal,Patient&_outputFormat=application/fhir%2Bndjson")
+    progress, body = poll(world, status_url)
+    assert progress == ["1 of 2 resource types exported"]
+    assert [o["type"] for o in body["output"]] == ["Goal", "Patient"]
+    assert world.client.delete(status_url, headers=world.headers("system")).status_code == 202
+    assert world.get(status_url, "system").status_code == 404  # cancelled: gone, files too
+    later = kick_off(world, "/fhir/$export?_since=2999-01-01T00:00:00Z")
+    assert poll(world, later)[1]["output"] == []
+
+
+@pytest.mark.parametrize("url,headers,who,status,expression", [
+    ("/fhir/$export", {"Accept": "application/fhir+json"}, "system", 400, "Prefer"),
+    ("/fhir/$export?_type=Questionnaire", ASYNC, "system", 400, "_type"),
+    ("/fhir/$export?_since=yesterday", ASYNC, "system", 400, "_since"),
+    ("/fhir/$export?_outputFormat=text/csv", ASYNC, "system", 400, "_outputFormat"),
+    ("/fhir/$export?_typeFilter=Goal%3Fstatus%3Dactive", ASYNC, "system", 400, "_typeFilter"),
+    ("/fhir/$export", ASYNC, "patient_a", 403, None),
+    ("/fhir/Patient/$export", ASYNC, "user_careplan", 403, None),
+    ("/fhir/$export", ASYNC, None, 401, None),
+])
+def test_kick_off_refusals(world: World, url: str, headers: dict[str, str], who: str | None, status: int,
+                           expression: str | None) -> None:
+    response = world.client.get(url, headers={**headers, **world.headers(who)})
+    assert response.status_code == status, response.get_data(as_text=True)
+    issue = response.get_json(force=True)["issue"][0]
+    if expression:
+        assert issue["expression"] == [expression]
+    assert "Content-Location" not in response.headers
+
+
+def test_jobs_survive_another_worker(world: World) -> None:
+    """A second app on the same database (another gunicorn worker) polls the job the first one created."""
+    status_url = kick_off(world, "/fhir/$export?_type=Patient,Goal")
+    assert world.get(status_url, "system").status_code == 202
+    other = create_app(world.app.extensions["etmi"].settings)
+    try:
+        response = other.test_client().get(status_url, headers=world.headers("system"))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert {o["type"]: o["count"] for o in response.get_json(force=True)["output"]} == {"Patient": 2, "Goal": 2}
+    finally:
+        other.extensions["etmi"].store.close()
