@@ -12,11 +12,11 @@ from service import cds, clinician, compose, guide
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.api import docs, edge, health, jwks, landing, logs, metrics, routes
 from service.api.jwks import load_public_jwks
-from service.caller import Context
 from service.config import Settings
 from service.fhir import bulk, errors, facade
 from service.fhir.validator import validate
 from service.security import TokenVerifier
+from service.wiring import Context
 
 log = logging.getLogger("etmi.app")
 MAX_BODY = 5 * 1024 * 1024  # bytes; a larger request body is 413

@@ -1,37 +1,22 @@
-"""The caller context of a request, below both ``api/`` and ``fhir/``: what a request handler needs (wired
-once by ``create_app``; ``current()`` returns it), who is calling (``principal()``), what their scopes allow
-(``authorize`` and friends: a refusal is audited and raised as an ``ApiError``) and the audit records of what
-they did. It reads Flask's request scope; the error model it raises is Flask-free (``service/errors.py``)."""
+"""The caller context of a request, below both ``api/`` and ``fhir/``: what a request handler needs (the
+``Context`` of ``service/wiring.py``, built once; ``current()`` returns it), who is calling (``principal()``),
+what their scopes allow (``authorize`` and friends: a refusal is audited and raised as an ``ApiError``) and the
+audit records of what they did. Only this reads Flask's request scope; the ``Context`` and the error model
+(``service/errors.py``) are Flask-free, so a use-case needs neither Flask nor this module."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from flask import current_app, g, request
 
-from service.config import Settings
 from service.errors import ApiError
-from service.ig import Package
-from service.security import DEV_PRINCIPAL, InvalidToken, Principal, TokenVerifier, authz, bearer_token
+from service.security import DEV_PRINCIPAL, InvalidToken, Principal, authz, bearer_token
 from service.security.audit_event import DENIED, SUCCESS, AuditRecord
-from service.store import Store, audit
+from service.store import audit
 from service.store.db import utcnow
-
-Validate = Callable[[dict[str, Any], str | None], dict[str, Any]]
-
-
-@dataclass
-class Context:
-    settings: Settings
-    store: Store
-    package: Package
-    verifier: TokenVerifier | None
-    validate: Validate
-    public_jwks: dict[str, Any] | None = None
-    target_names: tuple[str, ...] = ()  # the sync targets (ETMI_SYNC_TARGETS): one outbox row each
+from service.wiring import Context
 
 
 def current() -> Context:

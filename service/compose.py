@@ -17,7 +17,6 @@ from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
 from service.adapters.smart_auth import token_provider
 from service.api import logs
-from service.caller import Context
 from service.config import Settings
 from service.fhir.validator import validate
 from service.ig import Package
@@ -28,6 +27,7 @@ from service.sync.ports import SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher
 from service.sync.targets import Target, load_targets, targets_from_spec
+from service.wiring import Context
 
 __all__ = ["SyncRuntime", "clients", "configure_validator", "open_store", "package", "sync_runtime", "targets",
            "wire_remote_edits"]

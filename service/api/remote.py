@@ -21,8 +21,8 @@ from mappings.goal import goal_from_fhir
 from mappings.payload import episode_from_json
 from mappings.refs import local_part
 from service.api.writes import Caller, EpisodeWriter
-from service.caller import Context
 from service.errors import ApiError
+from service.wiring import Context
 
 log = logging.getLogger("etmi.sync.apply")
 

@@ -28,7 +28,6 @@ from mappings.domain import Episode, PatientRef
 from mappings.errors import Issue, MappingError, operation_outcome
 from mappings.payload import episode_from_json
 from service import limits
-from service.caller import Context
 from service.errors import ApiError
 from service.fhir.validator import error_issues
 from service.security import authz
@@ -39,6 +38,7 @@ from service.store.id_key import mapping_context
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue
 from service.store.resources import save_resources
+from service.wiring import Context
 
 Mode = Literal["create", "replace", "amend"]
 

@@ -22,7 +22,6 @@ from sqlalchemy import select
 from mappings.errors import MappingError
 from service import compose
 from service.api.writes import Caller, EpisodeWriter
-from service.caller import Context
 from service.config import Settings
 from service.errors import ApiError
 from service.exchange.payload import episode_id, merged
@@ -31,6 +30,7 @@ from service.exchange.registry import Row, RowError, check_row
 from service.exchange.staging import Staging
 from service.fhir.validator import validate
 from service.store.models import DomainRecord
+from service.wiring import Context
 
 HELP = "import an outcome registry (CSV or NDJSON, one row per patient and time point) into episodes"
 KINDS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
