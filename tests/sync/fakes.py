@@ -69,6 +69,8 @@ class FakeEhr:
     requests: int = 0
     store: dict[Key, list[Json | None]] = field(default_factory=dict)
     after_read: Callable[[str, str], None] | None = None
+    minimal: bool = False  # single requests: no body, only Location/ETag (HAPI's 200 to a conditional create)
+    headers: bool = True  # single requests: Location/ETag sent (False: only the body says id and version)
     _ids: int = 0
 
     def __post_init__(self) -> None:
@@ -94,7 +96,9 @@ class FakeEhr:
     # -- FhirServerPort ----------------------------------------------------------------------------
     def transaction(self, bundle: Json) -> FhirResponse:
         self._arrive()
-        atomic = bundle.get("type") != "batch"
+        if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("transaction", "batch"):
+            raise classify(400, {}, None, "POST [base]: not a transaction or batch Bundle")
+        atomic = bundle.get("type") == "transaction"
         work = copy.deepcopy(self.store) if atomic else self.store
         urls: dict[str, str] = {}
         answers = []
@@ -178,9 +182,9 @@ class FakeEhr:
             status, rtype, rid, version = self._entry(self.store, entry, {})
         except EntryFailed as err:
             raise classify(err.status, {}, err.outcome, entry["request"]["method"]) from None
-        body = copy.deepcopy(self._latest(rtype, rid)) if version else None
+        body = copy.deepcopy(self._latest(rtype, rid)) if version and not self.minimal else None
         headers = {"Location": f"{self.base_url}/{rtype}/{rid}/_history/{version}", "ETag": f'W/"{version}"'}
-        return self._answer(FhirResponse(status, body, headers if version else {}))
+        return self._answer(FhirResponse(status, body, headers if version and self.headers else {}))
 
     def _entry(self, work: dict[Key, list[Json | None]], entry: Json,
                urls: Mapping[str, str]) -> tuple[int, str, str, str | None]:
