@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from flask.testing import FlaskClient
 
 from service.app import create_app
 from service.cli import main
+from service.exchange.jobs import STALE_LOCK, Jobs
+from service.store import Store
+from service.store.db import utcnow
 from tests.service.authz_world import World, build_world
 
 
@@ -148,3 +153,18 @@ def test_jobs_survive_another_worker(world: World) -> None:
         assert {o["type"]: o["count"] for o in response.get_json(force=True)["output"]} == {"Patient": 2, "Goal": 2}
     finally:
         other.extensions["etmi"].store.close()
+
+
+def test_a_job_held_by_another_worker_waits_and_a_dead_workers_lock_is_taken_over(store: Store,
+                                                                                    tmp_path: Path) -> None:
+    jobs = Jobs(tmp_path / "bulk")
+    job = jobs.create("sub-1", "http://x/fhir/$export", ["Patient", "Goal"], None, False, utcnow())
+    assert jobs.get(job.id, "sub-2") is None and jobs.get("../etc", "sub-1") is None
+    lock = tmp_path / "bulk" / job.id / ".lock"
+    lock.touch()  # another worker is exporting a type
+    assert jobs.advance(job, store.sessions).pending == ["Patient", "Goal"]
+    os.utime(lock, (time.time() - STALE_LOCK - 1,) * 2)  # ... and died doing it
+    advanced = jobs.advance(job, store.sessions)
+    assert advanced.pending == ["Goal"] and advanced.done == {"Patient": 0} and not lock.exists()
+    jobs.cancel(advanced)
+    assert jobs.get(job.id, "sub-1") is None and jobs.advance(advanced, store.sessions).pending == ["Goal"]
