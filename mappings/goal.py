@@ -117,7 +117,7 @@ def goal_identifier(episode: Episode, goal: ActivityGoal) -> dict[str, str]:
 
 
 def goal_to_fhir(goal: ActivityGoal, episode: Episode) -> dict[str, Any]:
-    issues = check_value(MIN_PER_WEEK, goal.target_minutes_per_week, "goal.target_minutes_per_week")
+    issues = check_value(MIN_PER_WEEK, goal.target_minutes_per_week, "target_minutes_per_week")
     if issues:
         raise MappingError(issues)
     resource = refs.base_resource("Goal", goal_identifier(episode, goal), c.ETMI_SD_GOAL)

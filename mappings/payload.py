@@ -7,6 +7,7 @@ at the field to fix.
 
 from __future__ import annotations
 
+import calendar
 import re
 from typing import Any, get_args
 
@@ -26,12 +27,15 @@ from mappings.domain import (
     SessionComponent,
 )
 from mappings.errors import Issue, MappingError
+from mappings.outcome import OBSERVATION_KINDS, check_value
 
 # FHIR R4 primitive formats (date, dateTime); a time needs a zone.
 DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 DATETIME = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
                       r"(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?$")
 LOCAL_ID = re.compile(r"^[A-Za-z0-9.\-_]{1,40}$")
+# an identifier system is an absolute URI (RFC 3986 scheme, no white space), e.g. urn:oid:... or https://...
+ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 
 
 class Reader:
@@ -59,7 +63,7 @@ class Reader:
     def pattern(self, obj: dict[str, Any], key: str, path: str, regex: re.Pattern[str], what: str,
                 required: bool = True) -> str | None:
         value: str | None = self.field(obj, key, path, str, required)
-        if value is not None and not regex.match(value):
+        if value is not None and not (regex.match(value) and (regex not in (DATE, DATETIME) or _calendar_day(value))):
             self.fail(f"{path}.{key}" if path else key, f"{key} must be {what}, got {value!r}", "value")
             return None
         return value
@@ -81,6 +85,14 @@ class Reader:
             else:
                 self.fail(f"{key}[{i}]", "must be an object", "structure")
         return out
+
+
+def _calendar_day(value: str) -> bool:
+    """A full date (or the date of a dateTime) is a day of the calendar: 2026-02-30 is not."""
+    if len(value) < 10 or value[4:5] != "-" or value[7:8] != "-":
+        return True  # a year or a year-month
+    year, month, day = int(value[:4]), int(value[5:7]), int(value[8:10])
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -132,10 +144,13 @@ def _response(r: Reader, path: str, q: dict[str, Any]) -> QuestionnaireAnswers:
 
 
 def _goal(r: Reader, path: str, g: dict[str, Any]) -> ActivityGoal:
+    target = r.field(g, "target_minutes_per_week", path, int, default=None)
+    if target is not None:
+        r.issues += check_value(OBSERVATION_KINDS["evs-min-per-week"], target, f"{path}.target_minutes_per_week")
     return ActivityGoal(
         goal_id=r.pattern(g, "goal_id", path, LOCAL_ID, "1-40 letters, digits, '.', '-' or '_'") or "",
         description=r.field(g, "description", path, str, default=""),
-        target_minutes_per_week=r.field(g, "target_minutes_per_week", path, int, default=0),
+        target_minutes_per_week=target or 0,
         start=r.pattern(g, "start", path, DATE, "a FHIR date (YYYY-MM-DD)") or "",
         due=r.pattern(g, "due", path, DATE, "a FHIR date (YYYY-MM-DD)", required=False),
         lifecycle_status=r.choice(g, "lifecycle_status", path, get_args(GoalLifecycle), "active"),
@@ -184,7 +199,8 @@ def episode_from_json(data: Any) -> Episode:
     _unique(r, "scores", [s.score_id for s in scores])
     episode = Episode(
         episode_id=r.pattern(data, "episode_id", "", LOCAL_ID, "1-40 letters, digits, '.', '-' or '_'") or "",
-        patient=PatientRef(system=r.field(patient, "system", "patient", str, default=""),
+        patient=PatientRef(system=r.pattern(patient, "system", "patient", ABSOLUTE_URI,
+                                            "an absolute URI (e.g. urn:oid:... or https://...)") or "",
                            value=r.field(patient, "value", "patient", str, default="")),
         start=r.pattern(data, "start", "", DATE, "a FHIR date (YYYY-MM-DD)") or "",
         status=r.choice(data, "status", "", get_args(EpisodeStatus), "active"),
