@@ -9,6 +9,10 @@ from service.fhir.params import CONFORMANCE, INCLUDES, STORED, fhir_type
 from service.ig import CONFORMANCE_TYPES, Package
 
 VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+#: FHIR Bulk Data Access 2.0 (``service.fhir.bulk``): system and Patient-level $export, system/ scopes only.
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
+EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
 
 
 def _search_params(names: dict[str, Any]) -> list[dict[str, str]]:
@@ -33,6 +37,8 @@ def _resource(rtype: str, package: Package, conformance: bool) -> dict[str, Any]
         entry["searchInclude"] = includes
     entry["searchParam"] = _search_params(CONFORMANCE if conformance else STORED[rtype])
     entry["operation"] = [{"name": "validate", "definition": VALIDATE}]
+    if rtype == "Patient":
+        entry["operation"].append({"name": "export", "definition": PATIENT_EXPORT})
     return entry
 
 
@@ -56,7 +62,7 @@ def capability_statement(package: Package, base_url: str, date: str, secured: bo
         "mode": "server",
         "documentation": "Read-only façade over the ETMI service store; writes go through /api/v1.",
         "resource": resources,
-        "operation": [{"name": "validate", "definition": VALIDATE}],
+        "operation": [{"name": "validate", "definition": VALIDATE}, {"name": "export", "definition": EXPORT}],
     }
     if secured:
         rest["security"] = {
@@ -75,5 +81,6 @@ def capability_statement(package: Package, base_url: str, date: str, secured: bo
         "fhirVersion": c.FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "implementationGuide": [c.ETMI_IG],
+        "instantiates": [BULK_DATA],
         "rest": [rest],
     }

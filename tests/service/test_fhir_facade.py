@@ -47,6 +47,8 @@ def test_capability_statement_is_honest(client: FlaskClient) -> None:
     assert {i["code"] for i in resources["Observation"]["interaction"]} == {
         "read", "vread", "search-type", "history-instance"}
     assert cs["implementationGuide"] == [c.ETMI_IG]
+    assert {o["name"] for o in cs["rest"][0]["operation"]} == {"validate", "export"}  # $export: service.fhir.bulk
+    assert "export" in {o["name"] for o in resources["Patient"]["operation"]}
 
 
 def test_read_vread_etag_and_history(client: FlaskClient, loaded: str) -> None:
