@@ -3,7 +3,7 @@
 The scoring table is the rule set of ``mappings.scoring``; every LOINC code an outcome kind uses is in
 the document's LOINC table tagged [A] or [B]; the directions and thresholds a clinician reads in the
 Observation profiles and the etmi-observation CodeSystem are the document's; and nothing in the
-repository reads a reference from outside it (``../shared``).
+repository reads a reference from outside it (a folder beside the checkout).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_the_code_system_states_the_directions() -> None:
 
 
 def test_nothing_reads_a_reference_outside_the_repository() -> None:
-    """The suite must pass in a clone with nothing beside it (the old test read ../shared/docs)."""
+    """The suite must pass in a clone with nothing beside it (an older test read a folder beside the checkout)."""
     outside = re.compile(r"""["']\.\./shared|/ *["']shared["']|ROOT\.parent\b""")
     found = [f"{path.relative_to(ROOT)}:{n}" for folder in ("mappings", "service", "tests", "scripts")
              for path in (ROOT / folder).rglob("*") if path.is_file() and path.suffix in ("", ".py", ".sh")

@@ -152,7 +152,9 @@ def chromium(width: int = 1280, height: int = 900) -> webdriver.Chrome:
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 f"--window-size={width},{height}", "--force-device-scale-factor=1"):
         options.add_argument(arg)
-    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    driver = shutil.which("chromedriver")
+    assert driver, "the browser tests need Debian's chromium and chromium-driver (.ci/run installs them)"
+    service = Service(executable_path=driver)
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(120)
     return driver
