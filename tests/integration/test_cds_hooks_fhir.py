@@ -11,7 +11,6 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from werkzeug.serving import make_server
 from mappings.bundle import transaction_bundle
 from service.app import create_app
 from tests.servers.fixtures import free_port
+from tests.servers.loopback import QuietHandler, serve, stop
 from tests.service.test_cds_hooks import Ehr, assert_cds_card, cds_settings, ehr_resources
 
 pytestmark = pytest.mark.hapi
@@ -35,7 +35,7 @@ class Gate:
         outer = self
         self.seen: list[tuple[str, str | None]] = []
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 auth = self.headers.get("Authorization")
                 outer.seen.append((self.path, auth))
@@ -47,22 +47,14 @@ class Gate:
                 self._answer(answer.status_code, answer.content)
 
             def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(status, body, "application/fhir+json")
 
-            def log_message(self, *args: Any) -> None:
-                return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, origin = serve(Handler)
+        self.url = f"{origin}/fhir"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 @pytest.fixture(scope="module")

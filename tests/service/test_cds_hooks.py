@@ -9,11 +9,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from mappings.bundle import episode_resources
 from mappings.payload import episode_from_json
 from service.app import create_app
 from service.config import ConfigError, Settings
+from tests.servers.loopback import QuietHandler, serve, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ISS = "https://ehr.example.test"
@@ -42,26 +41,18 @@ class Jwks:
         outer = self
         self.keys, self.fetches = keys, 0
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 outer.fetches += 1
                 body = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200 if self.path == "/jwks.json" else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(200 if self.path == "/jwks.json" else 404, body)
 
-            def log_message(self, *args: Any) -> None:
-                return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, origin = serve(Handler)
+        self.url = f"{origin}/jwks.json"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 class Ehr:

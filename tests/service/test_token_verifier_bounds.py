@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.adapters.token_verifier import JwksTokenVerifier
 from service.app import create_app
 from service.security import InvalidToken
+from tests.servers.loopback import QuietHandler, serve
 from tests.service.conftest import make_settings
 
 AUDIENCE = "https://etmi.example/fhir"
@@ -64,25 +64,17 @@ class Issuer:
         jwk.update(kid="k1", alg="ES256", use="sig")
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 issuer.hits[self.path] = issuer.hits.get(self.path, 0) + 1
                 documents = {"/.well-known/openid-configuration": {"issuer": issuer.url,
                                                                     "jwks_uri": f"{issuer.url}/jwks"},
                              "/jwks": {"keys": [jwk]}}
                 body = json.dumps(documents.get(self.path, {})).encode()
-                self.send_response(200 if self.path in documents else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(200 if self.path in documents else 404, body)
 
-            def log_message(self, *args: Any) -> None:
-                return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(Handler)
 
     def token(self, kid: str = "k1", **claims: Any) -> str:
         now = int(time.time())

@@ -7,15 +7,14 @@ base) is refused before any request: the other server sees nothing, least of all
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from service.adapters.fhir_client import FhirClient, ForeignLinkError, under_base
 from service.adapters.smart_auth import StaticAuth
+from tests.servers.loopback import QuietHandler, serve, stop
 
 
 class Recorder:
@@ -26,27 +25,18 @@ class Recorder:
         self.seen: list[tuple[str, str | None]] = []
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 recorder.seen.append((self.path, self.headers.get("Authorization")))
                 page = recorder.pages.get(self.path, {"resourceType": "Bundle", "type": "searchset", "entry": []})
                 body = json.dumps(page).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(200, body, "application/fhir+json")
 
-            def log_message(self, *args: Any) -> None:
-                return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.origin = serve(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
 
 @pytest.fixture
