@@ -22,7 +22,8 @@ from mappings.bundle import transaction_bundle
 from service.app import create_app
 from tests.servers.fixtures import free_port
 from tests.servers.loopback import QuietHandler, serve, stop
-from tests.service.test_cds_hooks import Ehr, assert_cds_card, cds_settings, ehr_resources
+from tests.service.cds_client import Ehr
+from tests.service.test_cds_hooks import assert_cds_card, cds_settings, ehr_resources
 
 pytestmark = pytest.mark.hapi
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
