@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -55,6 +55,11 @@ PUSHED = Counter("etmi_sync_push_entries", "Outbox entries a worker finished, by
                  ["result"], registry=WORKER)
 PULL = Histogram("etmi_sync_pull_seconds", "One pull of EHR edits over every target, by result (ok, error)",
                  ["result"], registry=WORKER, buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0))
+RESTARTS = Counter("etmi_worker_restarts", "Loop restarts of a worker after an unexpected exception (push: backed off, "
+                   "the worker exits non-zero after --max-restarts in --restart-window; pull: next pull as usual)",
+                   ["loop"], registry=WORKER)
+TARGET_DOWN = Gauge("etmi_sync_target_down", "1 while this worker's breaker for the EHR target is open (no answer to "
+                    "the last requests: one probe at a time, nothing dead-lettered)", ["target"], registry=WORKER)
 
 bp = Blueprint("metrics", __name__)
 DB_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
