@@ -4,6 +4,12 @@ Run one or several (processes or ``--threads``): the outbox claim is per-patient
 lease, so workers never write for the same patient at once, and a worker killed mid-send leaves
 its entries to be re-claimed when the lease runs out (the re-send is idempotent). SIGTERM/SIGINT
 finish the current round and exit 0.
+
+Faults: each EHR target has a breaker shared by this process's threads (``service/sync/retry.py``): in a
+long outage one probe at a time reaches the EHR and no entry is dead-lettered for it. A push loop that
+raises an unexpected exception (a database gone, a bug) restarts after a backed-off pause, counted in
+``etmi_worker_restarts_total``; after ``--max-restarts`` restarts within ``--restart-window`` seconds the
+worker stops and exits 70 (EX_SOFTWARE) so its supervisor sees a crash loop rather than a quiet one.
 """
 
 from __future__ import annotations
@@ -15,16 +21,23 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
 from service.config import Settings
-from service.sync.push import PushReport
+from service.sync.clock import SystemClock
+from service.sync.ports import FhirError
+from service.sync.push import Pusher, PushReport
+from service.sync.retry import Backoff, HealthAwareBackoff, TargetHealth
+from service.sync.targets import Target
 
 HELP = "run the EHR sync worker loop (push outbox entries, poll CarePlan/Goal edits)"
 log = logging.getLogger("etmi.sync.worker")
+CRASH_LOOP_EXIT = 70  # EX_SOFTWARE: too many restarts in the window
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +50,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-when-idle", action="store_true", help="stop once nothing is due (tests, cron)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1:PORT (push/pull "
                                                          "latency of this worker, outbox gauges); default: off")
+    parser.add_argument("--max-restarts", type=int, default=5,
+                        help="push-loop restarts after unexpected errors within --restart-window (then exit 70)")
+    parser.add_argument("--restart-window", type=float, default=300.0, help="seconds (see --max-restarts)")
+
+
+@dataclass
+class Restarts:
+    """Bounded, backed-off restarts of the push loops of one worker process (shared by its threads)."""
+
+    limit: int
+    window: float
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
+    times: deque[float] = field(default_factory=deque)
+    exhausted: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def failed(self) -> float | None:
+        """Record a failure: the pause before the restart, or None when the loop must give up."""
+        now = time.monotonic()
+        with self._lock:
+            self.times.append(now)
+            while self.times and self.times[0] < now - self.window:
+                self.times.popleft()
+            if len(self.times) > self.limit:
+                self.exhausted.set()
+                return None
+            return self.backoff.delay(len(self.times))
+
+
+@dataclass
+class Loop:
+    """What every push thread of this process shares."""
+
+    rt: SyncRuntime
+    args: argparse.Namespace
+    stop: threading.Event
+    restarts: Restarts
+    health: dict[str, TargetHealth]
+
+    def pusher(self, worker_id: str) -> Pusher:
+        pairs = [(t, self.health[t.name].guard(client)) for t, client in self.rt.clients()]
+        return Pusher(self.rt.store.outbox, self.rt.store.id_map, pairs, SystemClock(), worker_id,
+                      state=self.rt.state, backoff=self.backoff)
+
+    def backoff(self, target: Target) -> Backoff:
+        return HealthAwareBackoff(target.backoff_base, target.backoff_cap, target.max_attempts,
+                                  health=self.health[target.name])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         "database": _without_credentials(args.database_url or Settings.from_env().database_url),
         "threads": max(1, args.threads), "idle_s": args.idle, "pull_every_s": args.pull_every})
     stop_metrics = _metrics(args, rt)
-    threads = [threading.Thread(target=_push_loop, args=(rt, f"{base_id}-{i}", args, stop), daemon=True)
+    health = {t.name: TargetHealth(t.name, Backoff(t.backoff_base, t.backoff_cap)) for t in rt.targets}
+    loop = Loop(rt, args, stop, Restarts(max(0, args.max_restarts), args.restart_window), health)
+    threads = [threading.Thread(target=_push_loop, args=(loop, f"{base_id}-{i}"), daemon=True)
                for i in range(max(1, args.threads))]
     for t in threads:
         t.start()
@@ -74,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             t.join(timeout=60)
         stop_metrics()
         rt.store.close()
-    return 0
+    return CRASH_LOOP_EXIT if loop.restarts.exhausted.is_set() else 0
 
 
 def _metrics(args: argparse.Namespace, rt: SyncRuntime) -> Callable[[], None]:
@@ -86,16 +148,19 @@ def _metrics(args: argparse.Namespace, rt: SyncRuntime) -> Callable[[], None]:
     return serve_worker_metrics(args.metrics_port, rt.store, [t.name for t in rt.targets])
 
 
-def _push_loop(rt: SyncRuntime, worker_id: str, args: argparse.Namespace, stop: threading.Event) -> None:
-    pusher = rt.pusher(worker_id)
+def _push_loop(loop: Loop, worker_id: str) -> None:
+    args, stop = loop.args, loop.stop
+    pusher = loop.pusher(worker_id)
     while not stop.is_set():
         started = time.perf_counter()
         try:
             report = pusher.run_once(args.batch_size)
-        except Exception:  # a store or config failure must not kill the worker silently
-            log.exception("sync.worker.round_failed")
-            stop.wait(args.idle)
+        except Exception:  # a store failure or a bug: restart the loop, backed off and bounded
+            if not _restart(loop, worker_id):
+                return
+            pusher = loop.pusher(worker_id)
             continue
+        _observe_targets(loop.health)
         if report.claimed:
             _observe_round(time.perf_counter() - started, report)
             log.info("sync.worker.round", extra={"event": "push_round", "worker": worker_id, "claimed": report.claimed,
@@ -104,6 +169,30 @@ def _push_loop(rt: SyncRuntime, worker_id: str, args: argparse.Namespace, stop: 
         if args.exit_when_idle:
             return
         stop.wait(args.idle)
+
+
+def _restart(loop: Loop, worker_id: str) -> bool:
+    """After an unexpected exception: False when the restarts are used up (the worker stops, exit 70)."""
+    from service.api.metrics import RESTARTS
+
+    pause = loop.restarts.failed()
+    if pause is None:
+        log.exception("sync.worker.crash_loop", extra={"event": "crash_loop", "worker": worker_id,
+                                                       "max_restarts": loop.restarts.limit,
+                                                       "window_s": loop.restarts.window})
+        loop.stop.set()
+        return False
+    RESTARTS.labels("push").inc()
+    log.exception("sync.worker.restart", extra={"event": "restart", "worker": worker_id, "pause_s": round(pause, 2)})
+    loop.stop.wait(pause)
+    return True
+
+
+def _observe_targets(health: dict[str, TargetHealth]) -> None:
+    from service.api.metrics import TARGET_DOWN
+
+    for name, h in health.items():
+        TARGET_DOWN.labels(name).set(1 if h.open else 0)
 
 
 def _without_credentials(url: str) -> str:
@@ -128,13 +217,15 @@ def _observe_round(seconds: float, report: PushReport) -> None:
 
 
 def _safe_pull(rt: SyncRuntime) -> None:
-    from service.api.metrics import PULL
+    from service.api.metrics import PULL, RESTARTS
 
     started = time.perf_counter()
     try:
         rt.puller().run_once()
-    except Exception:
+    except Exception as err:  # the EHR's errors are expected; anything else is counted as a restart
         log.exception("sync.worker.pull_failed")
         PULL.labels("error").observe(time.perf_counter() - started)
+        if not isinstance(err, FhirError):
+            RESTARTS.labels("pull").inc()
         return
     PULL.labels("ok").observe(time.perf_counter() - started)

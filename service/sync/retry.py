@@ -1,18 +1,32 @@
-"""When to try again: exponential backoff with full jitter, or the server's ``Retry-After``.
+"""When to try again: exponential backoff with jitter, the server's ``Retry-After``, and a breaker per EHR.
 
-``delay(attempt)`` for attempt 1, 2, 3 … is uniform in ``[base·2^(n-1)/2, base·2^(n-1)]`` capped at
+``Backoff.delay(attempt)`` for attempt 1, 2, 3 … is uniform in ``[base·2^(n-1)/2, base·2^(n-1)]`` capped at
 ``cap`` (half jitter: spreads a thundering herd, never retries sooner than half the nominal delay).
 A ``Retry-After`` from a 429/503 wins when it is longer (up to an hour).
 After ``max_attempts`` retryable failures the entry is dead-lettered: no endless retry loop.
+
+``TargetHealth`` (one per EHR target and worker process, shared by its threads) is a circuit breaker for
+a long EHR outage. After ``threshold`` unavailable answers in a row (no answer, a timeout, 429, 502, 503,
+504) it opens: calls fail at once, without a request, except one probe when the probe's own backoff
+(the same schedule, one more step per failed probe) has passed; any answer from the EHR closes it. So
+the requests an outage costs do not grow with the backlog, and ``HealthAwareBackoff.exhausted`` never
+dead-letters an entry while the breaker is open: an outage is not the entry's fault, and the backlog
+drains when the EHR returns (each entry when its own backoff falls due, at most ``cap`` later).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, cast
+
+from service.sync.ports import FhirError, FhirServerPort, RetryableError
 
 RETRY_AFTER_MAX = 3600.0
+UNAVAILABLE = frozenset({None, 429, 502, 503, 504})  # statuses that say "the EHR", not "this entry"
 
 
 @dataclass
@@ -31,3 +45,103 @@ class Backoff:
 
     def exhausted(self, attempt: int) -> bool:
         return attempt >= self.max_attempts
+
+
+class TargetUnavailable(RetryableError):
+    """Not tried: the breaker of this target is open (the EHR did not answer the last requests)."""
+
+
+@dataclass
+class TargetHealth:
+    """Circuit breaker of one EHR target in one worker process (thread-safe)."""
+
+    name: str
+    backoff: Backoff
+    threshold: int = 3
+    now: Callable[[], float] = field(default=time.monotonic)
+    failures: int = 0  # unavailable answers in a row
+    next_probe: float = 0.0
+    short_circuited: int = 0  # calls refused without a request while open (tests, logs)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def open(self) -> bool:
+        return self.failures >= self.threshold
+
+    def allow(self) -> bool:
+        """True when a request may go out: the breaker is closed, or this call is the probe."""
+        with self._lock:
+            if not self.open or self.now() >= self.next_probe:
+                if self.open:  # the probe: no other request until it has answered or its delay passed
+                    self.next_probe = self.now() + self._probe_delay()
+                return True
+            self.short_circuited += 1
+            return False
+
+    def answered(self) -> None:
+        with self._lock:
+            self.failures = 0
+
+    def unavailable(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.open:
+                self.next_probe = self.now() + self._probe_delay()
+
+    def _probe_delay(self) -> float:
+        """One more backoff step per failed probe (capped): 1st probe after ``delay(1)``, then ``delay(2)``…"""
+        return self.backoff.delay(self.failures - self.threshold + 1)
+
+    def failed(self, err: FhirError) -> None:
+        if isinstance(err, RetryableError) and err.status in UNAVAILABLE:
+            self.unavailable()
+        else:
+            self.answered()
+
+    def watch(self, pages: Iterator[Any]) -> Iterator[Any]:
+        """A search's results, recording the outcome of the requests made while iterating."""
+        try:
+            yield from pages
+        except FhirError as err:
+            self.failed(err)
+            raise
+        self.answered()
+
+    def guard(self, server: FhirServerPort) -> FhirServerPort:
+        """``server`` whose calls go through this breaker."""
+        return cast(FhirServerPort, _Guarded(server, self))
+
+
+class _Guarded:
+    def __init__(self, inner: Any, health: TargetHealth) -> None:
+        self._inner, self._health = inner, health
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not self._health.allow():
+                raise TargetUnavailable(f"{self._health.name}: not tried, the EHR did not answer the last "
+                                        f"{self._health.failures} requests (breaker open until a probe answers)")
+            try:
+                result = attr(*args, **kwargs)
+            except FhirError as err:
+                self._health.failed(err)
+                raise
+            if isinstance(result, Iterator):  # a search: its requests happen while iterating
+                return self._health.watch(result)
+            self._health.answered()
+            return result
+        return call
+
+
+@dataclass
+class HealthAwareBackoff(Backoff):
+    """``Backoff`` that does not count attempts toward dead-lettering while the target's breaker is open."""
+
+    health: TargetHealth | None = None
+
+    def exhausted(self, attempt: int) -> bool:
+        return super().exhausted(attempt) and not (self.health is not None and self.health.open)
