@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 import requests
+from common import peak_rss_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/api/v1/episodes"
@@ -195,13 +196,17 @@ def main() -> int:
     return 1 if ours["errors"] or bare["errors"] else 0
 
 
-def _measure(args: argparse.Namespace, payloads: list[bytes], database: str,
-             tmp: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """Load the service, then the baseline (one after the other, never at the same time)."""
+def _measure(args: argparse.Namespace, payloads: list[bytes], database: str, tmp: Path,
+             extra_env: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Load the service, then the baseline (one after the other, never at the same time).
+
+    ``ours["rss"]`` / ``bare["rss"]``: peak RSS of the gunicorn master and of its largest worker, read
+    before each server stops. ``extra_env`` (e.g. ``ETMI_SYNC_TARGETS``) goes to the service only."""
     env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING", "ETMI_DATABASE_URL": database}
     sizing = ["--workers", str(args.workers), "--threads", str(args.threads)]
     port = _free_port()
-    service = _start([str(Path(sys.executable).with_name("etmi-fhir")), "serve", "--port", str(port), *sizing], env)
+    service = _start([str(Path(sys.executable).with_name("etmi-fhir")), "serve", "--port", str(port), *sizing],
+                     {**env, **(extra_env or {})})
     try:
         base = f"http://127.0.0.1:{port}"
         _wait(base + "/readyz")
@@ -209,6 +214,7 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str,
         assert sample.status_code == 201, sample.text[:500]
         _run_load(base, payloads[1:WARM], args.concurrency)
         ours = _run_load(base, payloads[WARM:], args.concurrency)
+        ours["rss"] = peak_rss_tree(service.pid)
     finally:
         _stop(service)
     body_file = tmp / "body.json"
@@ -220,6 +226,7 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str,
         _wait(bbase + "/healthz")
         _run_load(bbase, payloads[1:WARM], args.concurrency)
         bare = _run_load(bbase, payloads[WARM:], args.concurrency)
+        bare["rss"] = peak_rss_tree(baseline.pid)
     finally:
         _stop(baseline)
     return ours, bare, len(sample.json()["resources"])
@@ -230,13 +237,14 @@ def _report(args: argparse.Namespace, ours: dict[str, Any], bare: dict[str, Any]
         f"{args.requests} distinct episodes, concurrency {args.concurrency}, gunicorn {args.workers} workers x "
         f"{args.threads} threads, {os.cpu_count()} cores; first episode = {per_episode} FHIR resources"
     )
-    print("| endpoint | episodes/s | p50 ms | p99 ms | errors |")
-    print("|---|---:|---:|---:|---:|")
+    print("| endpoint | episodes/s | p50 ms | p99 ms | errors | peak RSS of a gunicorn worker, MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, r in (
         ("POST /api/v1/episodes (map, validate, store, outbox)", ours),
         ("baseline: bare Flask, parse body, same response JSON", bare),
     ):
-        print(f"| {name} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {len(r['errors'])} |")
+        print(f"| {name} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {len(r['errors'])} "
+              f"| {r['rss']['largest_child_mib']} |")
     print(
         f"ratio: throughput {bare['rps'] / ours['rps']:.1f}x lower, p50 {ours['p50'] / bare['p50']:.1f}x, "
         f"p99 {ours['p99'] / bare['p99']:.1f}x"

@@ -1,0 +1,143 @@
+"""The benchmark suite behind ``bench/run``: every path at three sizes, each figure next to its same-run
+baseline, a target column from issue 16 (pass/MISS, printed, never asserted), and a log-log slope of time
+against size per path. Results go to stdout (markdown) and, after every section, to ``--out`` (JSON).
+
+    bench/run --quick          # sizes 100 / 1k / 10k resources (rows for import), a few minutes
+    bench/run                  # sizes 1k / 10k / 100k
+    bench/run --only mapping,validation --sizes 100 1000
+
+HAPI: ``--hapi URL``, else ``ETMI_TEST_HAPI_URL`` (``source /tmp/etmi-servers.env``), else one is started
+with tests/servers/hapi/start (``--own-hapi`` forces that; full mode gives it 6 GB of heap). A size whose
+predicted time (from the smaller sizes and the slope so far) is above ``--budget`` seconds is skipped and
+reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import latency_bench
+import paths
+import pipeline
+import report
+from common import ROOT, load_average, slope
+
+PATHS: dict[str, Callable[..., dict[str, Any]]] = {
+    "mapping": paths.mapping, "validation": paths.validation, "ingest": pipeline.ingest, "push": pipeline.push,
+    "import": paths.import_rows, "export": paths.export_resources,
+}
+NEEDS_HAPI = {"ingest", "push", "latency"}
+
+
+def _predicted(points: list[dict[str, Any]], size: int) -> float:
+    if not points:
+        return 0.0
+    last = points[-1]
+    fitted = slope([(p["size"], p["seconds"]) for p in points]) or 1.0
+    spent = float(last["seconds"]) + float(last.get("baseline_s", 0))
+    growth: float = (size / float(last["size"])) ** max(1.0, fitted)
+    return spent * growth
+
+
+def _hapi(args: argparse.Namespace, stack: ExitStack) -> str:
+    url = args.hapi or ("" if args.own_hapi else os.environ.get("ETMI_TEST_HAPI_URL", ""))
+    if url:
+        return str(url).rstrip("/")
+    sys.path.insert(0, str(ROOT))
+    from tests.servers.fixtures import ServerProcess
+
+    print("starting HAPI (tests/servers/hapi/start) ...", flush=True)
+    server = ServerProcess("hapi", timeout=1500, env={"HAPI_XMX": "2g" if args.quick else "6g"})
+    stack.callback(server.stop)
+    return server.url.rstrip("/")
+
+
+def _path(name: str, args: argparse.Namespace, hapi: str, results: dict[str, Any]) -> None:
+    points: list[dict[str, Any]] = []
+    section: dict[str, Any] = {"points": points, "skipped": []}
+    results["paths"][name] = section
+    for size in args.sizes:
+        guess = _predicted(points, size)
+        if guess > args.budget:
+            section["skipped"].append({"size": size, "predicted_s": round(guess)})
+            print(f"  {name} {size}: skipped (predicted {guess:,.0f} s > budget {args.budget:,.0f} s)", flush=True)
+            continue
+        load = load_average()
+        started = time.perf_counter()
+        point = PATHS[name](size, hapi) if name in NEEDS_HAPI else PATHS[name](size)
+        point.update(load_before=load, load_after=load_average(), wall_s=point.get("wall_s",
+                     round(time.perf_counter() - started, 1)), at=datetime.now(UTC).strftime("%H:%M:%S"))
+        points.append(point)
+        print(f"  {name} {point['size']:,}: {point['seconds']:.2f} s (baseline {point.get('baseline_s', 0):.2f} s), "
+              f"load {load}", flush=True)
+    section["slope"] = slope([(p["size"], p["seconds"]) for p in points])
+    section["baseline_slope"] = slope([(p["size"], p["baseline_s"]) for p in points if "baseline_s" in p])
+
+
+def _extras(args: argparse.Namespace, hapi: str, results: dict[str, Any]) -> None:
+    if "validation" in args.only:
+        load = load_average()
+        results["observation"] = {**paths.observation_ratio(args.quick), "load": load}
+        print(f"  Observation + profile: {results['observation']['ratio']:.1f}x orjson", flush=True)
+    if "latency" in args.only:
+        load = load_average()
+        results["latency"] = {**latency_bench.measure(hapi, args.latency_episodes), "load_before": load,
+                              "load_after": load_average()}
+        print(f"  write -> readable: p50 {results['latency']['p50_s']:.2f} s", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="sizes 100 / 1k / 10k, 20 latency samples")
+    parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
+    parser.add_argument("--only", default=",".join([*PATHS, "latency"]), help="comma-separated sections")
+    parser.add_argument("--budget", type=float, help="skip a size predicted to take longer (s); "
+                                                     "default 300 quick, 3600 full")
+    parser.add_argument("--hapi", help="HAPI base URL (default: ETMI_TEST_HAPI_URL, else start one)")
+    parser.add_argument("--own-hapi", action="store_true", help="start a HAPI even if ETMI_TEST_HAPI_URL is set")
+    parser.add_argument("--latency-episodes", type=int)
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<mode>.json, and .md beside)")
+    args = parser.parse_args()
+    mode = "quick" if args.quick else "full"
+    args.sizes = args.sizes or ([100, 1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
+    args.budget = args.budget or (300.0 if args.quick else 3600.0)
+    args.latency_episodes = args.latency_episodes or (20 if args.quick else 100)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.out = args.out or ROOT / "bench" / "results" / f"{mode}.json"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    command = "bench/run " + " ".join(sys.argv[1:])
+    results: dict[str, Any] = {"mode": mode, "command": command.strip(), "sizes": args.sizes, "cores": os.cpu_count(),
+                               "started": datetime.now(UTC).isoformat(timespec="seconds"), "paths": {}, "errors": {}}
+    failed = False
+    with ExitStack() as stack:
+        hapi = _hapi(args, stack) if NEEDS_HAPI & set(args.only) else ""
+        results["hapi"] = hapi
+        for name in [n for n in PATHS if n in args.only] + ["extras"]:
+            print(f"[{datetime.now(UTC):%H:%M:%S}] {name} (load {load_average()})", flush=True)
+            try:
+                _extras(args, hapi, results) if name == "extras" else _path(name, args, hapi, results)
+            except Exception as exc:  # one broken path must not lose the others' figures
+                failed = True
+                results["errors"][name] = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+            results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+            args.out.write_text(json.dumps(results, indent=1, default=str))
+    text = report.render(results)
+    args.out.with_suffix(".md").write_text(text + "\n")
+    print("\n" + text)
+    print(f"\nJSON: {args.out}\nmarkdown: {args.out.with_suffix('.md')}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
