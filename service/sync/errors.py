@@ -1,13 +1,21 @@
 """Classify a FHIR server's answer into the ``FhirError`` kinds the sync engine acts on.
 
 429/503 → ``RetryableError`` carrying ``Retry-After``; other 5xx → ``RetryableError``; 409/412 →
-``ConflictError``; 404/410 → ``NotFoundError``; 401/403 → ``AuthError``; any other 4xx →
-``RejectedError`` (dead letter) with the server's OperationOutcome. Used for whole responses by the
+``ConflictError``; 404/410 → ``NotFoundError``; 401/403 → ``AuthError``; a refusal for size (413, or a
+400 whose OperationOutcome says the transaction has too many entries) → ``TooLargeError``, which the
+sync engine answers by sending smaller transactions (``chunking.py``), never by a dead letter; any other
+4xx → ``RejectedError`` (dead letter) with the server's OperationOutcome. Used for whole responses by the
 HTTP adapter and for the entries of a batch response by the sync engine.
+
+Size refusals recognised (the servers' own texts): HTTP 413 (HAPI's ``HAPI-0528: Transaction Bundle Too
+large`` when ``maximumTransactionBundleSize`` is set, and any proxy's body-size limit); Medplum's 400
+``Transaction requires strict isolation but has too many entries`` (more than 8 entries when one is
+conditional) and ``Transaction contains more update operations than allowed`` (more than 50 PUTs).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,6 +29,15 @@ from service.sync.ports import (
     RejectedError,
     RetryableError,
 )
+
+#: What a 400 says when the transaction was refused for its size (Medplum's fhir-router texts).
+SIZE_REFUSALS = re.compile(
+    r"has too many entries|more update operations than allowed|transaction bundle too large", re.IGNORECASE)
+
+
+class TooLargeError(RejectedError):
+    """The server refused the request for its size. A transaction wrote nothing: send it in smaller chunks.
+    A single resource refused for size cannot be made smaller: it stays a ``RejectedError`` (dead letter)."""
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -61,4 +78,6 @@ def classify(status: int, headers: Mapping[str, str], outcome: Json | None, what
         return NotFoundError(message, status, outcome)
     if status in (401, 403):
         return AuthError(message, status, outcome)
+    if status == 413 or (status == 400 and SIZE_REFUSALS.search(detail)):
+        return TooLargeError(message, status, outcome)
     return RejectedError(message, status, outcome)

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from mappings.errors import Issue, operation_outcome
+from service.sync.chunking import ChunkSizes, send_plan
 from service.sync.conflicts import resolve
 from service.sync.plan import PlanError, Write, plan_writes
 from service.sync.ports import (
@@ -47,7 +48,7 @@ from service.sync.ports import (
     SyncStatePort,
 )
 from service.sync.retry import Backoff
-from service.sync.send import SendContext, failed_writes, send_plan
+from service.sync.send import SendContext, failed_writes
 from service.sync.targets import Target
 
 log = logging.getLogger("etmi.sync.push")
@@ -146,6 +147,7 @@ class Pusher:
             raise ValueError("no EHR target configured")
         self.outbox, self.id_map, self.targets = outbox, id_map, list(targets)
         self.clock, self.worker_id, self.state = clock, worker_id, state
+        self.sizes = ChunkSizes(state, clock.now)  # transaction sizes learned per target, in the sync state
         self._backoff = backoff or (lambda t: Backoff(t.backoff_base, t.backoff_cap, t.max_attempts))
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -210,7 +212,7 @@ class Pusher:
         result = TargetOutcome()
         for _round in range(MAX_CONFLICT_ROUNDS + 1):
             try:
-                send_plan(writes, ctx)
+                send_plan(writes, ctx, self.sizes)
                 break
             except ConflictError as err:
                 resolution = resolve(failed_writes(err) or writes, ctx, self.state)

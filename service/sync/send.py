@@ -4,7 +4,8 @@ References are rewritten per target at send time: to the ``urn:uuid`` full URL o
 transaction chunk, else to the remote id learnt from an earlier chunk or from the id map. A write the
 target already holds (id map) becomes ``PUT Type/<remote id>`` with ``If-Match`` of the recorded
 versionId; otherwise a conditional update (``PUT Type?identifier=…``) or conditional create
-(``ifNoneExist``). Every chunk carries one Provenance. Results go to the id map at the end, so a
+(``ifNoneExist``). Every chunk carries one Provenance. The transaction mode's chunking and the
+choice of mode are in ``chunking.py``. Results go to the id map at the end, so a
 failure halfway never forgets what was already written (``SendContext.flush``).
 """
 
@@ -132,7 +133,7 @@ def _provenance_entry(targets: list[str], sources: list[str], ctx: SendContext, 
     return {"fullUrl": urn_for(f"Provenance/{pid or ctx.provenances}"), "resource": body, "request": request}
 
 
-def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: SendContext, number: int = 0) -> None:
+def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: SendContext) -> None:
     live = [w for w in chunk if w.key not in ctx.overrides.dropped]
     in_chunk = {w.key: urn_for(w.key) for w in live if w.kind != "delete"}
     resolve = ctx.resolver(in_chunk)
@@ -153,8 +154,8 @@ def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: S
         return
     targets = [in_chunk[w.key] for w in sent if w.key in in_chunk] + _created_before(live, sent, ctx)
     if targets:
-        keys = [w.key for w in chunk]
-        entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, number, keys))
+        keys = [chunk[0].key]  # a chunk split after a refusal keeps its Provenance in its first half (chunking.py)
+        entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, 0, keys))
     response = ctx.server.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     _record_bundle_response(sent, response.body or {}, ctx, transaction=True)
 
@@ -283,17 +284,3 @@ def _annotated(call: Callable[[], T], writes: Sequence[Write]) -> T:
 
 def failed_writes(err: FhirError) -> list[Write]:
     return list(getattr(err, "writes", []))
-
-
-def send_plan(plan: Sequence[Write], ctx: SendContext) -> None:
-    """Send every write of ``plan`` that ``ctx`` has not sent yet, in the target's mode."""
-    mode = ctx.target.mode
-    if mode == "individual":
-        send_individually(plan, ctx)
-    elif mode == "batch":
-        send_batch(plan, ctx)
-    else:
-        size = max(1, ctx.target.max_entries - 1)
-        for i in range(0, len(plan), size):
-            chunk = plan[i:i + size]
-            _annotated(partial(send_transaction_chunk, chunk, plan, ctx, i // size), chunk)

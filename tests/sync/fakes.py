@@ -13,6 +13,11 @@ Medplum implement them (tests/servers/README.md, "Behaviour differences"):
   entry's status) and resolve ``urn:uuid`` references; batches answer per entry;
 - versions count up per resource ("1", "2", …); reads answer 404 for unknown and 410 for deleted ids.
 
+``max_transaction_entries``: a transaction with more entries, one of them conditional, is refused as
+Medplum refuses it (400, "Transaction requires strict isolation but has too many entries", nothing
+written; counted in ``too_large``); ``too_large_status = 413`` answers like HAPI's
+``maximumTransactionBundleSize`` instead (HAPI-0528).
+
 Errors are raised as ``service.sync.errors.classify`` raises them for a real HTTP answer. Test hooks:
 ``down`` (every request → 503), ``lose`` (numbers of the requests whose answers are lost after the
 commit), ``edit`` (a clinician's change in the EHR: a new version) and ``after_read`` (called after
@@ -71,6 +76,9 @@ class FakeEhr:
     after_read: Callable[[str, str], None] | None = None
     minimal: bool = False  # single requests: no body, only Location/ETag (HAPI's 200 to a conditional create)
     headers: bool = True  # single requests: Location/ETag sent (False: only the body says id and version)
+    max_transaction_entries: int | None = None  # Medplum: 8 when an entry is conditional
+    too_large_status: int = 400
+    too_large: int = 0
     _ids: int = 0
 
     def __post_init__(self) -> None:
@@ -99,6 +107,8 @@ class FakeEhr:
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") not in ("transaction", "batch"):
             raise classify(400, {}, None, "POST [base]: not a transaction or batch Bundle")
         atomic = bundle.get("type") == "transaction"
+        if atomic:
+            self._check_size(bundle.get("entry", []))
         work = copy.deepcopy(self.store) if atomic else self.store
         urls: dict[str, str] = {}
         answers = []
@@ -168,6 +178,20 @@ class FakeEhr:
         if self.down:
             self.refused += 1
             raise RetryableError(f"HTTP 503 from {self.name}", 503)
+
+    def _check_size(self, entries: list[Json]) -> None:
+        limit = self.max_transaction_entries
+        conditional = any(e.get("request", {}).get("ifNoneExist") or "?" in e.get("request", {}).get("url", "")
+                          for e in entries)
+        if limit is None or len(entries) <= limit or not conditional:
+            return
+        self.too_large += 1
+        text = ("Transaction requires strict isolation but has too many entries" if self.too_large_status == 400
+                else f"HAPI-0528: Transaction Bundle Too large.  Transaction bundle contains {len(entries)} which "
+                     f"exceedes the maximum permitted transaction bundle size of {limit}")
+        outcome = {"resourceType": "OperationOutcome",
+                   "issue": [{"severity": "error", "code": "invalid", "details": {"text": text}}]}
+        raise classify(self.too_large_status, {}, outcome, "POST [base]")
 
     def _answer(self, response: FhirResponse) -> FhirResponse:
         if self.requests in self.lose:  # committed, but the answer never reaches the client
