@@ -16,6 +16,7 @@ from typing import Any
 from service import compose
 from service.compose import SyncRuntime
 from service.config import Settings
+from service.sync.chunking import ChunkSizes
 from service.sync.push import PushReport
 
 HELP = "EHR sync: status, replay dead letters, push/pull once, resolve held conflicts"
@@ -38,7 +39,7 @@ def runtime(args: argparse.Namespace, need_targets: bool = True) -> SyncRuntime:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    status = sub.add_parser("status", help="outbox counts, dead letters and conflicts")
+    status = sub.add_parser("status", help="outbox counts, dead letters, conflicts, learned transaction sizes")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--limit", type=int, default=20)
     replay = sub.add_parser("replay", help="queue failed/dead entries again")
@@ -79,6 +80,7 @@ def _status(rt: SyncRuntime, args: argparse.Namespace) -> int:
         "dead": _entries(rt.store, "dead", args.limit),
         "conflicts_held": [_conflict(c) for c in rt.state.list_conflicts("held")],
         "targets": [t.name for t in rt.targets],
+        "transaction_sizes": _sizes(rt),
     }
     if args.json:
         print(json.dumps(report, indent=1, default=str))
@@ -87,6 +89,8 @@ def _status(rt: SyncRuntime, args: argparse.Namespace) -> int:
     every = f"every target ({', '.join(report['targets']) or 'none configured'})"  # rows of target None
     for target, per_status in by_target.items():
         print(f"  {every if target == '*' else 'target ' + target}: {_counts(per_status)}")
+    for name, size in report["transaction_sizes"].items():
+        print(f"  target {name}: {_size_line(size)}")
     for kind in ("pending", "in-flight", "failed", "dead"):
         for e in report[kind]:
             print(f"  {kind:9} #{e['id']} target={e['target'] or ','.join(report['targets']) or '*'} "
@@ -96,6 +100,27 @@ def _status(rt: SyncRuntime, args: argparse.Namespace) -> int:
         where = f"{c['target']} {c['resource_type']}/{c['local_id']} (EHR id {c['remote_id']})"
         print(f"  held      {where}: {c['policy']}")
     return 0
+
+
+def _sizes(rt: SyncRuntime) -> dict[str, dict[str, Any]]:
+    """Per target: the transaction size pushes use (learned from the target's refusals, in the sync state)."""
+    sizes = ChunkSizes(rt.state)
+    out: dict[str, dict[str, Any]] = {}
+    for t in rt.targets:
+        learned = sizes.learned(t.name)
+        out[t.name] = {"mode": t.mode, "configured_max_entries": t.max_entries,
+                       "max_entries": sizes.max_entries(t), "learned": asdict(learned) if learned else None}
+    return out
+
+
+def _size_line(size: dict[str, Any]) -> str:
+    if size["mode"] != "transaction":
+        return f"{size['mode']} mode (no transactions)"
+    learned = size["learned"]
+    if not learned:
+        return f"transactions of up to {size['max_entries']} entries (configured; none refused so far)"
+    return (f"transactions of up to {size['max_entries']} entries, learned {learned['at']} (refused "
+            f"{learned['refused']} with HTTP {learned['status']}; configured {size['configured_max_entries']})")
 
 
 def _counts(counts: dict[str, int]) -> str:
