@@ -2,7 +2,8 @@
 
 Reads the CapabilityStatement and ``.well-known/smart-configuration``, reports per ETMI resource type
 which interactions the server declares (and what the sync engine would miss), recommends a send
-mode, and with ``--smoke`` runs a round trip on a tagged throw-away patient, cleaning up after itself.
+mode, and with ``--smoke`` runs a round trip on a tagged throw-away patient and measures how many entries
+one transaction may hold (``service/sync/size_probe.py``), cleaning up after itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from service.adapters.fhir_client import FhirClient
 from service.adapters.smart_auth import StaticAuth, token_provider
 from service.sync.ports import ConflictError, FhirError, Json, NotFoundError, TokenProvider
+from service.sync.size_probe import measure
 from service.sync.targets import ETMI_TYPES, load_targets
 
 HELP = "check an EHR FHIR server: capabilities per ETMI resource type, SMART configuration, --smoke round trip"
@@ -28,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="FHIR base URL")
     parser.add_argument("--targets", help="targets file: take the auth of the target with this base URL")
     parser.add_argument("--bearer", help="static bearer token")
-    parser.add_argument("--smoke", action="store_true", help="write, read, update and delete a tagged test patient")
+    parser.add_argument("--smoke", action="store_true", help="write, read, update and delete a tagged test patient; "
+                        "measure the transaction size limit")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
 
 
@@ -147,6 +150,35 @@ def smoke_test(client: FhirClient) -> list[tuple[str, bool, str]]:
     return steps
 
 
+def transaction_size(client: FhirClient) -> Json:
+    """The measured transaction size limit and the ``max_entries`` to configure (None: the default 50 is fine)."""
+    try:
+        probe = measure(client, SMOKE_SYSTEM, uuid.uuid4().hex[:12])
+    except FhirError as err:
+        return {"measured": True, "error": str(err)[:200]}
+    bound = probe.limit if probe.limit is not None else (probe.accepted if probe.refused else None)
+    return {"measured": True, "accepted": probe.accepted, "refused": probe.refused, "status": probe.status,
+            "limit": probe.limit, "complete": probe.complete, "seconds": probe.seconds,
+            "test_resources": len(probe.made), "deleted": probe.deleted,
+            "recommended_max_entries": bound if bound is not None and bound < 50 else None}
+
+
+def _size_line(size: Json) -> str:
+    if not size.get("measured"):
+        return "  transaction size: not measured (--smoke measures it)"
+    if "error" in size:
+        return f"  transaction size: FAIL {size['error']}"
+    cleaned = f"; {size['deleted']} of {size['test_resources']} test resources deleted in {size['seconds']} s"
+    if size["refused"] is None:
+        return f"  transaction size: no limit up to {size['accepted']} entries{cleaned}"
+    if size["limit"] is None:
+        return (f"  transaction size: {size['accepted']} entries accepted, {size['refused']} refused (time ran out)"
+                f"{cleaned}")
+    hint = f"; set max_entries = {size['limit']} (a worker also learns it)" if size["recommended_max_entries"] else ""
+    return (f"  transaction size: at most {size['limit']} entries ({size['refused']} refused with HTTP "
+            f"{size['status']}){hint}{cleaned}")
+
+
 def _delete(client: FhirClient, rtype: str, rid: str, attempts: int = 3) -> None:
     """Delete, retrying a 409: HAPI can refuse a delete right after a refused update of the same
     resource ("HAPI-0826 ... version constraint failure") while its own write settles."""
@@ -188,10 +220,12 @@ def run(args: argparse.Namespace) -> int:
     except FhirError as err:
         print(f"cannot read {args.url}/metadata: {err}")
         return 2
+    report["transaction_size"] = {"measured": False}
     if args.smoke:
         report["smoke"] = [{"step": s, "ok": ok, "detail": d} for s, ok, d in smoke_test(client)]
+        report["transaction_size"] = transaction_size(client)
     print(json.dumps(report, indent=1) if args.json else _text(args.url, report))
-    smoke_ok = all(s["ok"] for s in report.get("smoke", []))
+    smoke_ok = all(s["ok"] for s in report.get("smoke", [])) and "error" not in report["transaction_size"]
     pushable = all(not report["types"][t]["missing"] for t in ETMI_TYPES if t != "Provenance")
     return 0 if smoke_ok and pushable else 1
 
@@ -199,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
 def _text(url: str, report: Json) -> str:
     lines = [f"{url}: FHIR {report['fhirVersion']} ({report['software'] or 'unknown software'}); "
              f"system interactions {', '.join(report['system_interactions']) or 'none'}; "
-             f"recommended mode: {report['recommended_mode']}"]
+             f"recommended mode: {report['recommended_mode']}", _size_line(report["transaction_size"])]
     for rtype, info in report["types"].items():
         if not info["declared"]:
             lines.append(f"  {rtype:22} NOT DECLARED")
