@@ -7,17 +7,18 @@ may use. A ``jku`` header must be one of them, checked before any fetch (the spe
 and ``jku``), so a JWT can never make the service fetch from a URL it names; without ``jku`` the first
 configured URL is used. Keys are fetched through ``JwksTokenVerifier`` (short timeouts, size cap, one
 fetch at a time, failures remembered). Asymmetric algorithms only; a ``jti`` seen before (same ``iss``)
-is a replay, refused until its ``exp`` has passed (per process: gunicorn workers each keep their own).
+is a replay, refused until its ``exp`` (plus the leeway) has passed. The seen ids are kept by a ``JtiLedger``
+(``service.store.cds_jti``: a database table), so a JWT accepted by one gunicorn process or host is refused
+by every other one.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
@@ -25,7 +26,15 @@ from service.adapters.token_verifier import JwksTokenVerifier
 from service.config import ConfigError
 from service.security import ALGORITHMS, InvalidToken
 
-MAX_JTI = 10_000  # remembered jti values at most (then the oldest expired ones go first)
+MAX_ID = 255  # characters of an iss or jti at most (the ledger's key columns)
+
+
+class JtiLedger(Protocol):
+    """Where accepted (iss, jti) pairs are kept until they expire, shared by every process."""
+
+    def claim(self, issuer: str, jti: str, expires: float, now: float) -> str:
+        """``new`` (recorded now), ``replay`` (seen and not expired) or ``full`` (too many live ids)."""
+        ...
 
 
 def parse_clients(raw: str) -> dict[str, tuple[str, ...]]:
@@ -68,15 +77,15 @@ class CdsClient:
 class CdsClientVerifier:
     """Verifies CDS Client JWTs for one CDS Service endpoint URL (the ``aud``)."""
 
-    def __init__(self, clients: Mapping[str, tuple[str, ...]], audience: str, leeway: int = 60,
-                 timeout: float = 3.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clients: Mapping[str, tuple[str, ...]], audience: str, ledger: JtiLedger,
+                 leeway: int = 60, timeout: float = 3.0, clock: Callable[[], float] = time.time) -> None:
         self.clients = dict(clients)
         self.audience = audience
+        self.ledger = ledger
+        self.leeway = leeway
         self.clock = clock
         self._verifiers = {(iss, url): JwksTokenVerifier(iss, audience, url, leeway=leeway, timeout=timeout)
                            for iss, urls in self.clients.items() for url in urls}
-        self._seen: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
 
     def verify(self, token: str) -> CdsClient:
         try:
@@ -103,14 +112,14 @@ class CdsClientVerifier:
             raise InvalidToken("the JWT has no jti")
         if not isinstance(claims.get("iat"), (int, float)):
             raise InvalidToken("the JWT has no iat")
+        if len(iss) > MAX_ID or len(jti) > MAX_ID:
+            raise InvalidToken(f"the JWT's iss or jti is longer than {MAX_ID} characters")
         now = self.clock()
-        with self._lock:
-            if len(self._seen) >= MAX_JTI:
-                self._seen = {k: v for k, v in self._seen.items() if v > now}
-            if (iss, jti) in self._seen:
-                raise InvalidToken("the JWT's jti was used before (replay)")
-            if len(self._seen) >= MAX_JTI:
-                raise InvalidToken("too many live CDS client JWTs")
-            self._seen[(iss, jti)] = float(exp) if isinstance(exp, (int, float)) else now + 300
+        expires = (float(exp) if isinstance(exp, (int, float)) else now + 300) + self.leeway
+        claim = self.ledger.claim(iss, jti, expires, now)
+        if claim == "replay":
+            raise InvalidToken("the JWT's jti was used before (replay)")
+        if claim != "new":
+            raise InvalidToken("too many live CDS client JWTs")
         tenant = claims.get("tenant")
         return CdsClient(iss, jti, tenant if isinstance(tenant, str) else None)

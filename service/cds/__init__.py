@@ -13,6 +13,7 @@ from flask import Flask
 from service.adapters.cds_clients import CdsClientVerifier, parse_clients
 from service.clinician import launch_url
 from service.config import Settings
+from service.store.cds_jti import CdsJtiLedger
 
 
 def register(app: Flask, settings: Settings) -> None:
@@ -20,5 +21,6 @@ def register(app: Flask, settings: Settings) -> None:
     from service.cds.routes import blueprint
 
     clients = parse_clients(settings.cds_clients)
+    ledger = CdsJtiLedger(app.extensions["etmi"].store.sessions)  # seen jti: one table for every process
     app.register_blueprint(blueprint(
-        lambda audience: CdsClientVerifier(clients, audience, leeway=settings.auth_leeway), launch_url))
+        lambda audience: CdsClientVerifier(clients, audience, ledger, leeway=settings.auth_leeway), launch_url))

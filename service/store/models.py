@@ -209,3 +209,14 @@ class IdKeyRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     key: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CdsJtiRow(Base):
+    """A CDS Client JWT already accepted (``iss``, ``jti``) until its ``exp``: a replay on any process is
+    refused (``service/store/cds_jti.py``); expired rows are purged."""
+
+    __tablename__ = "cds_jti"
+
+    issuer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
