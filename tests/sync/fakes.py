@@ -17,6 +17,8 @@ Medplum implement them (tests/servers/README.md, "Behaviour differences"):
 Medplum refuses it (400, "Transaction requires strict isolation but has too many entries", nothing
 written; counted in ``too_large``); ``too_large_status = 413`` answers like HAPI's
 ``maximumTransactionBundleSize`` instead (HAPI-0528).
+``style`` (``fake_answers.AnswerStyle``) words answers; ``client_ids = False``: ``PUT Type/id`` of an unknown id →
+404 (HAPI ``NOT_ALLOWED``, HAPI-0959); a ``request.method`` outside the case-sensitive http-verb codes → 400.
 
 Errors are raised as ``service.sync.errors.classify`` raises them for a real HTTP answer. Test hooks:
 ``down`` (every request → 503), ``lose`` (numbers of the requests whose answers are lost after the
@@ -34,8 +36,10 @@ from urllib.parse import unquote
 
 from service.sync.errors import classify
 from service.sync.ports import FhirResponse, Json, RetryableError
+from tests.sync.fake_answers import AnswerStyle
 
 Key = tuple[str, str]
+HTTP_VERBS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})  # http-verb, case-sensitive codes
 
 
 class EntryFailed(Exception):
@@ -79,6 +83,8 @@ class FakeEhr:
     max_transaction_entries: int | None = None  # Medplum: 8 when an entry is conditional
     too_large_status: int = 400
     too_large: int = 0
+    style: AnswerStyle = field(default_factory=AnswerStyle)
+    client_ids: bool = True
     _ids: int = 0
 
     def __post_init__(self) -> None:
@@ -120,16 +126,18 @@ class FakeEhr:
             except EntryFailed as err:
                 if atomic:
                     raise classify(err.status, {}, err.outcome, "transaction") from None
-                answers.append({"response": {"status": str(err.status), "outcome": err.outcome}})
+                answers.append({"response": {"status": self.style.status(err.status), "outcome": err.outcome}})
                 continue
             if entry.get("fullUrl") and rid:
                 urls[entry["fullUrl"]] = f"{rtype}/{rid}"
-            location = f"{rtype}/{rid}/_history/{version}" if version else None
-            answers.append({"response": {"status": f"{status}", **({"location": location} if location else {})}})
+            answers.append(self.style.entry(status, rtype, rid, version, (work.get((rtype, rid)) or [None])[-1]))
         if atomic:
             for versions in work.values():
                 if versions and versions[-1] is not None:
                     versions[-1] = _rewrite(versions[-1], urls)
+            for answer in answers:
+                if "resource" in answer:
+                    answer["resource"] = _rewrite(answer["resource"], urls)
             self.store = work
         return self._answer(FhirResponse(200, {"resourceType": "Bundle", "type": f"{bundle.get('type')}-response",
                                                "entry": answers}))
@@ -207,12 +215,14 @@ class FakeEhr:
         except EntryFailed as err:
             raise classify(err.status, {}, err.outcome, entry["request"]["method"]) from None
         body = copy.deepcopy(self._latest(rtype, rid)) if version and not self.minimal else None
-        headers = {"Location": f"{self.base_url}/{rtype}/{rid}/_history/{version}", "ETag": f'W/"{version}"'}
+        headers = self.style.headers(self.base_url, rtype, rid, str(version))
         return self._answer(FhirResponse(status, body, headers if version and self.headers else {}))
 
     def _entry(self, work: dict[Key, list[Json | None]], entry: Json,
                urls: Mapping[str, str]) -> tuple[int, str, str, str | None]:
         request = entry["request"]
+        if request["method"] not in HTTP_VERBS:
+            raise EntryFailed(400, f"invalid HTTP verb {request['method']!r} in Bundle.entry.request.method")
         method, url = request["method"].upper(), request["url"]
         rtype, _, rest = url.partition("?")
         rtype, _, rid = rtype.partition("/")
@@ -239,6 +249,8 @@ class FakeEhr:
                 return self._create(work, rtype, body)
             rid = matches[0]
         current = work.get((rtype, rid))
+        if not current and not self.client_ids:
+            raise EntryFailed(404, f"no {rtype} with this id here, and client-assigned ids are not enabled")
         if request.get("ifMatch"):
             wanted = str(request["ifMatch"]).removeprefix("W/").strip('"')
             if not current or current[-1] is None or self._version(work, rtype, rid) != wanted:
