@@ -17,6 +17,7 @@ from service.sync.clock import SystemClock
 from service.sync.errors import TooLargeError, classify
 from service.sync.ports import RejectedError
 from service.sync.push import Pusher
+from service.sync.size_probe import measure
 from service.sync.targets import Target
 from tests.sync.fakes import FakeEhr
 from tests.sync.support import (
@@ -146,3 +147,21 @@ def test_size_refusals_are_their_own_class_and_other_400s_stay_rejections() -> N
     other = classify(400, {}, outcome("Missing required property"), "tx")
     assert all(isinstance(e, TooLargeError) for e in (medplum, updates, hapi))
     assert isinstance(other, RejectedError) and not isinstance(other, TooLargeError)
+
+
+@pytest.mark.parametrize("limit, status", [(8, 400), (20, 413), (1, 400)])
+def test_the_size_probe_finds_the_limit_and_deletes_what_it_wrote(limit: int, status: int) -> None:
+    ehr = FakeEhr("a", max_transaction_entries=limit, too_large_status=status)
+    probe = measure(ehr, "urn:etmi-fhir:smoke-test", "run1")
+    assert (probe.limit, probe.refused, probe.status, probe.complete) == (limit, limit + 1, status, True)
+    assert probe.deleted == len(probe.made) == limit and not ehr.current("Observation")
+
+
+def test_the_size_probe_stops_at_its_cap_and_its_time() -> None:
+    ehr = FakeEhr("a")
+    probe = measure(ehr, "urn:etmi-fhir:smoke-test", "run2", cap=64)
+    assert (probe.accepted, probe.refused, probe.limit, ehr.requests) == (64, None, None, 7 + 64)
+    ticks = iter(range(0, 1000, 10))
+    slow = FakeEhr("b", max_transaction_entries=40)
+    probe = measure(slow, "urn:etmi-fhir:smoke-test", "run3", seconds=25, clock=lambda: next(ticks))
+    assert not probe.complete and probe.limit is None and not slow.current("Observation")
