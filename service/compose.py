@@ -26,7 +26,7 @@ from service.sync.clock import SystemClock
 from service.sync.ports import SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher
-from service.sync.targets import Target, load_targets, targets_from_spec
+from service.sync.targets import Target, configured_targets, load_targets
 from service.wiring import Context
 
 __all__ = ["SyncRuntime", "clients", "configure_validator", "open_store", "package", "sync_runtime", "targets",
@@ -51,7 +51,7 @@ def package(settings: Settings) -> Package:
 
 def targets(settings: Settings, targets_file: str | None = None) -> list[Target]:
     """The EHR targets of ``targets_file`` (TOML/JSON), else of ``ETMI_SYNC_TARGETS``."""
-    return load_targets(targets_file) if targets_file else targets_from_spec(settings.sync_targets)
+    return load_targets(targets_file) if targets_file else configured_targets(settings)
 
 
 def clients(chosen: list[Target]) -> list[tuple[Target, FhirClient]]:

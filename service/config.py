@@ -60,6 +60,8 @@ class Settings:
     auto_migrate: bool = True
     log_level: str = "INFO"
     sync_targets: str = ""
+    ehr_base_url: str = ""  # one-target shorthand when sync_targets is empty (service.sync.targets.configured_targets)
+    ehr_bearer_token: str = field(default="", repr=False)  # a secret
     sync_state_file: str = ""
     public_jwks: str = ""
     public_base_url: str = ""
@@ -88,6 +90,8 @@ class Settings:
             auto_migrate=env.get("ETMI_AUTO_MIGRATE", "true").lower() not in ("0", "false", "no"),
             log_level=env.get("ETMI_LOG_LEVEL", defaults.log_level).upper(),
             sync_targets=env.get("ETMI_SYNC_TARGETS", ""),
+            ehr_base_url=env.get("ETMI_EHR_BASE_URL", "").strip(),
+            ehr_bearer_token=env.get("ETMI_EHR_BEARER_TOKEN", "").strip(),
             sync_state_file=env.get("ETMI_SYNC_STATE_FILE", ""),
             public_jwks=env.get("ETMI_PUBLIC_JWKS", ""),
             public_base_url=env.get("ETMI_PUBLIC_BASE_URL", "").strip().rstrip("/"),

@@ -17,11 +17,11 @@ A targets file is TOML or JSON with a list ``targets`` (or a table of tables key
              alg = "ES384", scope = "system/*.cruds" }
     conflicts = { Goal = "hold" }
 
-``targets_from_spec`` reads the value of ``ETMI_SYNC_TARGETS`` (``Settings.sync_targets``: a file path or
-inline JSON), the only way the service and the commands take targets. ``targets_from_env`` knows a
-one-target shorthand (``ETMI_EHR_BASE_URL`` + ``ETMI_EHR_BEARER_TOKEN``) but nothing calls it: those two
-variables are not read. For one EHR, use inline JSON:
-``ETMI_SYNC_TARGETS='{"targets": {"hospital-ehr": {"base_url": "https://ehr.example/fhir"}}}'``.
+``configured_targets(settings)`` is how the service and the commands take targets: ``ETMI_SYNC_TARGETS``
+(``Settings.sync_targets``: a file path or inline JSON, read by ``targets_from_spec``), else the one-target
+shorthand ``ETMI_EHR_BASE_URL`` (+ ``ETMI_EHR_BEARER_TOKEN``): one target named ``default`` with every
+other setting at its default (its transaction size is learned, ``chunking.py``). The same in inline JSON:
+``ETMI_SYNC_TARGETS='{"targets": {"default": {"base_url": "https://ehr.example/fhir"}}}'``.
 """
 
 from __future__ import annotations
@@ -33,12 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from service.config import Settings
+
 ETMI_TYPES: tuple[str, ...] = (
     "Patient", "Condition", "CarePlan", "Goal", "Procedure", "QuestionnaireResponse", "Observation", "Provenance",
 )
 PUSH_TYPES: tuple[str, ...] = tuple(t for t in ETMI_TYPES if t != "Provenance")
 AuthKind = Literal["none", "basic", "bearer", "smart-backend"]
 Mode = Literal["transaction", "batch", "individual"]
+SHORTHAND_NAME = "default"
 
 
 class TargetConfigError(ValueError):
@@ -182,12 +185,20 @@ def targets_from_spec(spec: str) -> list[Target]:
     return load_targets(spec) if spec else []
 
 
-def targets_from_env(env: Mapping[str, str]) -> list[Target]:
-    if targets := targets_from_spec(env.get("ETMI_SYNC_TARGETS", "")):
-        return targets
-    base = env.get("ETMI_EHR_BASE_URL", "").strip()
-    if not base:
+def shorthand_targets(base_url: str, bearer_token: str = "") -> list[Target]:
+    """The target of ``ETMI_EHR_BASE_URL`` (+ ``ETMI_EHR_BEARER_TOKEN``), named ``default``; none without a URL."""
+    if not base_url.strip():
         return []
-    token = env.get("ETMI_EHR_BEARER_TOKEN")
-    auth = {"kind": "bearer", "token": token} if token else {"kind": "none"}
-    return [parse_target("default", {"base_url": base, "auth": auth})]
+    auth = {"kind": "bearer", "token": bearer_token} if bearer_token else {"kind": "none"}
+    return [parse_target(SHORTHAND_NAME, {"base_url": base_url.strip(), "auth": auth})]
+
+
+def configured_targets(settings: Settings) -> list[Target]:
+    """``ETMI_SYNC_TARGETS`` when it names targets, else the ``ETMI_EHR_BASE_URL`` shorthand."""
+    return targets_from_spec(settings.sync_targets) or shorthand_targets(settings.ehr_base_url,
+                                                                         settings.ehr_bearer_token)
+
+
+def targets_from_env(env: Mapping[str, str]) -> list[Target]:
+    """``configured_targets`` of an environment mapping."""
+    return configured_targets(Settings.from_env(env))
