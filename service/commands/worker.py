@@ -29,7 +29,6 @@ from types import FrameType
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
 from service.config import Settings
-from service.sync.clock import SystemClock
 from service.sync.ports import FhirError
 from service.sync.push import Pusher, PushReport
 from service.sync.retry import Backoff, HealthAwareBackoff, TargetHealth
@@ -90,9 +89,11 @@ class Loop:
     health: dict[str, TargetHealth]
 
     def pusher(self, worker_id: str) -> Pusher:
-        pairs = [(t, self.health[t.name].guard(client)) for t, client in self.rt.clients()]
-        return Pusher(self.rt.store.outbox, self.rt.store.id_map, pairs, SystemClock(), worker_id,
-                      state=self.rt.state, backoff=self.backoff)
+        """The runtime's pusher, its EHR clients behind this process's breakers and its backoff aware of them."""
+        pusher = self.rt.pusher(worker_id)
+        pusher.targets = [(t, self.health[t.name].guard(server)) for t, server in pusher.targets]
+        pusher._backoff = self.backoff  # the Pusher's own hook (its constructor's ``backoff``)
+        return pusher
 
     def backoff(self, target: Target) -> Backoff:
         return HealthAwareBackoff(target.backoff_base, target.backoff_cap, target.max_attempts,

@@ -10,20 +10,29 @@ Fault kinds:
   ``Retry-After``; nothing is forwarded;
 - ``delay``: wait ``seconds`` before forwarding (longer than the client's timeout = a timeout);
 - ``lose``: forward, let the upstream commit and answer, then close the client's connection
-  without sending the answer (the classic lost response).
+  without sending the answer (the classic lost response);
+- ``rewrite``: forward, then answer with ``rewrite(body)`` applied to the upstream's JSON answer
+  (asked uncompressed; sent back with a Content-Length).
+
+``persist(fault)`` applies a fault to every matching request until ``clear_persistent()`` (an EHR down
+for a long stretch; a node whose clock runs ahead), after the queued one-shot faults. ``Seen.at`` is the
+``time.monotonic()`` of each request, so a test can count the requests of a phase.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-Kind = Literal["drop", "status", "delay", "lose"]
+Kind = Literal["drop", "status", "delay", "lose", "rewrite"]
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Fault:
     seconds: float = 0.0
     method: str | None = None
     path: str = ""
+    rewrite: Callable[[Any], Any] | None = None
 
     def matches(self, method: str, target: str) -> bool:
         return (self.method is None or self.method == method) and re.search(self.path, target) is not None
@@ -45,6 +55,7 @@ class Seen:
     target: str
     fault: str
     upstream_status: int | None = None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -52,6 +63,7 @@ class FaultProxy:
     upstream: str
     faults: list[Fault] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
+    persistent: list[Fault] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.upstream)
@@ -71,6 +83,15 @@ class FaultProxy:
     def inject(self, *faults: Fault) -> None:
         with self._lock:
             self.faults.extend(faults)
+
+    def persist(self, *faults: Fault) -> None:
+        """Apply ``faults`` to every matching request (the first that matches wins) until cleared."""
+        with self._lock:
+            self.persistent.extend(faults)
+
+    def clear_persistent(self) -> None:
+        with self._lock:
+            self.persistent.clear()
 
     def clear(self) -> None:
         with self._lock:
@@ -110,7 +131,7 @@ class FaultProxy:
             for i, fault in enumerate(self.faults):
                 if fault.matches(method, target):
                     return self.faults.pop(i)
-        return None
+            return next((f for f in self.persistent if f.matches(method, target)), None)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # asyncio keeps only a weak reference once the client hangs up: hold the task until it is done,
@@ -147,7 +168,11 @@ class FaultProxy:
             return True
         if fault and fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
+        if fault and fault.kind == "rewrite":
+            raw = _identity_encoding(raw)
         response = await self._forward(raw)
+        if fault and fault.kind == "rewrite" and fault.rewrite is not None and response:
+            response = _rewritten(response, fault.rewrite)
         record.upstream_status = int(response.split(b" ", 2)[1]) if response else None
         if fault and fault.kind == "lose":
             return False
@@ -213,3 +238,40 @@ def _error_response(fault: Fault) -> bytes:
     if fault.retry_after is not None:
         lines.append(f"Retry-After: {fault.retry_after}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _identity_encoding(raw: bytes) -> bytes:
+    """The request asking for an uncompressed answer (so its JSON can be rewritten)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"accept-encoding:")]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _rewritten(response: bytes, rewrite: Callable[[Any], Any]) -> bytes:
+    """The upstream's answer with ``rewrite`` applied to its JSON body (non-JSON answers unchanged)."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    headers = _headers(head + b"\r\n\r\n")
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunked(body)
+    if headers.get("content-encoding", "").lower() == "gzip":
+        body = gzip.decompress(body)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return response
+    new_body = json.dumps(rewrite(doc)).encode()
+    skip = (b"transfer-encoding:", b"content-length:", b"content-encoding:")
+    lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(skip)]
+    lines.append(f"Content-Length: {len(new_body)}".encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + new_body
+
+
+def _dechunked(body: bytes) -> bytes:
+    out, rest = b"", body
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        out, rest = out + rest[:size], rest[size + 2:]
+    return out
