@@ -29,13 +29,20 @@ def held(client: FhirClient) -> dict[str, list[dict[str, object]]]:
     return {rtype: list(client.search(rtype, {"_count": "200"})) for rtype in ETMI_TYPES}
 
 
+@pytest.mark.parametrize("how", ["ETMI_SYNC_TARGETS", "ETMI_EHR_BASE_URL"])
 def test_a_worker_delivers_every_episode_to_medplum_configured_by_base_url_only(
     private_medplum: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    how: str,
 ) -> None:
     database = f"sqlite:///{tmp_path / 'etmi.db'}"
+    for name in ("ETMI_SYNC_STATE_FILE", "ETMI_SYNC_TARGETS", "ETMI_EHR_BASE_URL", "ETMI_EHR_BEARER_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ETMI_DATABASE_URL", database)
-    monkeypatch.setenv("ETMI_SYNC_TARGETS", json.dumps({"targets": {"medplum": {"base_url": private_medplum}}}))
-    monkeypatch.delenv("ETMI_SYNC_STATE_FILE", raising=False)
+    if how == "ETMI_SYNC_TARGETS":
+        monkeypatch.setenv(how, json.dumps({"targets": {"medplum": {"base_url": private_medplum}}}))
+    else:
+        monkeypatch.setenv(how, private_medplum)
+    target = "medplum" if how == "ETMI_SYNC_TARGETS" else "default"
     store = open_store(database)
     bundles = [episode_bundle(unique_episode(40 + i)) for i in range(EPISODES)]
     for i, bundle in enumerate(bundles):
@@ -58,7 +65,7 @@ def test_a_worker_delivers_every_episode_to_medplum_configured_by_base_url_only(
 
     capsys.readouterr()
     assert main(["sync", "status", "--json"]) == 0
-    size = json.loads(capsys.readouterr().out)["transaction_sizes"]["medplum"]
+    size = json.loads(capsys.readouterr().out)["transaction_sizes"][target]
     assert size["max_entries"] == 8 and size["learned"]["status"] == 400 and size["configured_max_entries"] == 50
     assert main(["sync", "status"]) == 0
-    assert "target medplum: transactions of up to 8 entries, learned" in capsys.readouterr().out
+    assert f"target {target}: transactions of up to 8 entries, learned" in capsys.readouterr().out
