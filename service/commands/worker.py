@@ -143,8 +143,10 @@ def run(args: argparse.Namespace) -> int:
 def _metrics(args: argparse.Namespace, rt: SyncRuntime) -> Callable[[], None]:
     if args.metrics_port is None:
         return lambda: None
-    from service.api.metrics import serve_worker_metrics
+    from service.api.metrics import RESTARTS, serve_worker_metrics
 
+    for loop in ("push", "pull"):  # the series exist from the start, at 0 (an alert on increase() sees the first)
+        RESTARTS.labels(loop)
     log.info("sync.worker.metrics", extra={"event": "worker_metrics", "port": args.metrics_port})
     return serve_worker_metrics(args.metrics_port, rt.store, [t.name for t in rt.targets])
 
