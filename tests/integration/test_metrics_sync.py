@@ -1,7 +1,8 @@
 """The metrics after a real push with a failure and a dead letter: ``etmi-fhir worker --metrics-port``
-runs as its own process against HAPI through the fault proxy (one injected 503, one Bundle HAPI refuses),
-and both its ``/metrics`` and the web app's (another process view of the same database) show the
-retry, the dead letter and the sent entry."""
+runs as its own process against HAPI through the fault proxy (one injected 503, one Bundle HAPI refuses,
+one pull answered 500), and both its ``/metrics`` and the web app's (another process view of the same
+database) show the pending entries and their age before, then the retry, the dead letter, the sent entry,
+the push-round and pull latency histograms, and no restart (a failure is not a crash)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -56,7 +58,7 @@ def worker(tmp_path: Path, database: str, proxy: FaultProxy, name: str, port: in
     targets.write_text(json.dumps({"targets": {name: {"base_url": proxy.url, "backoff_base": 0.2,
                                                       "backoff_cap": 0.5, "max_attempts": 5}}}))
     command = [sys.executable, "-m", "service.cli", "worker", "--targets", str(targets), "--database-url", database,
-               "--pull-every", "0", "--idle", "0.2", "--metrics-port", str(port)]
+               "--pull-every", "1", "--idle", "0.2", "--metrics-port", str(port)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
                             env={**os.environ, "ETMI_SYNC_TARGETS": ""})
 
@@ -70,10 +72,20 @@ def scrape_until_settled(port: int, name: str, timeout: float = 120) -> Samples:
             samples = {}
         done = {status: samples.get(("etmi_outbox_entries", (("status", status), ("target", name))))
                 for status in ("sent", "dead")}
-        if done == {"sent": 1, "dead": 1} and samples.get(("etmi_sync_push_entries_total", (("result", "sent"),))):
+        pulls = [samples.get(("etmi_sync_pull_seconds_count", (("result", r),))) for r in ("ok", "error")]
+        if (done == {"sent": 1, "dead": 1} and samples.get(("etmi_sync_push_entries_total", (("result", "sent"),)))
+                and all(pulls)):
             return samples
         time.sleep(0.5)
     raise AssertionError(f"the outbox did not settle: {samples}")
+
+
+def app_metrics(database: str) -> Samples:
+    app = create_app(make_settings(database))
+    try:
+        return parse(app.test_client().get("/metrics").get_data(as_text=True))
+    finally:
+        app.extensions["etmi"].store.close()
 
 
 def test_worker_and_app_metrics_after_a_retry_and_a_dead_letter(proxy: FaultProxy, tmp_path: Path) -> None:
@@ -82,7 +94,14 @@ def test_worker_and_app_metrics_after_a_retry_and_a_dead_letter(proxy: FaultProx
     enqueue_bundle(store, episode_bundle(unique_episode(31)), "p1", targets=[name])
     enqueue_bundle(store, refused_bundle(), "p2", local_id="refused", targets=[name])
     proxy.inject(Fault("status", status=503, retry_after="1", method="POST"))  # the first POST, whichever
+    proxy.inject(Fault("status", status=500, method="GET", path=r"/Goal\?"))  # the first pull fails
+    for resource_type in ("Goal", "CarePlan"):  # pull only what changes from now on (the shared HAPI is large)
+        store.sync_state.set_cursor(f"pull:{name}:{resource_type}", datetime.now(UTC).isoformat())
     database = str(store.engine.url)
+    before = app_metrics(database)
+    assert before[("etmi_outbox_entries", (("status", "pending"), ("target", name)))] == 2
+    assert before[("etmi_outbox_oldest_pending_age_seconds", (("target", name),))] > 0
+    assert before[("etmi_outbox_dead_letters", (("target", name),))] == 0
     port = free_port()
     with (tmp_path / "worker.log").open("wb") as log:
         proc = worker(tmp_path, database, proxy, name, port, log)
@@ -97,12 +116,16 @@ def test_worker_and_app_metrics_after_a_retry_and_a_dead_letter(proxy: FaultProx
     assert s[("etmi_sync_push_entries_total", (("result", "retried"),))] >= 1
     assert s[("etmi_sync_push_entries_total", (("result", "dead"),))] == 1
     assert s[("etmi_sync_push_round_seconds_count", ())] >= 2
+    rounds = s[("etmi_sync_push_round_seconds_count", ())]
+    assert s[("etmi_sync_push_round_seconds_bucket", (("le", "+Inf"),))] == rounds
+    assert s[("etmi_sync_push_round_seconds_sum", ())] > 0
+    assert s[("etmi_sync_pull_seconds_count", (("result", "error"),))] == 1
+    assert s[("etmi_sync_pull_seconds_count", (("result", "ok"),))] >= 1
+    assert s[("etmi_worker_restarts_total", (("loop", "push"),))] == 0
+    assert s[("etmi_worker_restarts_total", (("loop", "pull"),))] == 0
+    assert s[("etmi_database_up", ())] == 1
 
-    app = create_app(make_settings(database))  # a web process reads the same numbers from the database
-    try:
-        seen = parse(app.test_client().get("/metrics").get_data(as_text=True))
-    finally:
-        app.extensions["etmi"].store.close()
+    seen = app_metrics(database)  # a web process reads the same numbers from the database
     for key in [k for k in s if k[0] in ("etmi_outbox_entries", "etmi_outbox_retries", "etmi_outbox_dead_letters")]:
         assert seen[key] == s[key], key
     store.close()
