@@ -157,10 +157,10 @@ def send_transaction_chunk(chunk: Sequence[Write], plan: Sequence[Write], ctx: S
         keys = [chunk[0].key]  # a chunk split after a refusal keeps its Provenance in its first half (chunking.py)
         entries.append(_provenance_entry(targets, _sources(plan, in_chunk, ctx), ctx, 0, keys))
     response = ctx.server.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-    _record_bundle_response(sent, response.body or {}, ctx, transaction=True)
+    _record_bundle_response(sent, response.body or {}, ctx)
 
 
-def _record_bundle_response(sent: Sequence[Write], body: Json, ctx: SendContext, transaction: bool) -> None:
+def _record_bundle_response(sent: Sequence[Write], body: Json, ctx: SendContext) -> None:
     answers = body.get("entry", [])
     failure: FhirError | None = None
     for w, answer in zip(sent, answers, strict=False):
@@ -180,8 +180,8 @@ def _record_bundle_response(sent: Sequence[Write], body: Json, ctx: SendContext,
             ctx.record(w, w.resource_type, str(rid), str(version) if version else None)
     if failure is not None:
         raise failure
-    if transaction and len(answers) < len(sent):
-        raise RetryableError(f"transaction response has {len(answers)} entries for {len(sent)} requests")
+    if len(answers) < len(sent):  # a batch- or transaction-response has one entry per request: some are unknown
+        raise RetryableError(f"the answer has {len(answers)} entries for {len(sent)} requests")
 
 
 def _entry_failure(status: int, resp: Json, write: Write) -> FhirError:
@@ -263,7 +263,7 @@ def _send_final_provenance(plan: Sequence[Write], ctx: SendContext) -> None:
 
 
 def _send_batch_bundle(bundle: Json, sent: Sequence[Write], ctx: SendContext) -> None:
-    _record_bundle_response(sent, ctx.server.transaction(bundle).body or {}, ctx, transaction=False)
+    _record_bundle_response(sent, ctx.server.transaction(bundle).body or {}, ctx)
 
 
 def _single(body: Json, request: Json, ctx: SendContext) -> FhirResponse:

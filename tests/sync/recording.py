@@ -85,10 +85,17 @@ class Bench:
         self._entries += 1
         enqueue_bundle(self.store, bundle_of(*writes), patient, f"entry-{self._entries}")
 
+    def pusher(self) -> Pusher:
+        return Pusher(self.store.outbox, self.store.id_map, [(self.target, self.ehr)], SystemClock(), "w1",
+                      state=self.store.sync_state)
+
     def push(self) -> list[PushReport]:
-        p = Pusher(self.store.outbox, self.store.id_map, [(self.target, self.ehr)], SystemClock(), "w1",
-                   state=self.store.sync_state)
-        return drain_until_settled(p, self.store, 20)
+        """Rounds until nothing is pending, failed or in flight."""
+        return drain_until_settled(self.pusher(), self.store, 20)
+
+    def push_once(self) -> list[PushReport]:
+        """One round: what a failure leaves in the outbox stays there."""
+        return [self.pusher().run_once()]
 
     def remote(self, resource: Json) -> tuple[str, str | None] | None:
         return self.store.id_map.get("a", resource["resourceType"], resource["id"])

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from service.sync.clock import SystemClock
-from service.sync.push import Pusher
 from tests.sync.fake_answers import AnswerStyle
 from tests.sync.recording import Bench, RecordingEhr, dangling, goal
 from tests.sync.support import enqueue_bundle, episode_bundle, episode_resources, first_of, unique_episode
@@ -143,7 +141,7 @@ def test_without_client_ids_the_provenance_is_posted_once(tmp_path: Path, mode: 
 def test_a_reference_not_on_the_target_yet_is_retried_saying_so(tmp_path: Path) -> None:
     bench = Bench(tmp_path, "individual")
     bench.enqueue(("PUT", goal("g1", subject={"reference": "Patient/nobody-yet"})))
-    Pusher(bench.store.outbox, bench.store.id_map, [(bench.target, bench.ehr)], SystemClock(), "w1").run_once()
+    bench.push_once()
     [entry] = bench.store.outbox.list("failed")
     assert entry.last_error == "a: reference Patient/… not yet on target a"
     assert bench.ehr.current("Goal") == []
@@ -204,7 +202,7 @@ def test_a_failed_send_keeps_the_versions_earlier_transactions_learnt(tmp_path: 
     bench.push()
     bench.ehr.lose = {bench.ehr.requests + 2}  # the second transaction's answer is lost
     bench.enqueue(*[("PUT", goal(g["id"], "ours")) for g in goals])
-    Pusher(bench.store.outbox, bench.store.id_map, [(bench.target, bench.ehr)], SystemClock(), "w1").run_once()
+    bench.push_once()
     assert bench.store.outbox.counts() == {"sent": 1, "failed": 1}
     assert [(bench.remote(g) or ("", None))[1] for g in goals] == ["2", "2", "1", "1"], \
         "the first transaction's versions are kept for the next attempt's If-Match"
