@@ -107,6 +107,9 @@ def test_one_provenance_names_what_was_written_and_the_answers_it_came_from(
     assert len(answers) == 5
     assert sorted(e["what"]["reference"] for e in prov["entity"]) == answers
     assert {e["role"] for e in prov["entity"]} == {"source"}
+    urls = [e.get("fullUrl") for e in ehr.entries()]
+    assert all(str(u).startswith("urn:uuid:") for u in urls) and len(set(urls)) == len(urls), \
+        "R4: a fullUrl on every transaction entry but a POST's, unique in the Bundle (bdl-7)"
 
 
 @pytest.mark.parametrize("mode", MODES)
