@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +63,28 @@ def _hapi(args: argparse.Namespace, stack: ExitStack) -> str:
     return server.url.rstrip("/")
 
 
+def _save(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    args.out.write_text(json.dumps(results, indent=1, default=str))
+
+
+def _too_long(args: argparse.Namespace, guess: float) -> str:
+    if guess > args.budget:
+        return f"predicted {guess:,.0f} s > budget {args.budget:,.0f} s"
+    if args.until and time.time() + guess > args.until:
+        return f"predicted {guess:,.0f} s would end after --until"
+    return ""
+
+
 def _path(name: str, args: argparse.Namespace, hapi: str, results: dict[str, Any]) -> None:
     points: list[dict[str, Any]] = []
     section: dict[str, Any] = {"points": points, "skipped": []}
     results["paths"][name] = section
     for size in args.sizes:
         guess = _predicted(points, size)
-        if guess > args.budget:
-            section["skipped"].append({"size": size, "predicted_s": round(guess)})
-            print(f"  {name} {size}: skipped (predicted {guess:,.0f} s > budget {args.budget:,.0f} s)", flush=True)
+        if why := _too_long(args, guess):
+            section["skipped"].append({"size": size, "predicted_s": round(guess), "why": why})
+            print(f"  {name} {size}: skipped ({why})", flush=True)
             continue
         load = load_average()
         started = time.perf_counter()
@@ -78,29 +92,39 @@ def _path(name: str, args: argparse.Namespace, hapi: str, results: dict[str, Any
         point.update(load_before=load, load_after=load_average(), wall_s=point.get("wall_s",
                      round(time.perf_counter() - started, 1)), at=datetime.now(UTC).strftime("%H:%M:%S"))
         points.append(point)
+        section["slope"] = slope([(p["size"], p["seconds"]) for p in points])
+        section["baseline_slope"] = slope([(p["size"], p["baseline_s"]) for p in points if "baseline_s" in p])
+        _save(args, results)
         print(f"  {name} {point['size']:,}: {point['seconds']:.2f} s (baseline {point.get('baseline_s', 0):.2f} s), "
               f"load {load}", flush=True)
-    section["slope"] = slope([(p["size"], p["seconds"]) for p in points])
-    section["baseline_slope"] = slope([(p["size"], p["baseline_s"]) for p in points if "baseline_s" in p])
 
 
-def _extras(args: argparse.Namespace, hapi: str, results: dict[str, Any]) -> None:
-    if "validation" in args.only:
-        load = load_average()
-        results["observation"] = {**paths.observation_ratio(args.quick), "load": load}
-        print(f"  Observation + profile: {results['observation']['ratio']:.1f}x orjson", flush=True)
-    if "latency" in args.only:
-        load = load_average()
-        results["latency"] = {**latency_bench.measure(hapi, args.latency_episodes), "load_before": load,
-                              "load_after": load_average()}
-        print(f"  write -> readable: p50 {results['latency']['p50_s']:.2f} s", flush=True)
+def _observation(args: argparse.Namespace, hapi: str, results: dict[str, Any]) -> None:
+    load = load_average()
+    results["observation"] = {**paths.observation_ratio(args.quick), "load": load}
+    print(f"  Observation + profile: {results['observation']['ratio']:.1f}x orjson", flush=True)
+
+
+def _latency(args: argparse.Namespace, hapi: str, results: dict[str, Any]) -> None:
+    load = load_average()
+    results["latency"] = {**latency_bench.measure(hapi, args.latency_episodes), "load_before": load,
+                          "load_after": load_average()}
+    print(f"  write -> readable: p50 {results['latency']['p50_s']:.2f} s", flush=True)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace, str, dict[str, Any]], None]] = {
+    "observation": _observation, "latency": _latency,
+    **{name: partial(_path, name) for name in PATHS},
+}
+ORDER = "mapping,validation,observation,ingest,export,import,latency,push"  # the longest (push) last
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="sizes 100 / 1k / 10k, 20 latency samples")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
-    parser.add_argument("--only", default=",".join([*PATHS, "latency"]), help="comma-separated sections")
+    parser.add_argument("--only", default=ORDER, help=f"comma-separated sections, in this order (default {ORDER})")
+    parser.add_argument("--until", help="UTC HH:MM: skip a size predicted to end later")
     parser.add_argument("--budget", type=float, help="skip a size predicted to take longer (s); "
                                                      "default 300 quick, 3600 full")
     parser.add_argument("--hapi", help="HAPI base URL (default: ETMI_TEST_HAPI_URL, else start one)")
@@ -113,6 +137,12 @@ def main() -> int:
     args.budget = args.budget or (300.0 if args.quick else 3600.0)
     args.latency_episodes = args.latency_episodes or (20 if args.quick else 100)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if unknown := set(args.only) - set(SECTIONS):
+        parser.error(f"unknown sections: {sorted(unknown)}")
+    if args.until:
+        hour, minute = (int(x) for x in args.until.split(":"))
+        moment = datetime.now(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        args.until = moment.timestamp() + (86400 if moment < datetime.now(UTC) else 0)
     args.out = args.out or ROOT / "bench" / "results" / f"{mode}.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "bench/run " + " ".join(sys.argv[1:])
@@ -122,16 +152,15 @@ def main() -> int:
     with ExitStack() as stack:
         hapi = _hapi(args, stack) if NEEDS_HAPI & set(args.only) else ""
         results["hapi"] = hapi
-        for name in [n for n in PATHS if n in args.only] + ["extras"]:
+        for name in args.only:
             print(f"[{datetime.now(UTC):%H:%M:%S}] {name} (load {load_average()})", flush=True)
             try:
-                _extras(args, hapi, results) if name == "extras" else _path(name, args, hapi, results)
+                SECTIONS[name](args, hapi, results)
             except Exception as exc:  # one broken path must not lose the others' figures
                 failed = True
-                results["errors"][name] = f"{type(exc).__name__}: {exc}"
+                results["errors"][name] = f"{type(exc).__name__}: {str(exc)[-600:]}"
                 traceback.print_exc()
-            results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-            args.out.write_text(json.dumps(results, indent=1, default=str))
+            _save(args, results)
     text = report.render(results)
     args.out.with_suffix(".md").write_text(text + "\n")
     print("\n" + text)
