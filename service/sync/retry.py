@@ -9,9 +9,9 @@ After ``max_attempts`` retryable failures the entry is dead-lettered: no endless
 a long EHR outage. After ``threshold`` unavailable answers in a row (no answer, a timeout, 429, 502, 503,
 504) it opens: calls fail at once, without a request, except one probe when the probe's own backoff
 (the same schedule, one more step per failed probe) has passed; any answer from the EHR closes it. So
-the requests an outage costs do not grow with the backlog, and ``HealthAwareBackoff.exhausted`` never
-dead-letters an entry while the breaker is open: an outage is not the entry's fault, and the backlog
-drains when the EHR returns (each entry when its own backoff falls due, at most ``cap`` later).
+the requests an outage costs do not grow with the backlog. ``HealthAwareBackoff`` never dead-letters an
+entry while the breaker is open (an outage is not the entry's fault) and makes it due just after the next
+probe rather than after its own backoff, so the backlog drains as soon as a probe finds the EHR back.
 """
 
 from __future__ import annotations
@@ -82,19 +82,25 @@ class TargetHealth:
         with self._lock:
             self.failures = 0
 
-    def unavailable(self) -> None:
+    def unavailable(self, retry_after: float | None = None) -> None:
+        """A request without an answer, or a 429/502/503/504 (whose ``Retry-After`` the next probe honours)."""
         with self._lock:
             self.failures += 1
             if self.open:
-                self.next_probe = self.now() + self._probe_delay()
+                self.next_probe = self.now() + max(self._probe_delay(), min(retry_after or 0.0, RETRY_AFTER_MAX))
+
+    def until_probe(self) -> float:
+        """Seconds until the next probe may go out (0 when the breaker is closed or the probe is due)."""
+        with self._lock:
+            return max(0.0, self.next_probe - self.now()) if self.open else 0.0
 
     def _probe_delay(self) -> float:
         """One more backoff step per failed probe (capped): 1st probe after ``delay(1)``, then ``delay(2)``…"""
         return self.backoff.delay(self.failures - self.threshold + 1)
 
     def failed(self, err: FhirError) -> None:
-        if isinstance(err, RetryableError) and err.status in UNAVAILABLE:
-            self.unavailable()
+        if isinstance(err, RetryableError) and err.status in UNAVAILABLE:  # a timeout's retry_after is ours
+            self.unavailable(err.retry_after if err.status is not None else None)
         else:
             self.answered()
 
@@ -139,9 +145,18 @@ class _Guarded:
 
 @dataclass
 class HealthAwareBackoff(Backoff):
-    """``Backoff`` that does not count attempts toward dead-lettering while the target's breaker is open."""
+    """``Backoff`` aware of the target's breaker. While it is open, an entry is due again just after the next
+    probe (spread over half the wait, at least ``base``), so the backlog follows the probe as soon as the EHR
+    answers it rather than up to ``cap`` later; and its attempts do not count toward dead-lettering."""
 
     health: TargetHealth | None = None
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if self.health is None or not self.health.open:
+            return super().delay(attempt, retry_after)
+        wait = self.health.until_probe()
+        after_probe = wait + float(self.rand()) * max(wait, self.base) / 2
+        return max(after_probe, min(retry_after, RETRY_AFTER_MAX)) if retry_after is not None else after_probe
 
     def exhausted(self, attempt: int) -> bool:
         return super().exhausted(attempt) and not (self.health is not None and self.health.open)

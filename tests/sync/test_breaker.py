@@ -115,3 +115,33 @@ def test_no_dead_letter_while_the_breaker_is_open() -> None:
     assert not backoff.exhausted(30)
     h.answered()
     assert backoff.exhausted(3) and not backoff.exhausted(2)
+
+
+def test_while_open_entries_are_due_just_after_the_next_probe() -> None:
+    clock = Clock()
+    h = health(clock)
+    backoff = HealthAwareBackoff(1.0, 8.0, max_attempts=3, rand=lambda: 1.0, health=h)
+    assert backoff.delay(5) == 8.0, "closed: the entry's own backoff"
+    for _ in range(3):
+        h.unavailable()
+    assert h.until_probe() == 1.0
+    assert backoff.delay(5) == 1.5, "open: after the probe (1 s), spread over half of it (at least base)"
+    assert backoff.delay(5, retry_after=30) == 30
+    clock.t = 0.5
+    assert h.until_probe() == 0.5
+
+
+def test_a_retry_after_delays_the_next_probe_but_a_timeout_does_not() -> None:
+    clock, server = Clock(), Server()
+    h = health(clock)
+    server.next = RetryableError("busy", 503, retry_after=120)
+    for _ in range(3):
+        with pytest.raises(RetryableError):
+            h.guard(server).transaction({})  # type: ignore[arg-type]
+    assert h.until_probe() == 120
+    t = health(Clock())
+    server.next = RetryableError("timeout", None, retry_after=120)  # the client's read timeout, not the EHR's word
+    for _ in range(3):
+        with pytest.raises(RetryableError):
+            t.guard(server).transaction({})  # type: ignore[arg-type]
+    assert t.until_probe() == 1.0
