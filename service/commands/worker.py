@@ -153,15 +153,16 @@ def _metrics(args: argparse.Namespace, rt: SyncRuntime) -> Callable[[], None]:
 
 def _push_loop(loop: Loop, worker_id: str) -> None:
     args, stop = loop.args, loop.stop
-    pusher = loop.pusher(worker_id)
+    pusher: Pusher | None = None
     while not stop.is_set():
         started = time.perf_counter()
         try:
+            pusher = pusher or loop.pusher(worker_id)
             report = pusher.run_once(args.batch_size)
-        except Exception:  # a store failure or a bug: restart the loop, backed off and bounded
+        except Exception:  # a store failure or a bug: restart the loop (a new pusher), backed off and bounded
             if not _restart(loop, worker_id):
                 return
-            pusher = loop.pusher(worker_id)
+            pusher = None
             continue
         _observe_targets(loop.health)
         if report.claimed:
