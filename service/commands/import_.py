@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from mappings.errors import MappingError
 from service import compose
@@ -34,6 +34,7 @@ from service.wiring import Context
 
 HELP = "import an outcome registry (CSV or NDJSON, one row per patient and time point) into episodes"
 KINDS = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+STATISTICS_AFTER = 200  # patients written, then the planner's statistics are gathered again
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,12 +111,28 @@ def write_all(ctx: Context, staging: Staging, progress: Progress) -> Tally:
     writer, tally = EpisodeWriter(ctx), Tally()
     caller = Caller(actor="cli:import", request_id=f"import-{uuid.uuid4().hex[:12]}")
     total = staging.patient_count()
+    gather_statistics(ctx.store.engine)
     for group in staging.patients():
         tally.patients += 1
         _write_patient(ctx, writer, caller, group, tally)
+        if tally.patients == STATISTICS_AFTER:
+            gather_statistics(ctx.store.engine)
         progress(f"{tally.patients}/{total} patients ({tally.written} rows written, {tally.unchanged} already "
                  f"stored, {tally.refused} refused)", final=tally.patients == total)
     return tally
+
+
+def gather_statistics(engine: Engine) -> None:
+    """SQLite's planner without statistics looks up a resource's current version by its type alone
+    (``ix_fhir_resource_current``): every write scans all current resources of that type, so each is
+    slower than the last (bench/profiles/). ``ANALYZE`` (sampled) gives it the numbers that make it use
+    the unique (type, id, version) index; PostgreSQL keeps its own statistics."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        connection.exec_driver_sql("ANALYZE")
+    engine.dispose()  # pooled connections read the statistics when they next open
 
 
 def _write_patient(ctx: Context, writer: EpisodeWriter, caller: Caller, group: list[Row], tally: Tally) -> None:

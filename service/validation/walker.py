@@ -11,7 +11,7 @@ from service.validation.compiler import Elem, TypeNode
 from service.validation.extensions import check_extension
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
-from service.validation.protocols import Validator
+from service.validation.protocols import Memo, Validator
 from service.validation.questionnaire import check_answers, check_questionnaire
 from service.validation.shapes import as_list
 from service.validation.slicing import pattern_matches, walk_sliced
@@ -20,7 +20,16 @@ from service.validation.typerules import check_after, check_canonical
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 NO_MEMO = frozenset({"Reference"})
 MEMO_MAX_BYTES = 4096
-MEMO_LIMIT = 50_000
+#: The memo's entries (least recently used half dropped when full): a few MiB whatever the number of
+#: resources validated (an import of 100,000 rows, a long-running service), docs/import-export.md.
+MEMO_LIMIT = 8192
+
+
+def _keep_recent(memo: Memo) -> None:
+    """Drop the least recently used half of the memo (amortised O(1) per insertion)."""
+    recent = list(memo.items())[len(memo) // 2 :]
+    memo.clear()
+    memo.update(recent)
 
 
 def _dump(value: Any) -> str:
@@ -227,9 +236,9 @@ class Walker:
         if b'"reference"' in dumped or len(dumped) > MEMO_MAX_BYTES:
             self._item(value, elem, code, path)
             return
-        key = (id(elem), code, dumped)
+        key = (id(elem), code, bytes(memoryview(dumped)))  # an exact copy: orjson's bytes hold 4 KiB
         memo = self.engine.memo
-        found = memo.get(key)
+        found = memo.pop(key, None)
         if found is None:
             outer, self.issues = self.issues, Issues()
             try:
@@ -238,8 +247,8 @@ class Walker:
             finally:
                 self.issues = outer
             if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            memo[key] = found
+                _keep_recent(memo)
+        memo[key] = found  # (re)inserted last: the dict's order is the order of last use
         for severity, kind, relative, message in found:
             self.issues.add(severity, kind, path + relative, message)
 
