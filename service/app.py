@@ -57,7 +57,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         public_jwks=load_public_jwks(settings),
         target_names=tuple(t.name for t in compose.targets(settings)),
     )
-    compose.wire_remote_edits(ctx)
     app.extensions["etmi"] = ctx
     logs.install(app)
     edge.install(app, settings)

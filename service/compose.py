@@ -1,9 +1,10 @@
 """The one composition module: what the web app (``create_app``) and the commands build from ``Settings``.
 
 Every process of the service (gunicorn's ``create_app()``, ``etmi-fhir worker``, ``etmi-fhir sync ...``)
-gets its validator configuration, store, guide package, sync targets and clients, and the wiring of
-pulled EHR edits into the episode use-case from here, so a command run outside the checkout (as the
-Docker image runs it: ``ETMI_R4_DEFINITIONS=/app/r4``, cwd ``/app``) sees what the web app sees.
+gets its validator configuration, store, guide package, sync targets and clients from here, and the sync
+runtime gets the episode use-case that applies pulled EHR edits (``service.episodes.remote.RemoteEdits``) in
+its constructors, so a command run outside the checkout (as the Docker image runs it:
+``ETMI_R4_DEFINITIONS=/app/r4``, cwd ``/app``) sees what the web app sees.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ from service.adapters.file_state import FileSyncState
 from service.adapters.smart_auth import token_provider
 from service.api import logs
 from service.config import Settings
+from service.episodes.remote import RemoteEdits
 from service.fhir.validator import validate
 from service.ig import Package
-from service.store import Store
+from service.store import Store, SyncState
 from service.store import open_store as _open_store
 from service.sync.clock import SystemClock
-from service.sync.ports import SyncStatePort
+from service.sync.ports import RemoteEditPort, SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher
 from service.sync.targets import Target, configured_targets, load_targets
 from service.wiring import Context
 
-__all__ = ["SyncRuntime", "clients", "configure_validator", "open_store", "package", "sync_runtime", "targets",
-           "wire_remote_edits"]
+__all__ = ["SyncRuntime", "clients", "configure_validator", "open_store", "package", "remote_edits", "sync_runtime",
+           "targets"]
 
 
 def configure_validator(settings: Settings) -> None:
@@ -60,20 +62,20 @@ def clients(chosen: list[Target]) -> list[tuple[Target, FhirClient]]:
             for t in chosen]
 
 
-def wire_remote_edits(ctx: Context) -> None:
+def remote_edits(ctx: Context) -> RemoteEdits:
     """Pulled EHR edits go through the same mapping, validation and store path as an API write."""
-    from service.api.remote import apply_remote
-
-    ctx.store.sync_state.apply = lambda target, _local_id, resource: apply_remote(ctx, target, resource)
+    return RemoteEdits(ctx.episodes)
 
 
 @dataclass
 class SyncRuntime:
-    """What the sync commands work with: the store, the targets and the sync state (cursors, conflicts)."""
+    """What the sync commands work with: the store, the targets, the sync state (cursors, conflicts) and
+    where pulled EHR edits go (the episode use-case, or the file state that does not apply them)."""
 
     store: Store
     targets: list[Target]
     state: SyncStatePort
+    edits: RemoteEditPort
 
     def clients(self) -> list[tuple[Target, FhirClient]]:
         return clients(self.targets)
@@ -83,21 +85,22 @@ class SyncRuntime:
         return Pusher(self.store.outbox, self.store.id_map, self.clients(), SystemClock(), wid, state=self.state)
 
     def puller(self) -> Puller:
-        return Puller(self.store.id_map, self.state, self.clients(), SystemClock())
+        return Puller(self.store.id_map, self.state, self.clients(), SystemClock(), self.edits)
 
 
 def sync_runtime(settings: Settings, chosen: list[Target], database_url: str | None = None,
                  state_file: str | None = None) -> SyncRuntime:
     """The sync commands' runtime for the ``chosen`` targets. With the state in the database (no ``state_file`` nor
     ``ETMI_SYNC_STATE_FILE``), pulled EHR edits are applied to the episodes; a state file only keeps
-    cursors and conflicts (its ``apply_remote`` answers False)."""
+    cursors and conflicts (edits are logged as not applied)."""
     logs.configure(settings.log_level)
     configure_validator(settings)
     store = open_store(settings, database_url, migrate=True)
     state_path = state_file or settings.sync_state_file
     if state_path:
-        return SyncRuntime(store, chosen, FileSyncState(Path(state_path)))
+        state = FileSyncState(Path(state_path))
+        return SyncRuntime(store, chosen, state, state)
     ctx = Context(settings=settings, store=store, package=package(settings), verifier=None, validate=validate,
                   target_names=tuple(t.name for t in chosen))
-    wire_remote_edits(ctx)
-    return SyncRuntime(store, chosen, store.sync_state)
+    edits = remote_edits(ctx)
+    return SyncRuntime(store, chosen, SyncState(store.sessions, edits), edits)

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from service.config import Settings
+from service.episodes.model import Deps, Validate
 from service.ig import Package
 from service.security import TokenVerifier
 from service.store import Store
+from service.store.id_key import mapping_context
 
-Validate = Callable[[dict[str, Any], str | None], dict[str, Any]]
+__all__ = ["Context", "Validate"]
 
 
 @dataclass
@@ -24,3 +25,10 @@ class Context:
     validate: Validate
     public_jwks: dict[str, Any] | None = None
     target_names: tuple[str, ...] = ()  # the sync targets (ETMI_SYNC_TARGETS): one outbox row each
+
+    @property
+    def episodes(self) -> Deps:
+        """What the episode use-cases (``service/episodes``) work with: the store's repository, the guide's
+        Questionnaires, the validator, the deployment's Patient id key and the sync targets."""
+        return Deps(repo=self.store.episodes, questionnaires=self.package.questionnaires, validate=self.validate,
+                    mapping=lambda: mapping_context(self.store, self.settings), targets=self.target_names)

@@ -1,11 +1,10 @@
-"""A ``SyncStatePort`` kept in one JSON file (or in memory): pull cursors, the conflict log and
-the EHR edits pulled for the local store.
+"""A ``SyncStatePort`` kept in one JSON file (or in memory): pull cursors and the conflict log.
 
 The store's tables (``service.store.sync_state``) are the default; this file-backed state is what
 ``etmi-fhir sync --state FILE`` (or ``ETMI_SYNC_STATE_FILE``) uses, e.g. for a worker without the
-service's database schema, and what tests use to inspect the state. Pulled EHR edits go to ``apply``
-when one is wired (the domain use-case); otherwise they are kept in the file under ``inbox`` and
-``apply_remote`` answers False.
+service's database schema, and what tests use to inspect the state. With it, EHR edits are not applied:
+it is also the ``RemoteEditPort`` of such a runtime, and ``apply``/``apply_remote`` log the edit as not
+applied, keep it in the file under ``inbox`` (for inspection) and answer False.
 """
 
 from __future__ import annotations
@@ -14,20 +13,20 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from service.sync.ports import Conflict, Json
+from service.sync.pull import not_applied
+
+NOT_APPLIED = "the sync state is a file (ETMI_SYNC_STATE_FILE or --state): edits are not applied"
 
 
 class FileSyncState:
-    def __init__(self, path: str | Path | None = None,
-                 apply: Callable[[str, str | None, Json], bool] | None = None) -> None:
+    def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
-        self._apply = apply
         self._lock = threading.Lock()
         self._data: dict[str, Any] = {"cursors": {}, "conflicts": [], "inbox": []}
         if self.path and self.path.exists():
@@ -76,9 +75,12 @@ class FileSyncState:
             self._save()
         return changed
 
+    def apply(self, target: str, _resource_type: str, _mapped: object, resource: Json) -> bool:
+        """``RemoteEditPort``: a pulled EHR edit is not applied (logged, kept in the inbox)."""
+        return self.apply_remote(target, None, resource)
+
     def apply_remote(self, target: str, local_id: str | None, resource: Json) -> bool:
-        if self._apply is not None:
-            return self._apply(target, local_id, resource)
+        not_applied(resource, NOT_APPLIED)
         with self._lock:
             self._data["inbox"].append({"target": target, "local_id": local_id, "resource": resource})
             self._save()

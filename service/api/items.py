@@ -1,13 +1,12 @@
 # mypy: disable-error-code="untyped-decorator"
 """Parts of an episode written one at a time: sessions, questionnaire responses, goals, scores, stage.
 
-Each endpoint changes the stored episode payload and writes it through ``EpisodeWriter.amend``, so
-every write runs the same mapping, validation, store and outbox path as a whole episode.
+Each endpoint parses, authorizes and calls the use-case: a change of the stored payload
+(``service/episodes/items.py``) written by ``EpisodeWriter.amend``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request
@@ -26,44 +25,20 @@ from service.api.schemas import (
     SessionSchema,
     StageSchema,
 )
-from service.api.writes import EpisodeWriter
 from service.caller import authorize, current, with_agent
+from service.episodes.items import add, all_of, replace
+from service.episodes.writes import Change, EpisodeWriter
 from service.errors import ApiError
 
 bp = Blueprint("episode-items", __name__, url_prefix="/api/v1/episodes",
                description="Sessions, questionnaire responses, goals, outcome scores and stage of change")
 bp.before_request(require_json_body)
-Change = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def add(list_key: str, id_key: str, item: dict[str, Any]) -> Change:
-    """Append ``item``; the same item again is a no-op (idempotent), another one with its id is 409."""
-    def change(payload: dict[str, Any]) -> dict[str, Any]:
-        existing = payload.setdefault(list_key, [])
-        for old in existing:
-            if old.get(id_key) == item[id_key]:
-                if old != item:
-                    raise ApiError(409, f"{list_key} {item[id_key]!r} exists with other content",
-                                   expression=id_key)
-                return payload
-        existing.append(item)
-        return payload
-    return change
-
-
-def replace(list_key: str, id_key: str, item_id: str, update: Callable[[dict[str, Any]], dict[str, Any]]) -> Change:
-    def change(payload: dict[str, Any]) -> dict[str, Any]:
-        for i, old in enumerate(payload.get(list_key, [])):
-            if str(old.get(id_key)) == item_id:
-                payload[list_key][i] = update(old)
-                return payload
-        raise ApiError(404, f"{list_key} {item_id!r} is not part of this episode")
-    return change
 
 
 def _amend(episode_id: str, rtype: str, interaction: str, change: Change) -> Response:
     limit = authorize(rtype, interaction)
-    return respond(EpisodeWriter(current()).amend(episode_id, change, with_agent(caller(limit)), request.get_json()))
+    writer = EpisodeWriter(current().episodes)
+    return respond(writer.amend(episode_id, change, with_agent(caller(limit)), request.get_json()))
 
 
 @bp.route("/<episode_id>/sessions", methods=["POST"])
@@ -141,13 +116,7 @@ def post_score(item: dict[str, Any], episode_id: str) -> Response:
 @errors(bp, write=True)
 def post_scores(batch: dict[str, Any], episode_id: str) -> Response:
     """Record several outcome scores at once: all are stored, or none."""
-    changes = [add("scores", "score_id", s) for s in batch["scores"]]
-
-    def change(payload: dict[str, Any]) -> dict[str, Any]:
-        for one in changes:
-            payload = one(payload)
-        return payload
-    return _amend(episode_id, "Observation", "c", change)
+    return _amend(episode_id, "Observation", "c", all_of([add("scores", "score_id", s) for s in batch["scores"]]))
 
 
 @bp.route("/<episode_id>/stage-of-change", methods=["POST"])

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response, request
 from flask_smorest import Api, Blueprint
-from sqlalchemy import select
 
 from mappings.refs import identifier, resource_id
 from service import caller as context
@@ -15,11 +14,13 @@ from service.api import audit, items, outbox
 from service.api.responses import EpisodeReadSchema, PatientOutSchema, PatientReadSchema, WriteResultSchema, errors
 from service.api.routes_common import caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema
-from service.api.writes import EpisodeWriter, load_episode, not_found, register_patient
 from service.caller import audit_record, authorize, authorize_episode, check_stored, current, with_agent
+from service.episodes.checks import not_found
+from service.episodes.patients import register_patient
+from service.episodes.reads import load_episode, load_patient, patient_missing
+from service.episodes.writes import EpisodeWriter
 from service.errors import ApiError
 from service.fhir.respond import json_response
-from service.store.models import DomainRecord, PatientRow
 
 episodes = Blueprint("episodes", __name__, url_prefix="/api/v1/episodes", description="ETMI episodes of care")
 patients = Blueprint("patients", __name__, url_prefix="/api/v1/patients",
@@ -39,7 +40,8 @@ patients.before_request(require_json_body)
 def post_episode(payload: dict[str, Any]) -> Response:
     """Store a whole episode (idempotent on episode_id and on the Idempotency-Key header)."""
     limit = authorize_episode("c", "create")
-    return respond(EpisodeWriter(current()).write(payload, "create", with_agent(caller(limit)), request.get_json()))
+    writer = EpisodeWriter(current().episodes)
+    return respond(writer.write(payload, "create", with_agent(caller(limit)), request.get_json()))
 
 
 @episodes.route("/<episode_id>", methods=["PUT"])
@@ -51,7 +53,8 @@ def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
     limit = authorize_episode("u", "update")
     if payload["episode_id"] != episode_id:
         raise ApiError(422, "episode_id in the body differs from the URL", expression="episode_id")
-    return respond(EpisodeWriter(current()).write(payload, "replace", with_agent(caller(limit)), request.get_json()))
+    writer = EpisodeWriter(current().episodes)
+    return respond(writer.write(payload, "replace", with_agent(caller(limit)), request.get_json()))
 
 
 @episodes.route("/<episode_id>", methods=["GET"])
@@ -60,11 +63,11 @@ def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
 def get_episode(episode_id: str) -> Response:
     """The stored episode payload, its version (ETag) and the FHIR resources it produced."""
     authorize_episode("r", "read")  # the payload carries every type of the episode
-    record = load_episode(current(), episode_id)  # 404 when not stored ...
+    record = load_episode(current().episodes, episode_id)  # 404 when not stored ...
     check_stored("CarePlan", "r", "read", record.patient_id, episode_id, not_found(episode_id))  # ... or not yours
-    plan = resource_id(identifier(record.business_id, "careplan"))  # the episode's CarePlan (mappings.careplan)
+    plan = resource_id(identifier(record.episode_id, "careplan"))  # the episode's CarePlan (mappings.careplan)
     context.record([audit_record("read", "CarePlan", resource_id=plan, patient_id=record.patient_id)])
-    body = {"episode_id": record.business_id, "version": record.version, "patient_id": record.patient_id,
+    body = {"episode_id": record.episode_id, "version": record.version, "patient_id": record.patient_id,
             "episode": record.data}
     return json_response(body, headers={"ETag": f'W/"{record.version}"'})
 
@@ -77,7 +80,7 @@ def get_episode(episode_id: str) -> Response:
 def post_patient(payload: dict[str, Any]) -> Response:
     """Register a patient by business identifier (idempotent: the same identifier gives the same id)."""
     limit = authorize("Patient", "c")
-    return respond(register_patient(current(), payload["system"], payload["value"], with_agent(caller(limit))))
+    return respond(register_patient(current().episodes, payload["system"], payload["value"], with_agent(caller(limit))))
 
 
 @patients.route("/<patient_id>", methods=["GET"])
@@ -85,17 +88,11 @@ def post_patient(payload: dict[str, Any]) -> Response:
 @errors(patients)
 def get_patient(patient_id: str) -> Response:
     authorize("Patient", "r", "read")
-    with current().store.sessions() as session:
-        row = session.get(PatientRow, patient_id)
-        episode_ids = list(session.scalars(select(DomainRecord.business_id).where(
-            DomainRecord.kind == "episode", DomainRecord.patient_id == patient_id)))
-    missing = f"patient {patient_id!r} is not known"
-    if row is None:
-        raise ApiError(404, missing)
-    check_stored("Patient", "r", "read", row.id, patient_id, missing)  # another patient's: the same 404
-    context.record([audit_record("read", "Patient", resource_id=row.id, patient_id=row.id)])
-    return json_response({"id": row.id, "system": row.identifier_system, "value": row.identifier_value,
-                          "episodes": episode_ids})
+    found = load_patient(current().episodes, patient_id)  # 404 when not stored ...
+    check_stored("Patient", "r", "read", found.id, patient_id, patient_missing(patient_id))  # ... or not yours
+    context.record([audit_record("read", "Patient", resource_id=found.id, patient_id=found.id)])
+    return json_response({"id": found.id, "system": found.system, "value": found.value,
+                          "episodes": found.episode_ids})
 
 
 def register(api: Api) -> None:

@@ -6,8 +6,8 @@ import hashlib
 
 from flask import Response, request
 
-from service.api.writes import Caller, WriteResult
 from service.caller import actor, request_id
+from service.episodes.model import Caller, WriteResult
 from service.errors import ApiError
 from service.fhir.parse import if_match
 from service.fhir.respond import json_response

@@ -21,8 +21,9 @@ from sqlalchemy import Engine, select
 
 from mappings.errors import MappingError
 from service import compose
-from service.api.writes import Caller, EpisodeWriter
 from service.config import Settings
+from service.episodes.model import Caller
+from service.episodes.writes import EpisodeWriter
 from service.errors import ApiError
 from service.exchange.payload import episode_id, merged
 from service.exchange.reader import Cells, FileRefused, rows
@@ -108,7 +109,7 @@ class Tally:
 
 def write_all(ctx: Context, staging: Staging, progress: Progress) -> Tally:
     """Pass 2: one write per patient whose rows are not stored yet."""
-    writer, tally = EpisodeWriter(ctx), Tally()
+    writer, tally = EpisodeWriter(ctx.episodes), Tally()
     caller = Caller(actor="cli:import", request_id=f"import-{uuid.uuid4().hex[:12]}")
     total = staging.patient_count()
     gather_statistics(ctx.store.engine)

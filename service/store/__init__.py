@@ -1,7 +1,8 @@
 """The store: SQLAlchemy models, repositories, Alembic migrations and the outbox.
 
 ``open_store(url)`` gives a ``Store`` whose ``outbox`` and ``id_map`` are what the sync workers use
-(the contract is in ``service/store/outbox.py`` and ``docs/folders.md``).
+(the contract is in ``service/store/outbox.py`` and ``docs/folders.md``) and whose ``episodes`` is the
+repository of the episode use-cases (``service/episodes``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.store.db import make_engine, migrations_current, session_factory, upgrade
+from service.store.episodes import EpisodeStore
 from service.store.outbox import IdMap, OutboxEntry, OutboxRepository
 from service.store.sync_state import SyncState
 
-__all__ = ["IdMap", "OutboxEntry", "OutboxRepository", "Store", "SyncState", "open_store"]
+__all__ = ["EpisodeStore", "IdMap", "OutboxEntry", "OutboxRepository", "Store", "SyncState", "open_store"]
 
 
 @dataclass
@@ -25,12 +27,14 @@ class Store:
     outbox: OutboxRepository = field(init=False)
     id_map: IdMap = field(init=False)
     sync_state: SyncState = field(init=False)
+    episodes: EpisodeStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
         self.outbox = OutboxRepository(self.sessions)
         self.id_map = IdMap(self.sessions)
-        self.sync_state = SyncState(self.sessions)
+        self.sync_state = SyncState(self.sessions)  # cursors and conflicts (compose gives the runtime's its edits)
+        self.episodes = EpisodeStore(self.sessions)
 
     def reachable(self) -> bool:
         try:

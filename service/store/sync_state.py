@@ -1,12 +1,12 @@
-"""The sync workers' state in the database: pull cursors, the conflict log, pulled EHR edits.
+"""The sync workers' state in the database: pull cursors and the conflict log.
 
-Implements ``service.sync.ports.SyncStatePort``. ``apply_remote`` hands an EHR edit to the domain
-use-case wired in (``service.compose``); without one it answers False.
+Implements ``service.sync.ports.SyncStatePort``. ``apply_remote`` (an EHR version adopted in a conflict or by
+a clinician's resolve) maps it and hands it to the ``RemoteEditPort`` given at construction
+(``service.compose``: the episode use-case); without one (``Store.sync_state``) it is logged as not applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -15,15 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.store.db import transaction, utcnow
 from service.store.models import SyncConflictRow, SyncCursorRow
 from service.store.outbox import naive_utc
-from service.sync.ports import Conflict
-
-ApplyRemote = Callable[[str, str | None, dict[str, Any]], bool]
+from service.sync.ports import Conflict, RemoteEditPort
+from service.sync.pull import hand_over, not_applied
 
 
 class SyncState:
-    def __init__(self, factory: sessionmaker[Session], apply: ApplyRemote | None = None) -> None:
+    def __init__(self, factory: sessionmaker[Session], edits: RemoteEditPort | None = None) -> None:
         self._factory = factory
-        self.apply: ApplyRemote | None = apply
+        self._edits = edits
 
     def get_cursor(self, key: str) -> str | None:
         with self._factory() as session:
@@ -57,5 +56,8 @@ class SyncState:
                              remote=r.remote, detail=r.detail) for r in session.scalars(query)]
 
     def apply_remote(self, target: str, local_id: str | None, resource: dict[str, Any]) -> bool:
-        """Store an EHR edit of a Goal or CarePlan as the new local state; False if unknown here."""
-        return self.apply(target, local_id, resource) if self.apply else False
+        """Store the EHR's version of a Goal or CarePlan as the new local state; False if not applied."""
+        if self._edits is None:
+            not_applied(resource, "no episode use-case given to this sync state")
+            return False
+        return hand_over(self._edits, target, resource)

@@ -1,9 +1,10 @@
 """The ports of the sync engine: what it needs from the store, the EHR, the clock and the auth.
 
-``service/sync`` talks only to these Protocols. ``service/store`` implements ``OutboxPort`` and
+``service/sync`` talks only to these Protocols. ``service/store`` implements ``OutboxPort``, ``IdMapPort`` and
 ``SyncStatePort``; ``service/adapters`` implements ``FhirServerPort`` and ``TokenProvider``;
-``service/app.py`` wires them. Errors crossing ``FhirServerPort`` are the ``FhirError`` classes below,
-so the sync code never sees an HTTP library.
+``service/episodes/remote.py`` implements ``RemoteEditPort``; ``service/compose.py`` wires them, at
+construction. Errors crossing ``FhirServerPort`` are the ``FhirError`` classes below, so the sync code
+never sees an HTTP library.
 """
 
 from __future__ import annotations
@@ -190,8 +191,19 @@ class IdMapPort(Protocol):
     def local_id(self, target: str, resource_type: str, remote_id: str) -> str | None: ...
 
 
+class RemoteEditPort(Protocol):
+    """Where a pulled EHR edit goes, mapped once by ``service/sync/pull.py`` (the episode use-case)."""
+
+    def apply(self, target: str, resource_type: str, mapped: Any, resource: Json) -> bool:
+        """Store the edit as the new local state: ``mapped`` is what ``mappings`` made of ``resource``
+        (an ``ActivityGoal`` for a Goal, a ``CarePlanState`` for a CarePlan). False when not applied
+        (not known here, invalid, refused, or no store to apply it to), saying why in a log line."""
+        ...
+
+
 class SyncStatePort(Protocol):
-    """Pull cursors, the conflict log and pulled EHR edits."""
+    """Pull cursors, the conflict log, and the EHR version adopted outside a pull (a conflict the EHR
+    wins, a clinician's ``sync resolve --keep ehr``)."""
 
     def get_cursor(self, key: str) -> str | None: ...
 
@@ -202,5 +214,6 @@ class SyncStatePort(Protocol):
     def list_conflicts(self, status: str | None = None) -> list[Conflict]: ...
 
     def apply_remote(self, target: str, local_id: str | None, resource: Json) -> bool:
-        """Store an EHR edit of a Goal or CarePlan as the new local state; False if unknown here."""
+        """Store the EHR's version of a Goal or CarePlan as the new local state (``pull.hand_over``: mapped,
+        then given to the ``RemoteEditPort``); False if not applied."""
         ...

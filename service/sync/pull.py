@@ -9,8 +9,9 @@ overlap costs a few reads, never a duplicate. Paging follows ``next`` links verb
 (``tests/integration/test_sync_pull.py`` provokes the 400 with the fault proxy on both servers).
 
 For each changed resource: our own write echoed back (versionId equals the id map's) is skipped; one
-that does not map to the ETMI domain is counted and skipped; the rest go to the local store
-(``SyncStatePort.apply_remote``) and, when the store took them, the id map learns the new version.
+that does not map to the ETMI domain is counted and skipped; the rest are handed, mapped (once, here), to
+the ``RemoteEditPort`` given at construction (the episode use-case) and, when it took them, the id map
+learns the new version. ``hand_over`` does the same for an EHR version adopted outside a pull.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from typing import Any
 
 from mappings import canonical
 from mappings.careplan import careplan_from_fhir
-from mappings.errors import MappingError
+from mappings.errors import Issue, MappingError
 from mappings.goal import goal_from_fhir
-from service.sync.ports import Clock, FhirServerPort, IdMapPort, Json, RejectedError, SyncStatePort
+from service.sync.ports import Clock, FhirServerPort, IdMapPort, Json, RejectedError, RemoteEditPort, SyncStatePort
 from service.sync.targets import Target
 
 log = logging.getLogger("etmi.sync.pull")
+applied_log = logging.getLogger("etmi.sync.apply")
 MAPPERS: Mapping[str, Callable[[Json], Any]] = {"Goal": goal_from_fhir, "CarePlan": careplan_from_fhir}
 
 
@@ -42,6 +44,30 @@ class PullReport:
     cursors: dict[str, str] = field(default_factory=dict)
 
 
+def not_applied(resource: Json, reason: str, status: int | None = None, error_type: str | None = None) -> None:
+    """The one log line of an EHR edit not applied: type, id, status and reason (rules and paths, no values)."""
+    applied_log.warning("EHR edit not applied: %s", reason, extra={
+        "event": "remote_not_applied", "resource_type": resource.get("resourceType"), "resource_id": resource.get("id"),
+        "status": status, "error_type": error_type})
+
+
+def invalid_reason(issues: Sequence[Issue]) -> str:
+    return "invalid: " + "; ".join(f"{i.code} at {i.expression or '(resource)'}" for i in issues[:5])
+
+
+def hand_over(edits: RemoteEditPort, target: str, resource: Json) -> bool:
+    """An EHR version adopted outside a pull: mapped here, then applied by ``edits``; False if not applied."""
+    resource_type = str(resource.get("resourceType"))
+    if resource_type not in MAPPERS:
+        return False
+    try:
+        mapped = MAPPERS[resource_type](resource)
+    except MappingError as err:
+        not_applied(resource, invalid_reason(err.issues), 422, type(err).__name__)
+        return False
+    return edits.apply(target, resource_type, mapped, resource)
+
+
 def parse_instant(value: str) -> datetime:
     """A FHIR instant with ``Z`` or ``±hh:mm``."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -50,9 +76,10 @@ def parse_instant(value: str) -> datetime:
 class Puller:
     def __init__(
         self, id_map: IdMapPort, state: SyncStatePort, targets: Sequence[tuple[Target, FhirServerPort]],
-        clock: Clock,
+        clock: Clock, edits: RemoteEditPort,
     ) -> None:
         self.id_map, self.state, self.targets, self.clock = id_map, state, list(targets), clock
+        self.edits = edits
 
     def run_once(self) -> PullReport:
         report = PullReport()
@@ -102,13 +129,13 @@ class Puller:
                 report.own_writes += 1
                 return
         try:
-            MAPPERS[resource_type](resource)
+            mapped = MAPPERS[resource_type](resource)
         except MappingError as err:
             report.unmappable += 1
             log.info("sync.pull.unmappable", extra={"target": target.name, "resource_type": resource_type,
                                                     "issues": len(err.issues)})
             return
-        if self.state.apply_remote(target.name, local_id, resource):
+        if self.edits.apply(target.name, resource_type, mapped, resource):
             report.applied += 1
             if local_id is not None:
                 self.id_map.put(target.name, resource_type, local_id, remote_id, str(version) if version else None)

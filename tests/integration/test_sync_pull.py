@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from mappings.domain import ActivityGoal, CarePlanState
 from service.adapters.fhir_client import FhirClient
 from service.adapters.file_state import FileSyncState
+from service.store import Store
 from service.sync.clock import SystemClock
 from service.sync.pull import Puller
 from service.sync.targets import Target
@@ -29,6 +31,20 @@ from tests.sync.support import (
 )
 
 
+class KnownEdits:
+    """A ``RemoteEditPort`` taking the edits of what this test wrote (known to its id map), keeping what it
+    was handed: the local id, the type, the object the Puller mapped, and the resource."""
+
+    def __init__(self, store: Store) -> None:
+        self.id_map = store.id_map
+        self.applied: list[tuple[str | None, str, Any, dict[str, Any]]] = []
+
+    def apply(self, target: str, resource_type: str, mapped: Any, resource: dict[str, Any]) -> bool:
+        local = self.id_map.local_id(target, resource_type, str(resource.get("id")))
+        self.applied.append((local, resource_type, mapped, copy.deepcopy(resource)))
+        return local is not None
+
+
 @pytest.fixture
 def ehr(ehr_url: tuple[str, str]) -> Target:
     # page size 1 forces the pull through several pages of next links
@@ -37,19 +53,15 @@ def ehr(ehr_url: tuple[str, str]) -> Target:
 
 def test_pull_applies_ehr_edits_once_and_skips_own_writes(ehr: Target, tmp_path: Path) -> None:
     store = new_store(tmp_path)
-    applied: list[tuple[str | None, dict[str, Any]]] = []
-
-    def apply(_target: str, local_id: str | None, resource: dict[str, Any]) -> bool:
-        applied.append((local_id, copy.deepcopy(resource)))
-        return local_id is not None
-
-    state = FileSyncState(tmp_path / "state.json", apply=apply)
+    edits = KnownEdits(store)
+    applied = edits.applied
+    state = FileSyncState(tmp_path / "state.json")
     payload = unique_episode(7)
     resources = episode_resources(payload)
     enqueue_bundle(store, episode_bundle(payload), "p1")
     drain(pusher(store, [ehr], state=state))
     client = FhirClient(ehr.base_url)
-    puller = Puller(store.id_map, state, [(ehr, client)], SystemClock())
+    puller = Puller(store.id_map, state, [(ehr, client)], SystemClock(), edits)
 
     first = puller.run_once()
     mine = [e for e in applied if e[0] is not None]
@@ -64,10 +76,14 @@ def test_pull_applies_ehr_edits_once_and_skips_own_writes(ehr: Target, tmp_path:
     applied.clear()
 
     second = puller.run_once()
-    mine = sorted((local, r["resourceType"], r.get("status") or r.get("lifecycleStatus")) for local, r in applied
-                  if local is not None)
+    mine = sorted((local, r["resourceType"], r.get("status") or r.get("lifecycleStatus")) for local, _t, _m, r
+                  in applied if local is not None)
     assert mine == sorted([(goal["id"], "Goal", "on-hold"), (plan["id"], "CarePlan", "on-hold")])
     assert second.applied == 2
+    handed = {t: m for local, t, m, _r in applied if local is not None}  # mapped once, by the Puller
+    assert isinstance(handed["Goal"], ActivityGoal) and handed["Goal"].lifecycle_status == "on-hold"
+    assert isinstance(handed["CarePlan"], CarePlanState) and handed["CarePlan"].status == "on-hold"
+    assert handed["CarePlan"].episode_id == payload["episode_id"]
 
     applied.clear()
     puller.run_once()
@@ -84,12 +100,12 @@ def test_a_server_refusing_the_identifier_filter_is_polled_without_it(
     try:
         ehr = target_for(proxy.url, name, pull_overlap_seconds=5)
         store = new_store(tmp_path)
-        state = FileSyncState(tmp_path / "state.json", apply=lambda _t, local, _r: local is not None)
+        state = FileSyncState(tmp_path / "state.json")
         payload = unique_episode(8)
         enqueue_bundle(store, episode_bundle(payload), "p1")
         drain(pusher(store, [ehr], state=state))
         client = FhirClient(ehr.base_url)
-        puller = Puller(store.id_map, state, [(ehr, client)], SystemClock())
+        puller = Puller(store.id_map, state, [(ehr, client)], SystemClock(), KnownEdits(store))
         puller.run_once()  # cursors: the next pull asks only for what changed since
 
         goal = first_of(episode_resources(payload), "Goal")

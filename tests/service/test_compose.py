@@ -14,6 +14,8 @@ from service import compose
 from service.adapters.file_state import FileSyncState
 from service.app import create_app
 from service.config import Settings
+from service.episodes.remote import RemoteEdits
+from service.store import SyncState
 from tests.service.conftest import make_settings
 
 
@@ -47,7 +49,7 @@ def test_the_sync_runtime_validates_with_the_settings_definitions(
     database, goal = edited_goal
     elsewhere = compose.sync_runtime(make_settings(database, r4_definitions=tmp_path / "no-r4-here"), [])
     try:  # the edit is validated against the (missing) definitions the settings name: refused
-        assert elsewhere.state is elsewhere.store.sync_state
+        assert isinstance(elsewhere.state, SyncState) and isinstance(elsewhere.edits, RemoteEdits)
         assert elsewhere.state.apply_remote("ehr", None, goal) is False
     finally:
         elsewhere.store.close()
@@ -63,7 +65,7 @@ def test_a_state_file_keeps_cursors_only(tmp_path: Path, edited_goal: tuple[str,
     database, goal = edited_goal
     runtime = compose.sync_runtime(make_settings(database), [], state_file=str(tmp_path / "state.json"))
     try:
-        assert isinstance(runtime.state, FileSyncState)
+        assert isinstance(runtime.state, FileSyncState) and runtime.edits is runtime.state
         assert runtime.state.apply_remote("ehr", None, goal) is False
     finally:
         runtime.store.close()

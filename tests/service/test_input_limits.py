@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 
 from service import limits
 from service.app import create_app
+from service.compose import remote_edits
+from service.sync.pull import hand_over
 from tests.service.conftest import make_settings, outcome_of
 from tests.service.test_token_rejections import AUDIENCE, claims, issuer, sign, signing_key  # noqa: F401
 
@@ -189,6 +191,6 @@ def test_an_ehr_edit_beyond_the_limits_is_not_applied(client: FlaskClient, episo
     goal = dict(client.get("/fhir/Goal").get_json(force=True)["entry"][0]["resource"])
     goal["description"] = {"text": text}
     app = client.application
-    assert app.extensions["etmi"].store.sync_state.apply_remote("ehr", None, goal) is False
+    assert hand_over(remote_edits(app.extensions["etmi"]), "ehr", goal) is False
     stored = client.get(f"/api/v1/episodes/{episode['episode_id']}").get_json()
     assert stored["version"] == 1 and stored["episode"]["goals"][0]["description"] != text

@@ -10,6 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.compose import remote_edits
+from service.sync.pull import hand_over
+
 
 def _goal(app: Flask, client: FlaskClient, episode: dict[str, Any]) -> dict[str, Any]:
     client.post("/api/v1/episodes", json=episode)
@@ -27,7 +30,7 @@ def test_an_unknown_goal_names_type_id_and_reason(app: Flask, client: FlaskClien
     unknown = copy.deepcopy(goal)
     unknown["identifier"][0]["value"] = "EP-SECRET-42/goal/x"
     with caplog.at_level(logging.WARNING, logger="etmi"):
-        assert app.extensions["etmi"].store.sync_state.apply_remote("ehr", None, unknown) is False
+        assert hand_over(remote_edits(app.extensions["etmi"]), "ehr", unknown) is False
     record = _not_applied(caplog)
     assert (record.resource_type, record.resource_id, record.status) == ("Goal", goal["id"], 404)  # type: ignore[attr-defined]
     assert "not stored here" in record.getMessage()
@@ -40,7 +43,7 @@ def test_an_invalid_goal_names_the_rule_and_path(app: Flask, client: FlaskClient
     broken = copy.deepcopy(goal)
     del broken["target"]
     with caplog.at_level(logging.WARNING, logger="etmi"):
-        assert app.extensions["etmi"].store.sync_state.apply_remote("ehr", None, broken) is False
+        assert hand_over(remote_edits(app.extensions["etmi"]), "ehr", broken) is False
     record = _not_applied(caplog)
     assert record.status == 422  # type: ignore[attr-defined]
     assert record.getMessage().startswith("EHR edit not applied: invalid: ")

@@ -17,11 +17,18 @@ from mappings import canonical as c
 from service.adapters.smart_auth import generate_private_key_pem
 from service.app import create_app
 from service.cli import main
+from service.compose import remote_edits
 from service.store import Store
 from service.store.db import transaction
 from service.store.outbox import enqueue
 from service.sync.ports import Conflict
+from service.sync.pull import hand_over
 from tests.service.conftest import make_settings, outcome_of
+
+
+def apply_edit(app: Flask, resource: dict[str, Any]) -> bool:
+    """An EHR version handed to the app's episode use-case, mapped first (as a pull or a conflict does)."""
+    return hand_over(remote_edits(app.extensions["etmi"]), "ehr", resource)
 
 
 def test_cursors_and_conflicts(store: Store) -> None:
@@ -58,19 +65,19 @@ def test_ehr_edits_of_goal_and_careplan_become_local_state(app: Flask, client: F
     edited["target"][0]["detailQuantity"]["value"] = 90
     edited["lifecycleStatus"] = "active"
     edited["achievementStatus"]["coding"][0].update(code="in-progress", display="In Progress")
-    assert store.sync_state.apply_remote("ehr", None, edited) is True
+    assert apply_edit(app, edited) is True
     stored = client.get("/api/v1/episodes/EP-2026-0001").get_json()
     assert stored["version"] == 2
     assert stored["episode"]["goals"][0]["target_minutes_per_week"] == 90
     assert client.get(f"/fhir/Goal/{goal['id']}").get_json(force=True)["meta"]["versionId"] == "2"
     assert store.outbox.counts() == {"pending": 1}  # the edit came from the EHR: nothing to send back
     plan = client.get("/fhir/CarePlan").get_json(force=True)["entry"][0]["resource"]
-    assert store.sync_state.apply_remote("ehr", None, dict(plan, status="revoked")) is True
+    assert apply_edit(app, dict(plan, status="revoked")) is True
     assert client.get("/api/v1/episodes/EP-2026-0001").get_json()["episode"]["status"] == "revoked"
     unknown = copy.deepcopy(edited)
     unknown["identifier"][0]["value"] = "EP-NONE/goal/x"
-    assert store.sync_state.apply_remote("ehr", None, unknown) is False
-    assert store.sync_state.apply_remote("ehr", None, {"resourceType": "Goal"}) is False
+    assert apply_edit(app, unknown) is False
+    assert apply_edit(app, {"resourceType": "Goal"}) is False
 
 
 def activity_status(plan: dict[str, Any], code: str) -> str:
@@ -91,7 +98,7 @@ def test_activity_status_chosen_in_the_ehr_is_kept_and_sent_back(app: Flask, cli
     for act in edited["activity"]:
         if act["detail"]["code"]["coding"][0]["code"] == walk:
             act["detail"]["status"] = "on-hold"
-    assert store.sync_state.apply_remote("ehr", None, edited) is True
+    assert apply_edit(app, edited) is True
     stored = client.get("/api/v1/episodes/EP-2026-0001").get_json()["episode"]
     assert stored["activity_statuses"] == {"brisk-walk-exposure": "on-hold"}
 
@@ -110,7 +117,7 @@ def test_activity_status_chosen_in_the_ehr_is_kept_and_sent_back(app: Flask, cli
     for act in plan["activity"]:
         act["detail"]["status"] = "completed" if act["detail"]["code"]["coding"][0]["code"] == walk \
             else act["detail"]["status"]
-    assert store.sync_state.apply_remote("ehr", None, plan) is True
+    assert apply_edit(app, plan) is True
     assert "activity_statuses" not in client.get("/api/v1/episodes/EP-2026-0001").get_json()["episode"]
 
 

@@ -1,0 +1,121 @@
+"""The episode repository (``service.episodes.ports.EpisodeRepository``) on SQLAlchemy: one ``unit()`` is one
+``db.transaction`` holding the episode record, the FHIR resources, the outbox rows, the audit rows and the
+idempotency reply; a unique-key race surfaces as ``WriteCollision``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.episodes.ports import EpisodeRecord, PatientRecord, StoredReply, WriteCollision
+from service.security.audit_event import AuditRecord
+from service.store.audit import audit_rows, record
+from service.store.db import transaction
+from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
+from service.store.outbox import enqueue
+from service.store.resources import Saved, save_resources
+
+
+def _episode(row: DomainRecord) -> EpisodeRecord:
+    return EpisodeRecord(row.business_id, row.patient_id, row.data, row.version)
+
+
+def _reply(session: Session, key: str) -> StoredReply | None:
+    row = session.get(IdempotencyRow, key)
+    return StoredReply(row.request_hash, row.status_code, row.location, row.body) if row else None
+
+
+def _episode_query(episode_id: str) -> Any:
+    return select(DomainRecord).where(DomainRecord.kind == "episode", DomainRecord.business_id == episode_id)
+
+
+class SqlUnit:
+    """One write transaction (``service.episodes.ports.EpisodeUnit``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._row: DomainRecord | None = None
+
+    def lock(self, episode_id: str) -> EpisodeRecord | None:
+        self._row = self.session.scalar(_episode_query(episode_id).with_for_update())
+        return _episode(self._row) if self._row else None
+
+    def reply(self, key: str) -> StoredReply | None:
+        return _reply(self.session, key)
+
+    def add_patient(self, patient_id: str, system: str, value: str, now: datetime) -> bool:
+        if self.session.get(PatientRow, patient_id) is not None:
+            return False
+        self.session.add(PatientRow(id=patient_id, identifier_system=system, identifier_value=value, created_at=now))
+        self.session.flush()
+        return True
+
+    def put_episode(self, episode_id: str, patient_id: str, data: dict[str, Any], now: datetime) -> EpisodeRecord:
+        row = self._row
+        if row is None:
+            row = DomainRecord(kind="episode", business_id=episode_id, patient_id=patient_id, episode_id=episode_id,
+                               data=data, version=1, updated_at=now)
+            self.session.add(row)
+            self._row = row
+        elif row.data != data:
+            row.data, row.version, row.updated_at = data, row.version + 1, now
+        return _episode(row)
+
+    def save_resources(self, resources: list[dict[str, Any]], now: datetime) -> list[Saved]:
+        return save_resources(self.session, resources, now)
+
+    def enqueue(self, patient_key: str, local_id: str, bundle: dict[str, Any], targets: Sequence[str],
+                now: datetime) -> list[int]:
+        rows = enqueue(self.session, patient_key=patient_key, resource_type="Bundle", local_id=local_id,
+                       operation="transaction", resource=bundle, targets=targets, now=now)
+        self.session.flush()
+        return [row.id for row in rows]
+
+    def audit(self, records: Sequence[AuditRecord]) -> None:
+        self.session.execute(insert(AuditRow), audit_rows(records))
+
+    def keep_reply(self, key: str, reply: StoredReply, now: datetime) -> None:
+        self.session.add(IdempotencyRow(key=key, request_hash=reply.request_hash, status_code=reply.status,
+                                        location=reply.location, body=reply.body, created_at=now))
+
+
+class EpisodeStore:
+    """``service.episodes.ports.EpisodeRepository``: ``Store.episodes``."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @contextmanager
+    def unit(self) -> Iterator[SqlUnit]:
+        try:
+            with transaction(self._sessions) as session:
+                yield SqlUnit(session)
+        except IntegrityError as err:
+            raise WriteCollision(type(err.orig).__name__) from err
+
+    def load(self, episode_id: str) -> EpisodeRecord | None:
+        with self._sessions() as session:
+            row = session.scalar(_episode_query(episode_id))
+            return _episode(row) if row else None
+
+    def reply(self, key: str) -> StoredReply | None:
+        with self._sessions() as session:
+            return _reply(session, key)
+
+    def patient(self, patient_id: str) -> PatientRecord | None:
+        with self._sessions() as session:
+            row = session.get(PatientRow, patient_id)
+            if row is None:
+                return None
+            episode_ids = list(session.scalars(select(DomainRecord.business_id).where(
+                DomainRecord.kind == "episode", DomainRecord.patient_id == patient_id)))
+            return PatientRecord(row.id, row.identifier_system, row.identifier_value, episode_ids)
+
+    def audit(self, records: Sequence[AuditRecord]) -> None:
+        record(self._sessions, records)
