@@ -154,8 +154,7 @@ def test_backlog_drains_in_order_after_a_long_outage_without_a_herd(
         for payload, key in zip(payloads, keys, strict=True):
             for text in UPDATES:
                 enqueue_resource(store, goal_update(payload, text), key, targets=[name])
-        proxy.clear_persistent()
-        proxy.persist(Fault("drop"))  # then no answer at all
+        proxy.persist(Fault("drop"), replace=True)  # then no answer at all
         wait_for("every patient's first entry tried past max_attempts",
                  lambda: heads_tried(store, MAX_ATTEMPTS + 2, BEFORE + DURING))
         during = scrape(port)

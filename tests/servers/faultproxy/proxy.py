@@ -84,9 +84,12 @@ class FaultProxy:
         with self._lock:
             self.faults.extend(faults)
 
-    def persist(self, *faults: Fault) -> None:
-        """Apply ``faults`` to every matching request (the first that matches wins) until cleared."""
+    def persist(self, *faults: Fault, replace: bool = False) -> None:
+        """Apply ``faults`` to every matching request (the first that matches wins) until cleared;
+        ``replace``: instead of the persistent faults so far, with no request in between."""
         with self._lock:
+            if replace:
+                self.persistent.clear()
             self.persistent.extend(faults)
 
     def clear_persistent(self) -> None:
