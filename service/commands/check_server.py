@@ -225,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
         report["smoke"] = [{"step": s, "ok": ok, "detail": d} for s, ok, d in smoke_test(client)]
         report["transaction_size"] = transaction_size(client)
     print(json.dumps(report, indent=1) if args.json else _text(args.url, report))
-    smoke_ok = all(s["ok"] for s in report.get("smoke", [])) and "error" not in report["transaction_size"]
+    size = report["transaction_size"]
+    smoke_ok = all(s["ok"] for s in report.get("smoke", [])) and "error" not in size \
+        and size.get("deleted") == size.get("test_resources")
     pushable = all(not report["types"][t]["missing"] for t in ETMI_TYPES if t != "Provenance")
     return 0 if smoke_ok and pushable else 1
 
