@@ -41,12 +41,14 @@ def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime)
     ids: dict[str, list[str]] = {}
     for resource in batch:
         ids.setdefault(resource["resourceType"], []).append(resource["id"])
-    current: dict[tuple[str, str], tuple[int, str]] = {}
-    for rtype, rids in ids.items():
+    current: dict[tuple[str, str], tuple[int, str, int]] = {}
+    for rtype, rids in ids.items():  # ``current`` is not in the query: with it, SQLite's planner without
+        # statistics picks ix_fhir_resource_current and scans every current resource of the type per write
         rows = session.execute(select(FhirResourceRow.resource_id, FhirResourceRow.version_id,
-                                      FhirResourceRow.resource_hash).where(
-            FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(rids), FhirResourceRow.current))
-        current.update({(rtype, rid): (version, digest) for rid, version, digest in rows})
+                                      FhirResourceRow.resource_hash, FhirResourceRow.pk, FhirResourceRow.current)
+                               .where(FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(rids)))
+        current.update({(rtype, rid): (version, digest, pk) for rid, version, digest, pk, now_current in rows
+                        if now_current})
     saved, rows_out, tokens_out = [], [], []
     for resource in batch:
         rtype, rid = resource["resourceType"], resource["id"]
@@ -66,7 +68,8 @@ def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime)
         tokens_out += [{"resource_type": rtype, "resource_id": rid, "name": n, "system": sy, "code": co}
                        for n, sy, co in idx.tokens]
         saved.append(Saved(rtype, rid, version, changed=True))
-    _replace_current(session, [s for s in saved if s.changed and s.version_id > 1])
+    _replace_current(session, [s for s in saved if s.changed and s.version_id > 1],
+                     [current[(s.resource_type, s.resource_id)][2] for s in saved if s.changed and s.version_id > 1])
     if rows_out:
         session.execute(insert(FhirResourceRow), rows_out)
     if tokens_out:
@@ -74,14 +77,13 @@ def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime)
     return saved
 
 
-def _replace_current(session: Session, replaced: list[Saved]) -> None:
+def _replace_current(session: Session, replaced: list[Saved], old_pks: list[int]) -> None:
+    if old_pks:  # by primary key (see save_resources)
+        session.execute(update(FhirResourceRow).where(FhirResourceRow.pk.in_(old_pks)).values(current=False))
     by_type: dict[str, list[str]] = {}
     for s in replaced:
         by_type.setdefault(s.resource_type, []).append(s.resource_id)
     for rtype, rids in by_type.items():
-        session.execute(update(FhirResourceRow).where(
-            FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(rids), FhirResourceRow.current)
-            .values(current=False))
         session.execute(delete(SearchToken).where(SearchToken.resource_type == rtype,
                                                   SearchToken.resource_id.in_(rids)))
 

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 
 from service.cli import main
+from service.store import open_store
+from service.store.db import transaction, utcnow
+from service.store.models import FhirResourceRow
+from service.store.resources import save_resources
 from service.validation import default_engine
 from service.validation.walker import MEMO_LIMIT
 
@@ -52,6 +56,47 @@ def test_the_write_pass_finds_current_versions_by_key_not_by_type(tmp_path: Path
             lookups = [line for line in plan if "fhir_resource" in line]
             assert lookups, (statement, plan)
             for line in lookups:
+                assert not line.startswith("SCAN") and "ix_fhir_resource_current" not in line, (statement, plan)
+
+
+def test_saving_new_versions_needs_no_statistics(tmp_path: Path) -> None:
+    """The store's own lookups (an API write, not only the import) use the key on a database never
+    analysed: the old query (``... AND current``) went through ix_fhir_resource_current."""
+    url = f"sqlite:///{tmp_path / 'etmi.db'}"
+    store = open_store(url)
+    statements: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if not executemany and "fhir_resource" in statement and not statement.lstrip().startswith("INSERT"):
+            statements.append((statement, parameters))
+
+    def basic(n: int, text: str) -> dict[str, Any]:
+        return {"resourceType": "Basic", "id": f"b{n}", "code": {"text": text}}
+
+    try:
+        for round_, text in enumerate(("one", "two", "two")):
+            with transaction(store.sessions) as session:
+                if round_ == 2:
+                    event.listen(store.engine, "before_cursor_execute", keep)
+                saved = save_resources(session, [basic(n, text if n < 5 else "one") for n in range(40)], utcnow())
+        event.remove(store.engine, "before_cursor_execute", keep)
+        assert [s.version_id for s in saved[:6]] == [2, 2, 2, 2, 2, 1]
+        with transaction(store.sessions) as session:  # one current version each, the latest
+            rows = session.execute(select(FhirResourceRow.resource_id, FhirResourceRow.version_id).where(
+                FhirResourceRow.current)).all()
+        assert sorted(rows) == sorted([(f"b{n}", 2 if n < 5 else 1) for n in range(40)])
+        with transaction(store.sessions) as session:
+            event.listen(store.engine, "before_cursor_execute", keep)
+            save_resources(session, [basic(n, "three") for n in range(3)], utcnow())
+        event.remove(store.engine, "before_cursor_execute", keep)
+    finally:
+        store.close()
+    assert any(s.startswith("UPDATE fhir_resource") for s, _ in statements), statements
+    with sqlite3.connect(tmp_path / "etmi.db") as db:
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()[0] == 0
+        for statement, parameters in statements:
+            plan = [row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            for line in plan:
                 assert not line.startswith("SCAN") and "ix_fhir_resource_current" not in line, (statement, plan)
 
 
