@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from mappings.bundle import episode_resources  # noqa: E402
 from mappings.payload import episode_from_json  # noqa: E402
 from service.commands.cohort import cohort_episode  # noqa: E402
+from service.commands.import_ import gather_statistics  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.ig import Package  # noqa: E402
 from service.store import open_store  # noqa: E402
@@ -53,6 +54,8 @@ def populate(url: str, patients: int) -> int:
                                            identifier_value=episode.patient.value, created_at=now))
                     save_resources(session, resources, now)
                     stored += len(resources)
+            if start == 0:  # the planner's statistics, as the import gathers them (bench/profiles/import.md)
+                gather_statistics(store.engine)
     finally:
         store.close()
     return stored
