@@ -87,7 +87,7 @@ def _scaling(results: dict[str, Any]) -> tuple[list[Row], list[Row]]:
                            base or "-", f"{p['seconds'] / base:.2f}" if base else "-",
                            p.get("rss_mib", "-"), _load(p)])
         for s in section.get("skipped", []):
-            detail.append([name, s["size"], f"skipped (predicted {s['predicted_s']:,} s)", "-", "-", "-", "-", "-"])
+            detail.append([name, s["size"], f"skipped ({s.get('why', s['predicted_s'])})", "-", "-", "-", "-", "-"])
         k = section.get("slope")
         shape = "-" if k is None else "linear or better" if k <= 1.15 else "WORSE THAN LINEAR"
         summary.append([name, ", ".join(f"{p['size']:,}" for p in section["points"]), k,

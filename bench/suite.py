@@ -44,7 +44,8 @@ def _predicted(points: list[dict[str, Any]], size: int) -> float:
     if not points:
         return 0.0
     last = points[-1]
-    fitted = slope([(p["size"], p["seconds"]) for p in points]) or 1.0
+    fitted = max(slope([(p["size"], p["seconds"]) for p in points]) or 1.0,  # the last step too: fixed costs
+                 slope([(p["size"], p["seconds"]) for p in points[-2:]]) or 1.0)  # flatten the small sizes
     spent = float(last["seconds"]) + float(last.get("baseline_s", 0))
     growth: float = (size / float(last["size"])) ** max(1.0, fitted)
     return spent * growth
@@ -68,7 +69,9 @@ def _save(args: argparse.Namespace, results: dict[str, Any]) -> None:
     args.out.write_text(json.dumps(results, indent=1, default=str))
 
 
-def _too_long(args: argparse.Namespace, guess: float) -> str:
+def _too_long(args: argparse.Namespace, name: str, size: int, guess: float) -> str:
+    if size > args.max.get(name, size):
+        return f"above --max {name}={args.max[name]}"
     if guess > args.budget:
         return f"predicted {guess:,.0f} s > budget {args.budget:,.0f} s"
     if args.until and time.time() + guess > args.until:
@@ -82,7 +85,7 @@ def _path(name: str, args: argparse.Namespace, hapi: str, results: dict[str, Any
     results["paths"][name] = section
     for size in args.sizes:
         guess = _predicted(points, size)
-        if why := _too_long(args, guess):
+        if why := _too_long(args, name, size, guess):
             section["skipped"].append({"size": size, "predicted_s": round(guess), "why": why})
             print(f"  {name} {size}: skipped ({why})", flush=True)
             continue
@@ -125,6 +128,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
     parser.add_argument("--only", default=ORDER, help=f"comma-separated sections, in this order (default {ORDER})")
     parser.add_argument("--until", help="UTC HH:MM: skip a size predicted to end later")
+    parser.add_argument("--max", action="append", default=[], metavar="PATH=SIZE",
+                        help="skip the sizes of PATH above SIZE (repeatable), e.g. --max ingest=10000")
     parser.add_argument("--budget", type=float, help="skip a size predicted to take longer (s); "
                                                      "default 300 quick, 3600 full")
     parser.add_argument("--hapi", help="HAPI base URL (default: ETMI_TEST_HAPI_URL, else start one)")
@@ -137,7 +142,8 @@ def main() -> int:
     args.budget = args.budget or (300.0 if args.quick else 3600.0)
     args.latency_episodes = args.latency_episodes or (20 if args.quick else 100)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
-    if unknown := set(args.only) - set(SECTIONS):
+    args.max = {k: int(v) for k, v in (item.split("=", 1) for item in args.max)}
+    if unknown := (set(args.only) | set(args.max)) - set(SECTIONS):
         parser.error(f"unknown sections: {sorted(unknown)}")
     if args.until:
         hour, minute = (int(x) for x in args.until.split(":"))
