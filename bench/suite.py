@@ -46,7 +46,7 @@ def _predicted(points: list[dict[str, Any]], size: int) -> float:
     last = points[-1]
     fitted = max(slope([(p["size"], p["seconds"]) for p in points]) or 1.0,  # the last step too: fixed costs
                  slope([(p["size"], p["seconds"]) for p in points[-2:]]) or 1.0)  # flatten the small sizes
-    spent = float(last["seconds"]) + float(last.get("baseline_s", 0))
+    spent = max(float(last["seconds"]) + float(last.get("baseline_s", 0)), float(last.get("point_wall_s", 0)))
     growth: float = (size / float(last["size"])) ** max(1.0, fitted)
     return spent * growth
 
@@ -92,8 +92,8 @@ def _path(name: str, args: argparse.Namespace, hapi: str, results: dict[str, Any
         load = load_average()
         started = time.perf_counter()
         point = PATHS[name](size, hapi) if name in NEEDS_HAPI else PATHS[name](size)
-        point.update(load_before=load, load_after=load_average(), wall_s=point.get("wall_s",
-                     round(time.perf_counter() - started, 1)), at=datetime.now(UTC).strftime("%H:%M:%S"))
+        point.update(load_before=load, load_after=load_average(), at=datetime.now(UTC).strftime("%H:%M:%S"),
+                     point_wall_s=round(time.perf_counter() - started, 1))  # setup and baseline included
         points.append(point)
         section["slope"] = slope([(p["size"], p["seconds"]) for p in points])
         section["baseline_slope"] = slope([(p["size"], p["baseline_s"]) for p in points if "baseline_s" in p])
