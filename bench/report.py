@@ -1,11 +1,17 @@
 """Markdown tables of a suite run (bench/suite.py): figures against same-run baselines with the targets of
-issue 16 (pass / MISS: printed, never asserted), and time against size with the fitted log-log slope."""
+issue 16 (pass / MISS: printed, never asserted), and time against size with the fitted log-log slope.
+
+    .venv/bin/python bench/report.py bench/results/full.json     # re-render a saved run
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
-from common import markdown, verdict
+from common import markdown, slope, verdict
 
 Row = list[Any]
 
@@ -89,8 +95,10 @@ def _scaling(results: dict[str, Any]) -> tuple[list[Row], list[Row]]:
         for s in section.get("skipped", []):
             detail.append([name, s["size"], f"skipped ({s.get('why', s['predicted_s'])})", "-", "-", "-", "-", "-"])
         k = section.get("slope")
-        shape = "-" if k is None else "linear or better" if k <= 1.15 else "WORSE THAN LINEAR"
-        summary.append([name, ", ".join(f"{p['size']:,}" for p in section["points"]), k,
+        last = slope([(p["size"], p["seconds"]) for p in section["points"][-2:]])
+        worst = max(x for x in (k, last, 0.0) if x is not None)
+        shape = "-" if k is None else "linear or better" if worst <= 1.15 else "WORSE THAN LINEAR"
+        summary.append([name, ", ".join(f"{p['size']:,}" for p in section["points"]), k, last,
                         section.get("baseline_slope"), shape])
     return detail, summary
 
@@ -107,7 +115,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "Time against size (log-log slope of seconds against size: 1.0 is linear):",
         "",
-        markdown(["path", "sizes", "slope", "baseline slope", "shape"], summary),
+        markdown(["path", "sizes", "slope (fit)", "slope (last step)", "baseline slope", "shape"], summary),
         "",
         markdown(["path", "size", "seconds", "ms per item", "baseline s", "ratio", "peak RSS MiB", "load avg"],
                  detail),
@@ -115,3 +123,7 @@ def render(results: dict[str, Any]) -> str:
     if results.get("errors"):
         parts += ["", "Errors: " + "; ".join(f"{k}: {v}" for k, v in results["errors"].items())]
     return "\n".join(parts)
+
+
+if __name__ == "__main__":  # re-render a saved run: bench/report.py bench/results/full.json
+    print(render(json.loads(Path(sys.argv[1]).read_text())))
