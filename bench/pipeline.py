@@ -7,7 +7,7 @@
 - ``push(size, hapi)``: the real ``etmi-fhir worker --exit-when-idle`` (one process, default target
   settings: only ``base_url``) draining a SQLite outbox of about ``size`` resources (one transaction row
   per episode, as the API queues them) to HAPI, against a bare ``requests`` client POSTing the same kind
-  of Bundles (other fresh patients) first. The worker's peak RSS comes from ``wait4``. ``seconds`` is the
+  of Bundles (other fresh patients) first. The worker's peak RSS is its ``VmHWM`` (see ``_worker``). ``seconds`` is the
   worker's wall time less that of the same command on an empty outbox (process start, imports, the first
   connection), which is reported as ``start_s``.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import api_bench
 import orjson
-from common import ROOT, episodes_for
+from common import ROOT, episodes_for, peak_rss_tree
 
 sys.path.insert(0, str(ROOT))
 
@@ -63,19 +63,26 @@ def _bare_client(hapi: str, bundles: list[dict[str, Any]]) -> float:
     return baseline(hapi, bundles)
 
 
-def _worker(database: str, targets: str) -> tuple[float, int, str]:
-    """Wall seconds and peak RSS (MiB) of one ``etmi-fhir worker --exit-when-idle`` (push only)."""
+def _worker(database: str, targets: str) -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MiB) of one ``etmi-fhir worker --exit-when-idle`` (push only).
+
+    The peak is the worker's own ``VmHWM``, read every 0.1 s while it runs (it only grows, so the last
+    read is the peak up to 0.1 s before the exit). Not ``wait4``'s ``ru_maxrss``: that also counts the
+    image of this (large) bench process that the child had between ``fork`` and ``exec``."""
     env = {**os.environ, "ETMI_LOG_LEVEL": "WARNING", "ETMI_SYNC_TARGETS": targets}
     started = time.perf_counter()
     process = subprocess.Popen([str(Path(sys.executable).with_name("etmi-fhir")), "worker", "--exit-when-idle",
                                 "--pull-every", "0", "--database-url", database], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, peak_rss_tree(process.pid)["root_mib"])
+        time.sleep(0.1)
     took = time.perf_counter() - started
     err = process.stderr.read()[-1500:] if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
+    if process.returncode != 0:
         raise RuntimeError(f"worker failed: {err}")
-    return took, usage.ru_maxrss // 1024, err
+    return took, peak, err
 
 
 def push(size: int, hapi: str) -> Point:
