@@ -37,10 +37,9 @@ def audit_trail() -> Response:
                          ("outcome", q.outcomes)):
         if request.args.get(name):
             values.append(request.args[name])
-    with current().store.sessions() as session:
-        _total, rows = audit.query(session, q)
-        entries = [{"id": r.id, "at": r.at.isoformat() + "Z", "actor": r.actor, "action": r.action,
-                    "outcome": r.outcome, "resource_type": r.resource_type, "resource_id": r.resource_id,
-                    "version_id": r.version_id, "patient_id": r.patient_id, "request_id": r.request_id,
-                    "audit_event": f"AuditEvent/{r.id}"} for r in rows]
+    _total, rows = current().store.audit_trail.search(q)
+    entries = [{"id": r.id, "at": r.at.isoformat() + "Z", "actor": r.actor, "action": r.action,
+                "outcome": r.outcome, "resource_type": r.resource_type, "resource_id": r.resource_id,
+                "version_id": r.version_id, "patient_id": r.patient_id, "request_id": r.request_id,
+                "audit_event": f"AuditEvent/{r.id}"} for r in rows]
     return json_response({"entries": entries})

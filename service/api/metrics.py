@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -24,15 +24,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select
-from sqlalchemy import exc as sa_exc
 
 from mappings.errors import Issue
 from service.api.edge import is_loopback
 from service.fhir.errors import error_response
-from service.store import Store
-from service.store.db import utcnow
-from service.store.models import OutboxRow
+from service.store import UNREACHABLE, Store, StoreError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRY_AFTER_S = 5  # seconds a client waits before retrying while the database is unreachable
@@ -62,8 +58,7 @@ TARGET_DOWN = Gauge("etmi_sync_target_down", "1 while this worker's breaker for 
                     "the last requests: one probe at a time, nothing dead-lettered)", ["target"], registry=WORKER)
 
 bp = Blueprint("metrics", __name__)
-DB_ERRORS: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-                                          sa_exc.DisconnectionError)
+DB_ERRORS = UNREACHABLE  # the database cannot be reached now: 503 with Retry-After
 
 
 class OutboxCollector(Collector):
@@ -77,7 +72,7 @@ class OutboxCollector(Collector):
         up = GaugeMetricFamily("etmi_database_up", "1 when the database answered this scrape's queries")
         try:
             families = self._families()
-        except sa_exc.SQLAlchemyError:
+        except StoreError:
             up.add_metric([], 0)
             return [up]
         up.add_metric([], 1)
@@ -96,22 +91,16 @@ class OutboxCollector(Collector):
         dead_by: dict[str, int] = {name: 0 for name in self._targets}
         oldest_by: dict[str, float] = {name: 0.0 for name in self._targets}
         now = self._now()
-        with self._store.sessions() as session:
-            rows = session.execute(
-                select(OutboxRow.target, OutboxRow.status, func.count(),
-                       func.sum(case((OutboxRow.attempts > 1, OutboxRow.attempts - 1), else_=0)),
-                       func.min(OutboxRow.created_at))
-                .group_by(OutboxRow.target, OutboxRow.status))
-            for target, status, count, retried, first in rows:
-                label = ALL_TARGETS if target is None else target
-                entries.add_metric([label, status], count)
-                retries.add_metric([label, status], int(retried or 0))
-                dead_by.setdefault(label, 0)  # every target seen gets a series, 0 included (alerts need one)
-                oldest_by.setdefault(label, 0.0)
-                if status == "dead":
-                    dead_by[label] = dead_by.get(label, 0) + count
-                if status in WAITING and first is not None:
-                    oldest_by[label] = max(oldest_by.get(label, 0.0), max(0.0, (now - first).total_seconds()))
+        for target, status, count, retried, first in self._store.outbox.gauges():
+            label = ALL_TARGETS if target is None else target
+            entries.add_metric([label, status], count)
+            retries.add_metric([label, status], retried)
+            dead_by.setdefault(label, 0)  # every target seen gets a series, 0 included (alerts need one)
+            oldest_by.setdefault(label, 0.0)
+            if status == "dead":
+                dead_by[label] = dead_by.get(label, 0) + count
+            if status in WAITING and first is not None:
+                oldest_by[label] = max(oldest_by.get(label, 0.0), max(0.0, (now - first).total_seconds()))
         for label, n in sorted(dead_by.items()):
             dead.add_metric([label], n)
         for label, age in sorted(oldest_by.items()):
@@ -120,7 +109,7 @@ class OutboxCollector(Collector):
 
     @staticmethod
     def _now() -> datetime:
-        return utcnow()
+        return datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the store keeps created_at
 
 
 def multiprocess() -> bool:

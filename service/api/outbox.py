@@ -11,7 +11,6 @@ from typing import Any
 from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
 from service.api.responses import OutboxListSchema, ReplayResultSchema, errors, query
 from service.api.routes_common import require_json_body
@@ -20,8 +19,7 @@ from service.errors import ApiError
 from service.fhir.parse import query_int
 from service.fhir.respond import json_response
 from service.limits import INT32_MAX
-from service.store.models import OutboxRow
-from service.store.outbox import by_target_label
+from service.store.outbox import OutboxEntry, by_target_label
 
 bp = Blueprint("outbox", __name__, url_prefix="/api/v1/outbox", description="The outbox towards the EHRs")
 bp.before_request(require_json_body)
@@ -47,7 +45,7 @@ def operator_outcome(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 
-def _summary(row: OutboxRow) -> dict[str, Any]:
+def _summary(row: OutboxEntry) -> dict[str, Any]:
     """An entry without its FHIR body (bodies never leave through this endpoint) nor the diagnostics text
     of its outcome; ``last_error`` holds status and issue codes only (``sync.push.safe_summary``)."""
     return {"id": row.id, "patient_key": row.patient_key, "target": row.target, "resource_type": row.resource_type,
@@ -70,12 +68,9 @@ def list_entries() -> Response:
     if not set(wanted) <= set(STATUSES):
         raise ApiError(400, f"status must be among {', '.join(STATUSES)}", expression="status")
     count = query_int("_count", 100, 0, 1000)
-    query = select(OutboxRow).where(OutboxRow.status.in_(wanted))
-    if target := request.args.get("target"):
-        query = query.where(OutboxRow.target == target)
     outbox = current().store.outbox
-    with current().store.sessions() as session:
-        entries = [_summary(r) for r in session.scalars(query.order_by(OutboxRow.id.desc()).limit(count))]
+    found = outbox.list(wanted, count, target=request.args.get("target") or None, newest_first=True)
+    entries = [_summary(e) for e in found]
     return json_response({"counts": outbox.counts(), "by_target": by_target_label(outbox.counts_by_target()),
                           "entries": entries})
 

@@ -15,7 +15,6 @@ from service.errors import ApiError
 from service.exchange.jobs import Job, Jobs, bulk_root, manifest
 from service.fhir.params import STORED
 from service.fhir.respond import fhir_response
-from service.store.db import utcnow
 
 bp = Blueprint("bulk", __name__, url_prefix="/fhir")
 FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
@@ -69,7 +68,8 @@ def _kick_off(patients_only: bool) -> Response:
     types, since = _types(), _since()
     for rtype in types:
         operator(rtype, "r", "search", system_only=True)
-    job = _jobs().create(principal().subject, request.url, types, since, patients_only, utcnow())
+    now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as the jobs table keeps it
+    job = _jobs().create(principal().subject, request.url, types, since, patients_only, now)
     record([audit_record("search", rtype, params=("$export", *request.args)) for rtype in types])
     return Response(status=202, headers={"Content-Location": f"{_base()}/$export-status/{job.id}"})
 

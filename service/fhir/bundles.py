@@ -6,15 +6,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from service.errors import ApiError
 from service.fhir.params import CONFORMANCE, INCLUDES
 from service.fhir.search import Parsed
 from service.ig import Package
-from service.store import resources
-from service.store.models import FhirResourceRow
+from service.store.reader import StoredResource
 
 
 def _entry(base: str, resource: dict[str, Any], mode: str | None = None) -> dict[str, Any]:
@@ -45,7 +43,7 @@ def _links(parsed: Parsed, total: int, base: str, path: str, args: MultiDict[str
     return links
 
 
-def searchset(parsed: Parsed, total: int, rows: list[FhirResourceRow], included: list[dict[str, Any]],
+def searchset(parsed: Parsed, total: int, rows: list[StoredResource], included: list[dict[str, Any]],
               base: str, path: str, args: MultiDict[str, str]) -> dict[str, Any]:
     entries = [] if parsed.summary_count else [_entry(base, r.resource, "match") for r in rows]
     entries += [_entry(base, r, "include") for r in included]
@@ -61,29 +59,24 @@ def searchset(parsed: Parsed, total: int, rows: list[FhirResourceRow], included:
     return bundle
 
 
-def included(session: Session, rows: list[FhirResourceRow], includes: list[tuple[str, str]],
-             allowed: Callable[[str, str | None], bool]) -> list[tuple[dict[str, Any], str | None]]:
-    """Resources referenced by the matches through ``_include``, once each, with their stored patient:
-    only those ``allowed(type, stored patient)`` lets the caller read (its scopes on *that* type, and
-    its patient compartment)."""
-    wanted: dict[str, list[str]] = {}
-    for rtype, param in includes:
-        element = INCLUDES[(rtype, param)]
-        for row in rows:
-            value = row.resource.get(element)
-            for ref in value if isinstance(value, list) else [value] if value else []:
-                target, _, rid = str(ref.get("reference", "")).partition("/")
-                if rid and rid not in wanted.setdefault(target, []):
-                    wanted[target].append(rid)
-    out: list[tuple[dict[str, Any], str | None]] = []
-    for target, ids in wanted.items():
-        for found in resources.current_many(session, target, ids):
-            if allowed(target, found.patient_id):
-                out.append((found.resource, found.patient_id))
-    return out
+def wanted(includes: list[tuple[str, str]]) -> Callable[[list[StoredResource]], dict[str, list[str]]]:
+    """What ``_include`` asks for among the matches: the referenced ids by type, once each (the façade
+    then keeps those the caller may read: its scopes on *that* type, and its patient compartment)."""
+    def referenced(rows: list[StoredResource]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for rtype, param in includes:
+            element = INCLUDES[(rtype, param)]
+            for row in rows:
+                value = row.resource.get(element)
+                for ref in value if isinstance(value, list) else [value] if value else []:
+                    target, _, rid = str(ref.get("reference", "")).partition("/")
+                    if rid and rid not in found.setdefault(target, []):
+                        found[target].append(rid)
+        return found
+    return referenced
 
 
-def history(rows: list[FhirResourceRow], base: str) -> dict[str, Any]:
+def history(rows: list[StoredResource], base: str) -> dict[str, Any]:
     entries = []
     for row in rows:
         entry = _entry(base, row.resource)

@@ -16,8 +16,8 @@ from service.fhir.params import STORED
 from service.fhir.respond import fhir_response
 from service.fhir.search import parse
 from service.ig import CONFORMANCE_TYPES
-from service.store import resources
-from service.store.models import FhirResourceRow
+from service.store.reader import StoredResource
+from service.store.resources import SearchQuery
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 STARTED = datetime.now(UTC).isoformat(timespec="seconds")
@@ -46,7 +46,7 @@ def _known(rtype: str) -> None:
         raise ApiError(404, f"resource type {rtype!r} is not supported here")
 
 
-def _row_response(row: FhirResourceRow) -> Response:
+def _row_response(row: StoredResource) -> Response:
     headers = {"ETag": f'W/"{row.version_id}"',
                "Last-Modified": row.last_updated.replace(tzinfo=UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")}
     if request.headers.get("If-None-Match") == headers["ETag"]:
@@ -60,12 +60,11 @@ def metadata() -> Response:
     return fhir_response(capability_statement(ctx.package, base_url(), STARTED, ctx.verifier is not None))
 
 
-def _read_row(rtype: str, rid: str, version: int | None = None, action: str = "read") -> FhirResourceRow:
+def _read_row(rtype: str, rid: str, version: int | None = None, action: str = "read") -> StoredResource:
     """The stored row (a version, or the current one) if the caller may read it; else the 404 of a
     missing resource (also for a row outside a patient token's compartment) or 403 (no scope)."""
     authorize(rtype, "r", action)
-    with current().store.sessions() as session:
-        row = resources.read(session, rtype, rid, version)
+    row = current().store.reader.read(rtype, rid, version)
     not_found = f"{rtype}/{rid}" + (f"/_history/{version}" if version else "") + " is not known"
     if row is None:
         raise ApiError(404, not_found)
@@ -108,8 +107,7 @@ def history(rtype: str, rid: str) -> Response:
     if rtype not in STORED:
         raise ApiError(404, f"no version history for {rtype!r}")
     current_row = _read_row(rtype, rid, action="history")
-    with current().store.sessions() as session:
-        rows = [r for r in resources.history(session, rtype, rid) if may_see(rtype, r.patient_id)]
+    rows = [r for r in current().store.reader.history(rtype, rid) if may_see(rtype, r.patient_id)]
     record([audit_record("history", rtype, resource_id=rid, patient_id=current_row.patient_id)])
     return fhir_response(bundles.history(rows, base_url()))
 
@@ -127,12 +125,11 @@ def search(rtype: str) -> Response:
         return fhir_response(bundles.conformance_search(current().package, rtype, args, base_url(), _lenient()))
     limit = authorize(rtype, "s", "search")
     parsed = parse(rtype, args, current().settings.page_size, _lenient())
-    total, rows, included = 0, list[FhirResourceRow](), list[tuple[dict[str, Any], str | None]]()
+    total, rows, included = 0, list[StoredResource](), list[tuple[dict[str, Any], str | None]]()
     if _restrict(parsed.query, rtype, limit):
-        with current().store.sessions() as session:
-            total, rows = resources.search(session, parsed.query)
-            rows = [r for r in rows if may_see(rtype, r.patient_id, "s")]
-            included = bundles.included(session, rows, parsed.includes, may_see)
+        total, rows, referenced = current().store.reader.search(
+            parsed.query, lambda r: may_see(rtype, r.patient_id, "s"), bundles.wanted(parsed.includes))
+        included = [(r.resource, r.patient_id) for r in referenced if may_see(r.resource_type, r.patient_id)]
     # one AuditEvent per patient in the results (BALP), one without a patient when none is found
     found = {r.patient_id for r in rows if r.patient_id} | {p for _r, p in included if p}
     params = tuple(name.partition(":")[0] for name in args)
@@ -147,7 +144,7 @@ def _lenient() -> bool:
     return "handling=lenient" in prefer.split(";") or "handling=lenient" in prefer.split(",")
 
 
-def _restrict(query: resources.SearchQuery, rtype: str, limit: str | None) -> bool:
+def _restrict(query: SearchQuery, rtype: str, limit: str | None) -> bool:
     """A patient-scoped token searches its own compartment only: another patient's criteria match
     nothing (exactly as for a patient that does not exist). False when nothing can match."""
     if limit is None:

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store.db import make_engine, migrations_current, session_factory, upgrade
+from service.store.audit import AuditTrail
+from service.store.db import UNREACHABLE, StoreError, make_engine, migrations_current, session_factory, upgrade
 from service.store.episodes import EpisodeStore
 from service.store.outbox import IdMap, OutboxEntry, OutboxRepository
+from service.store.reader import ResourceReader
 from service.store.sync_state import SyncState
 
-__all__ = ["EpisodeStore", "IdMap", "OutboxEntry", "OutboxRepository", "Store", "SyncState", "open_store"]
+__all__ = ["UNREACHABLE", "AuditTrail", "EpisodeStore", "IdMap", "OutboxEntry", "OutboxRepository", "ResourceReader",
+           "Store", "StoreError", "SyncState", "open_store"]
 
 
 @dataclass
@@ -28,6 +31,8 @@ class Store:
     id_map: IdMap = field(init=False)
     sync_state: SyncState = field(init=False)
     episodes: EpisodeStore = field(init=False)
+    reader: ResourceReader = field(init=False)
+    audit_trail: AuditTrail = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
@@ -35,6 +40,8 @@ class Store:
         self.id_map = IdMap(self.sessions)
         self.sync_state = SyncState(self.sessions)  # cursors and conflicts (compose gives the runtime's its edits)
         self.episodes = EpisodeStore(self.sessions)
+        self.reader = ResourceReader(self.sessions)  # the /fhir façade's reads
+        self.audit_trail = AuditTrail(self.sessions)
 
     def reachable(self) -> bool:
         try:

@@ -79,3 +79,33 @@ def query(session: Session, q: AuditQuery) -> tuple[int, list[AuditRow]]:
     total = session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
     rows = list(session.scalars(filtered.order_by(AuditRow.id.desc()).offset(q.offset).limit(q.count)))
     return int(total), rows
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row as ``/api/v1/audit`` lists it (its FHIR AuditEvent: ``/fhir/AuditEvent/<id>``)."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    resource_type: str
+    resource_id: str | None
+    version_id: int | None
+    patient_id: str | None
+    request_id: str | None
+
+
+class AuditTrail:
+    """The audit rows for the views (``Store.audit_trail``): each search in one read session."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def search(self, q: AuditQuery) -> tuple[int, list[AuditEntry]]:
+        """The number of matches and one page of them, newest first."""
+        with self._sessions() as session:
+            total, rows = query(session, q)
+            return total, [AuditEntry(r.id, r.at, r.actor, r.action, r.outcome, r.resource_type, r.resource_id,
+                                      r.version_id, r.patient_id, r.request_id) for r in rows]

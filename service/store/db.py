@@ -21,12 +21,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE = "etmi_write"  # execution option: this transaction writes
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterQueue] = weakref.WeakKeyDictionary()
+
+
+#: Any failure of the database; and those that mean it cannot be reached now (down, a dropped connection,
+#: a pool timeout): the web app answers them 503 with Retry-After, not 500 (``service.api.metrics``).
+StoreError = exc.SQLAlchemyError
+UNREACHABLE: tuple[type[Exception], ...] = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError,
+                                            exc.DisconnectionError)
 
 
 def utcnow() -> datetime:

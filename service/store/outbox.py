@@ -14,12 +14,13 @@ entry never holds back another EHR's entries. Dead letters do not block.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from service.store.db import transaction, utcnow
@@ -27,6 +28,8 @@ from service.store.models import IdMapRow, OutboxRow
 
 Operation = Literal["transaction", "create", "update", "delete"]
 Status = Literal["pending", "in-flight", "sent", "failed", "dead"]
+#: Per target and status: entries, attempts beyond the first (summed), the oldest ``created_at``.
+Gauge = tuple[str | None, str, int, int, datetime | None]
 WAITING: tuple[str, ...] = ("pending", "failed", "in-flight")
 
 
@@ -189,12 +192,27 @@ class OutboxRepository:
             row = session.get(OutboxRow, entry_id)
             return _entry(row) if row else None
 
-    def list(self, status: str, limit: int = 50) -> list[OutboxEntry]:
-        """Entries of one status, oldest first (for operators: ``last_error`` and ``outcome`` say why)."""
+    def list(self, status: str | Sequence[str], limit: int = 50, target: str | None = None,
+             newest_first: bool = False) -> list[OutboxEntry]:
+        """Entries of a status (or of any of several), of one ``target`` or all, oldest first (or newest):
+        for operators, ``last_error`` and ``outcome`` say why."""
+        statuses = [status] if isinstance(status, str) else list(status)
+        query = select(OutboxRow).where(OutboxRow.status.in_(statuses))
+        if target:
+            query = query.where(OutboxRow.target == target)
+        order = OutboxRow.id.desc() if newest_first else OutboxRow.id
         with self._factory() as session:
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.status == status)
-                                   .order_by(OutboxRow.id).limit(limit))
-            return [_entry(row) for row in rows]
+            return [_entry(row) for row in session.scalars(query.order_by(order).limit(limit))]
+
+    def gauges(self) -> builtins.list[Gauge]:
+        """Per target and status: entries, attempts beyond the first (summed) and the oldest ``created_at``."""
+        with self._factory() as session:
+            rows = session.execute(
+                select(OutboxRow.target, OutboxRow.status, func.count(),
+                       func.sum(case((OutboxRow.attempts > 1, OutboxRow.attempts - 1), else_=0)),
+                       func.min(OutboxRow.created_at))
+                .group_by(OutboxRow.target, OutboxRow.status))
+            return [(target, status, n, int(retried or 0), first) for target, status, n, retried, first in rows]
 
     def counts(self) -> dict[str, int]:
         """Entries per status, for health pages and tests."""
