@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from service.sync.errors import classify
-from service.sync.ports import FhirError, FhirResponse, Json
-from tests.sync.recording import Bench, RecordingEhr, goal
+from service.sync.ports import FhirError, FhirResponse, Json, RetryableError
+from service.sync.push import LeaseKeeper, LeaseLost
+from tests.sync.recording import Bench, RecordingEhr, bundle_of, goal
+from tests.sync.support import enqueue_bundle, episode_bundle, unique_episode
 
 
 @dataclass
@@ -82,3 +86,88 @@ def test_a_held_write_is_dead_lettered_naming_what_a_clinician_must_decide(tmp_p
         {"severity": "error", "code": "conflict", "diagnostics": "held for a clinician: Goal/g1",
          "expression": ["Bundle"]}]}
     assert bench.history(g2)[-1]["description"] == {"text": "ours"}, "the rest was sent"
+
+
+@dataclass
+class CountingOutbox:
+    """The two calls ``LeaseKeeper`` makes of an outbox: ``renew`` answers ``holds``."""
+
+    holds: bool = True
+    renewals: int = 0
+
+    def renew(self, entries: object, lease_seconds: float) -> bool:
+        self.renewals += 1
+        return self.holds
+
+
+@dataclass
+class Entry:
+    id: int
+
+
+def test_the_lease_is_renewed_before_the_first_request_then_once_a_third_of_it_has_passed() -> None:
+    moment = [datetime(2026, 1, 1, tzinfo=UTC)]
+    outbox = CountingOutbox()
+    keeper = LeaseKeeper(outbox, [Entry(7)], 90, lambda: moment[0])  # type: ignore[arg-type,list-item]
+    server = keeper.guard(RecordingEhr("a"))
+    assert server.base_url == "http://a.invalid/fhir" and outbox.renewals == 0, "reading an attribute is no request"
+    for seconds, renewals in [(0, 1), (29.9, 1), (30, 2), (59.9, 2), (60, 3)]:
+        moment[0] = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+        server.capabilities()
+        assert outbox.renewals == renewals, seconds
+    outbox.holds = False
+    moment[0] += timedelta(seconds=30)
+    with pytest.raises(LeaseLost, match=r"^lease lost on outbox entries \[7\]: another worker has them$"):
+        server.capabilities()
+
+
+def test_a_409_without_a_stale_version_is_a_collision_to_retry_and_a_412_is_for_a_human(tmp_path: Path) -> None:
+    ehr = RefusingEhr("a", refusal=classify(409, {}, None, "POST [base]"))
+    bench = Bench(tmp_path, "transaction", ehr)
+    bench.enqueue(("PUT", goal("g1")))
+    [report] = bench.push_once()
+    assert (report.retried, report.dead) == (1, 0), "HAPI-0550: a concurrent conditional create, try again"
+    ehr.refusal = classify(412, {}, None, "POST [base]")
+    time.sleep(0.2)
+    [report] = bench.push_once()
+    assert (report.retried, report.dead) == (0, 1), "several EHR resources match: a human decides"
+
+
+def test_a_refusal_without_an_outcome_is_dead_lettered_with_one_saying_what_happened(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, "transaction", RefusingEhr("a", refusal=classify(404, {}, None, "POST [base]")))
+    bench.enqueue(("PUT", goal("g1")))
+    [report] = bench.push_once()
+    assert report.errors == ["a: POST [base]: HTTP 404"]
+    [dead] = bench.store.outbox.list("dead")
+    assert dead.outcome == {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "processing", "diagnostics": "POST [base]: HTTP 404", "expression": ["Bundle"]}]}
+
+
+def test_long_errors_are_cut_in_the_report_and_in_the_dead_letter(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, "transaction", RefusingEhr("a", refusal=RetryableError("x" * 1500, 503)), max_attempts=1)
+    bench.enqueue(("PUT", goal("g1")))
+    [report] = bench.push_once()
+    assert report.dead == 1 and report.errors == [("a: " + "x" * 1500)[:1000]]
+    [dead] = bench.store.outbox.list("dead")
+    assert dead.outcome is not None and dead.outcome["issue"][0]["diagnostics"] == "x" * 500
+
+
+def test_an_entry_for_an_unknown_target_is_dead_lettered_saying_so(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, "transaction")
+    enqueue_bundle(bench.store, bundle_of(("PUT", goal("g1"))), "p1", targets=["ghost"])
+    [report] = bench.push_once()
+    assert (report.dead, report.errors) == (1, ["target ghost is not configured"])
+    [dead] = bench.store.outbox.list("dead")
+    assert dead.outcome == {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "not-found", "diagnostics": "target ghost is not configured in this sync worker",
+         "expression": ["Bundle"]}]}
+    assert bench.ehr.calls == []
+
+
+def test_a_target_gets_only_its_push_types_and_the_patient(tmp_path: Path) -> None:
+    types = ["Condition", "CarePlan", "Goal", "QuestionnaireResponse"]  # no Observation, no Procedure
+    bench, payload = Bench(tmp_path, "transaction", push_types=types), unique_episode(36)
+    enqueue_bundle(bench.store, episode_bundle(payload), "p1")
+    bench.push()
+    assert bench.store.outbox.counts() == {"sent": 1}
+    assert {t for (t, _i) in bench.ehr.store} == {"Patient", "Provenance", *types}

@@ -69,6 +69,9 @@ def test_the_ehr_patient_is_never_updated_and_a_second_entry_writes_past_it(tmp_
     new_goal = first_of(episode_resources(changed), "Goal")
     assert bench.history(new_goal)[-1]["target"] == new_goal["target"]
     assert dangling(bench.ehr) == []
+    named = [t["reference"] for t in bench.ehr.sent("Provenance")[-1]["target"]]
+    assert not [t for t in named if t.startswith(("Patient/", "Observation/", "Procedure/"))], \
+        "a first attempt's Provenance names what it wrote, not the creates an earlier entry made"
 
 
 @pytest.mark.parametrize("mode", MODES)
