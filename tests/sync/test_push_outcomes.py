@@ -171,3 +171,37 @@ def test_a_target_gets_only_its_push_types_and_the_patient(tmp_path: Path) -> No
     bench.push()
     assert bench.store.outbox.counts() == {"sent": 1}
     assert {t for (t, _i) in bench.ehr.store} == {"Patient", "Provenance", *types}
+
+
+def events(caplog: pytest.LogCaptureFixture, *fields: str) -> list[tuple[object, ...]]:
+    return [(r.getMessage(), *(getattr(r, f, None) for f in fields)) for r in caplog.records
+            if r.name == "etmi.sync.push"]
+
+
+def test_the_log_events_operators_search_for_name_target_entry_and_status_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="etmi.sync.push")
+    ehr = RefusingEhr("a", refusal=classify(503, {}, None, "POST [base]"))
+    bench = Bench(tmp_path, "transaction", ehr, conflicts={"Goal": "service-wins"})
+    bench.enqueue(("PUT", goal("g1")))
+    bench.push_once()
+    [(name, target, entry, status, delay)] = events(caplog, "target", "entry", "status", "delay")
+    assert (name, target, entry, status) == ("sync.retry", "a", 1, 503) and isinstance(delay, float)
+    caplog.clear()
+    ehr.refusal = None
+    time.sleep(0.2)
+    bench.push()
+    bench.ehr.edit("Goal", bench.history(goal("g1"))[-1]["id"], description={"text": "edited in the EHR"})
+    bench.enqueue(("PUT", goal("g1", "ours")))
+    bench.push()
+    assert events(caplog, "target", "resource_type", "policy", "resolution") == [
+        ("sync.conflict", "a", "Goal", "service-wins", "overwrote-ehr")]
+    caplog.clear()
+    ehr.refusal = classify(404, {}, None, "POST [base]")
+    bench.enqueue(("PUT", goal("g2")))
+    enqueue_bundle(bench.store, bundle_of(("PUT", goal("g3"))), "p2", targets=["ghost"])
+    bench.push_once()
+    assert sorted(events(caplog, "target", "entry", "status", "count"), key=str) == [
+        ("sync.dead_letter", "a", 3, 404, None), ("sync.dead_letter", "ghost", None, None, 1)]
+    assert "g1" not in caplog.text and "g2" not in caplog.text, "no identifiers in the log"
