@@ -98,7 +98,7 @@ def audit_record(action: str, resource_type: str, *, resource_id: str | None = N
 
 
 class _WithAgent(Protocol):
-    """A write's caller (``service.api.writes.Caller``): a dataclass naming the actor and its agents."""
+    """A write's caller (``service.episodes.model.Caller``): a dataclass naming the actor and its agents."""
 
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 

@@ -54,7 +54,9 @@ def test_the_sync_runtime_validates_with_the_settings_definitions(
     finally:
         elsewhere.store.close()
     runtime = compose.sync_runtime(make_settings(database), [])
-    try:
+    try:  # the Puller and the sync state are given the episode use-case when built, nothing patched on later
+        assert runtime.puller().edits is runtime.edits and isinstance(runtime.edits, RemoteEdits)
+        assert not hasattr(runtime.store.sync_state, "apply")
         assert runtime.state.apply_remote("ehr", None, goal) is True
     finally:
         runtime.store.close()
