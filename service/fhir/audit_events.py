@@ -48,11 +48,10 @@ def _row_id(text: str) -> int:
 
 def fhir_read(event_id: str) -> dict[str, Any]:
     system_only("r", "read")
-    with current().store.sessions() as session:
-        _total, rows = audit.query(session, audit.AuditQuery(ids=[_row_id(event_id)], count=1))
-        if not rows:
-            raise ApiError(404, f"AuditEvent/{event_id} is not known")
-        return audit.event_of(rows[0])
+    _total, events = current().store.audit_trail.events(audit.AuditQuery(ids=[_row_id(event_id)], count=1))
+    if not events:
+        raise ApiError(404, f"AuditEvent/{event_id} is not known")
+    return events[0]
 
 
 def _date(q: audit.AuditQuery, value: str) -> None:
@@ -102,9 +101,7 @@ def fhir_search(args: MultiDict[str, str], base: str, path: str) -> dict[str, An
             _apply(q, name, value)
         elif name not in ("_count", "_format", "_pretty", "_total"):
             raise ApiError(400, f"unknown search parameter {name!r} for AuditEvent", expression=name)
-    with current().store.sessions() as session:
-        total, rows = audit.query(session, q)
-        events = [audit.event_of(r) for r in rows]
+    total, events = current().store.audit_trail.events(q)
     root = base.rsplit("/fhir", 1)[0]
     kept = [(k, v) for k, v in args.items(multi=True) if k not in ("_offset", "_count")]
 

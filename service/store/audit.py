@@ -109,3 +109,9 @@ class AuditTrail:
             total, rows = query(session, q)
             return total, [AuditEntry(r.id, r.at, r.actor, r.action, r.outcome, r.resource_type, r.resource_id,
                                       r.version_id, r.patient_id, r.request_id) for r in rows]
+
+    def events(self, q: AuditQuery) -> tuple[int, list[dict[str, Any]]]:
+        """The number of matches and one page of their FHIR AuditEvents (``event_of``), newest first."""
+        with self._sessions() as session:
+            total, rows = query(session, q)
+            return total, [event_of(r) for r in rows]
