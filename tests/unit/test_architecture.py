@@ -1,6 +1,7 @@
 """Import rules that import-linter cannot state (the rest are contracts in ``.importlinter``, checked by
 test_import_contracts.py): mappings uses only the standard library and no clock, randomness or I/O; no
-HTTP client outside adapters, among those the graph cannot name; only config.py reads the environment."""
+HTTP client outside adapters, among those the graph cannot name; only config.py reads the environment; the
+composition assigns no attribute onto what it built."""
 
 from __future__ import annotations
 
@@ -63,3 +64,20 @@ def test_only_config_reads_the_environment() -> None:
     offenders = [str(p.relative_to(ROOT)) for p in python_files("service")
                  if p.name != "config.py" and ("os.environ" in p.read_text() or "getenv(" in p.read_text())]
     assert not offenders, f"only service/config.py may read the environment: {offenders}"
+
+
+def test_the_composition_patches_nothing_onto_what_it_built() -> None:
+    """``service/compose.py`` and ``create_app`` hand ports in through constructors (the Puller's
+    ``RemoteEditPort``, the sync state's): no ``obj.attr = ...`` onto an object after construction."""
+    offenders = []
+    for name in ("compose.py", "app.py"):
+        path = ROOT / "service" / name
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+                targets = [node.target]
+            else:
+                continue
+            offenders += [f"{name}:{node.lineno}" for t in targets if isinstance(t, ast.Attribute)]
+    assert not offenders, f"an attribute assigned after construction: {offenders}"
