@@ -10,6 +10,7 @@ its constructors, so a command run outside the checkout (as the Docker image run
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from service.ig import Package
 from service.store import Store, SyncState
 from service.store import open_store as _open_store
 from service.sync.clock import SystemClock
-from service.sync.ports import RemoteEditPort, SyncStatePort
+from service.sync.ports import FhirServerPort, RemoteEditPort, SyncStatePort
 from service.sync.pull import Puller
 from service.sync.push import Pusher
+from service.sync.retry import Backoff
 from service.sync.targets import Target, configured_targets, load_targets
 from service.wiring import Context
 
@@ -80,9 +82,17 @@ class SyncRuntime:
     def clients(self) -> list[tuple[Target, FhirClient]]:
         return clients(self.targets)
 
-    def pusher(self, worker_id: str | None = None) -> Pusher:
+    def pusher(self, worker_id: str | None = None,
+               guard: Callable[[Target, FhirServerPort], FhirServerPort] | None = None,
+               backoff: Callable[[Target], Backoff] | None = None) -> Pusher:
+        """A pusher for the targets; ``guard`` wraps each target's client (the worker's breakers), ``backoff`` gives
+        each target's retry schedule (default: the target's own settings)."""
         wid = worker_id or f"{socket.gethostname()}-{id(self):x}"
-        return Pusher(self.store.outbox, self.store.id_map, self.clients(), SystemClock(), wid, state=self.state)
+        servers: list[tuple[Target, FhirServerPort]] = list(self.clients())
+        if guard is not None:
+            servers = [(t, guard(t, server)) for t, server in servers]
+        return Pusher(self.store.outbox, self.store.id_map, servers, SystemClock(), wid, state=self.state,
+                      backoff=backoff)
 
     def puller(self) -> Puller:
         return Puller(self.store.id_map, self.state, self.clients(), SystemClock(), self.edits)

@@ -90,10 +90,8 @@ class Loop:
 
     def pusher(self, worker_id: str) -> Pusher:
         """The runtime's pusher, its EHR clients behind this process's breakers and its backoff aware of them."""
-        pusher = self.rt.pusher(worker_id)
-        pusher.targets = [(t, self.health[t.name].guard(server)) for t, server in pusher.targets]
-        pusher._backoff = self.backoff  # the Pusher's own hook (its constructor's ``backoff``)
-        return pusher
+        return self.rt.pusher(worker_id, guard=lambda t, server: self.health[t.name].guard(server),
+                              backoff=self.backoff)
 
     def backoff(self, target: Target) -> Backoff:
         return HealthAwareBackoff(target.backoff_base, target.backoff_cap, target.max_attempts,

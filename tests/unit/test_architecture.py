@@ -67,10 +67,10 @@ def test_only_config_reads_the_environment() -> None:
 
 
 def test_the_composition_patches_nothing_onto_what_it_built() -> None:
-    """``service/compose.py`` and ``create_app`` hand ports in through constructors (the Puller's
+    """``service/compose.py``, ``create_app`` and the sync commands hand ports in through constructors (the Puller's
     ``RemoteEditPort``, the sync state's): no ``obj.attr = ...`` onto an object after construction."""
     offenders = []
-    for name in ("compose.py", "app.py"):
+    for name in ("compose.py", "app.py", "commands/worker.py", "commands/sync.py"):
         path = ROOT / "service" / name
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Assign):
