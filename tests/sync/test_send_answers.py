@@ -102,9 +102,9 @@ def test_an_answer_without_entries_is_retried(tmp_path: Path, mode: str) -> None
     assert entry.last_error == "a: the answer has 0 entries for 2 requests"
 
 
-@pytest.mark.parametrize(("answer", "status"), [({}, "0"), ({"response": {}}, "0"),
+@pytest.mark.parametrize(("answer", "status"), [({}, "0"), ({"response": {}}, "0"), ({"response": {"status": ""}}, "0"),
                                                 ({"response": {"status": "300 Multiple Choices"}}, "300")],
-                         ids=["no-response", "no-status", "3xx"])
+                         ids=["no-response", "no-status", "empty-status", "3xx"])
 @pytest.mark.parametrize("mode", ["transaction", "batch"])
 def test_an_entry_answer_that_is_no_success_is_never_recorded_as_one(
     tmp_path: Path, mode: str, answer: Json, status: str,

@@ -11,9 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from service.sync.clock import SystemClock
+from service.sync.push import Pusher
 from tests.sync.fake_answers import AnswerStyle
 from tests.sync.recording import Bench, RecordingEhr, dangling, goal
-from tests.sync.support import enqueue_bundle, episode_bundle, episode_resources, first_of, unique_episode
+from tests.sync.support import (
+    drain_until_settled,
+    enqueue_bundle,
+    episode_bundle,
+    episode_resources,
+    first_of,
+    target_for,
+    unique_episode,
+)
 
 MODES = ["transaction", "batch", "individual"]
 
@@ -212,3 +222,16 @@ def test_a_failed_send_keeps_the_versions_earlier_transactions_learnt(tmp_path: 
     assert bench.store.outbox.counts() == {"sent": 1, "failed": 1}
     assert [(bench.remote(g) or ("", None))[1] for g in goals] == ["2", "2", "1", "1"], \
         "the first transaction's versions are kept for the next attempt's If-Match"
+
+
+def test_two_targets_on_one_ehr_keep_a_provenance_each(tmp_path: Path) -> None:
+    bench, payload = Bench(tmp_path), unique_episode(37)
+    conditions = target_for(bench.ehr.base_url, "conditions", push_types=["Condition"])
+    goals = target_for(bench.ehr.base_url, "goals", push_types=["Goal"])
+    enqueue_bundle(bench.store, episode_bundle(payload), "p1")
+    pusher = Pusher(bench.store.outbox, bench.store.id_map, [(conditions, bench.ehr), (goals, bench.ehr)],
+                    SystemClock(), "w1", state=bench.store.sync_state)
+    drain_until_settled(pusher, bench.store, 20)
+    assert bench.store.outbox.counts() == {"sent": 1}
+    named = sorted(sorted(t["reference"].split("/")[0] for t in p["target"]) for p in bench.ehr.current("Provenance"))
+    assert named == [["Condition", "Patient"], ["Goal", "Patient"]], "each target's writes keep their own Provenance"
