@@ -122,7 +122,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace, str, dict[str, Any]], None]] =
 ORDER = "mapping,validation,observation,ingest,export,import,latency,push"  # the longest (push) last
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="sizes 100 / 1k / 10k, 20 latency samples")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
@@ -151,6 +151,13 @@ def main() -> int:
         args.until = moment.timestamp() + (86400 if moment < datetime.now(UTC) else 0)
     args.out = args.out or ROOT / "bench" / "results" / f"{mode}.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.mode = mode
+    return args
+
+
+def main() -> int:
+    args = _arguments()
+    mode = args.mode
     command = "bench/run " + " ".join(sys.argv[1:])
     results: dict[str, Any] = {"mode": mode, "command": command.strip(), "sizes": args.sizes, "cores": os.cpu_count(),
                                "started": datetime.now(UTC).isoformat(timespec="seconds"), "paths": {}, "errors": {}}
