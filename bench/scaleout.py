@@ -203,15 +203,19 @@ def worker_start(server: str, hapi: str) -> float:
         return _workers(empty, hapi, 1)
 
 
-def run(server: str, hapi: str, sizes: tuple[int, int], bare_episodes: int, counts: list[int]) -> dict[str, Any]:
-    start_s = worker_start(server, hapi)
+def run(server: str, hapi: str, sizes: tuple[int, int], bare_episodes: int, counts: list[int],
+        ingest_only: bool = False) -> dict[str, Any]:
+    start_s = 0.0 if ingest_only else worker_start(server, hapi)
     result: dict[str, Any] = {"start_s": start_s, "ingest": [], "push": [], "check": [],
-                              "bare1": bare_client(hapi, bare_episodes, 1, seed=31)}
+                              "bare1": None if ingest_only else bare_client(hapi, bare_episodes, 1, seed=31)}
     for n in counts:
         loads = [(clients, [orjson.dumps(unique_episode(i, seed=40 + n)) for i in range(size)])
                  for clients, size in zip((4, 50), sizes, strict=True)]
         with fresh_database(server) as database:
             result["ingest"] += ingest(database, hapi, n, loads)
+            if ingest_only:
+                print(json.dumps({"N": n, "ingest": result["ingest"][-2:]}), file=sys.stderr, flush=True)
+                continue
             bare = bare_client(hapi, bare_episodes, n, seed=50 + n)
             result["push"].append({**push(database, hapi, n, start_s), "bare": bare})
             result["check"].append({"M": n, **exactly_once(database, hapi)})
@@ -228,6 +232,8 @@ def report(result: dict[str, Any], command: str) -> bool:
                    [[r["N"], r["clients"], r["n"], r["rps"], r["p50"], r["p99"], len(r["errors"]), r["bare"]["rps"],
                      r["bare"]["p99"], f"1/{r['bare']['rps'] / r['rps']:.0f}", r["load"]] for r in result["ingest"]]))
     bare1 = result["bare1"]
+    if bare1 is None:  # --ingest-only
+        return not sum(len(r["errors"]) for r in result["ingest"])
     print(f"\nbare client, 1 thread: {bare1['resources']} resources in {bare1['seconds']:.1f} s = "
           f"{bare1['rate']:.1f} resources/s\n")
     print(markdown(["M workers", "resources", "seconds", "resources/s", "bare client, M threads, res/s",
@@ -254,13 +260,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="20 + 60 episodes per N (default 60 + 150), 20 for the bare client (30)")
     parser.add_argument("--processes", default="1,2,4", help="N = M values (default 1,2,4)")
+    parser.add_argument("--ingest-only", action="store_true", help="(a) only: no push, no exactly-once check")
     args = parser.parse_args()
     if not args.database_url.startswith(("postgresql://", "postgresql+psycopg://")) or not args.hapi:
         parser.error("needs a PostgreSQL server and HAPI: source /tmp/etmi-servers.env (tests/servers/*/start)")
     server = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     sizes, bare_episodes = ((20, 60), 20) if args.quick else ((60, 150), 30)
     counts = [int(x) for x in args.processes.split(",")]
-    result = run(server, args.hapi.rstrip("/"), sizes, bare_episodes, counts)
+    result = run(server, args.hapi.rstrip("/"), sizes, bare_episodes, counts, args.ingest_only)
     return 0 if report(result, "bench/scaleout.py " + " ".join(sys.argv[1:])) else 1
 
 
