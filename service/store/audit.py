@@ -17,7 +17,7 @@ from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.security.audit_event import AuditRecord, audit_event
-from service.store.db import transaction
+from service.store.db import table, transaction
 from service.store.models import AuditRow
 
 
@@ -31,7 +31,7 @@ def record(sessions: sessionmaker[Session], records: Sequence[AuditRecord]) -> N
     """Store ``records`` in a transaction of their own (never inside another write transaction)."""
     if records:
         with transaction(sessions) as session:
-            session.execute(insert(AuditRow), audit_rows(records))
+            session.connection().execute(insert(table(AuditRow)), audit_rows(records))
 
 
 def event_of(row: AuditRow) -> dict[str, Any]:

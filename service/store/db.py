@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -80,6 +80,12 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _begin(conn: Any) -> None:
         # writers take the write lock up front (no lock upgrade that fails with "database is locked")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+
+def table(model: Any) -> Table:
+    """A mapped class's table, for Core statements on a session's connection (``session.connection().execute``):
+    no ORM unit of work or bulk bookkeeping, which cost more than the statements on the write path."""
+    return cast(Table, model.__table__)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.episodes.ports import EpisodeRecord, PatientRecord, StoredReply, WriteCollision
 from service.security.audit_event import AuditRecord
 from service.store.audit import audit_rows, record
-from service.store.db import transaction
+from service.store.db import table, transaction
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue
 from service.store.resources import Saved, save_resources
@@ -50,10 +50,10 @@ class SqlUnit:
         return _reply(self.session, key)
 
     def add_patient(self, patient_id: str, system: str, value: str, now: datetime) -> bool:
-        if self.session.get(PatientRow, patient_id) is not None:
-            return False
-        self.session.add(PatientRow(id=patient_id, identifier_system=system, identifier_value=value, created_at=now))
-        self.session.flush()
+        if self.session.scalar(select(PatientRow.id).where(PatientRow.id == patient_id)) is not None:
+            return False  # Core statements below: the ORM's unit of work costs more than the write itself
+        self.session.connection().execute(insert(table(PatientRow)).values(
+            id=patient_id, identifier_system=system, identifier_value=value, created_at=now))
         return True
 
     def put_episode(self, episode_id: str, patient_id: str, data: dict[str, Any], now: datetime) -> EpisodeRecord:
@@ -78,11 +78,12 @@ class SqlUnit:
         return [row.id for row in rows]
 
     def audit(self, records: Sequence[AuditRecord]) -> None:
-        self.session.execute(insert(AuditRow), audit_rows(records))
+        self.session.connection().execute(insert(table(AuditRow)), audit_rows(records))
 
     def keep_reply(self, key: str, reply: StoredReply, now: datetime) -> None:
-        self.session.add(IdempotencyRow(key=key, request_hash=reply.request_hash, status_code=reply.status,
-                                        location=reply.location, body=reply.body, created_at=now))
+        self.session.connection().execute(insert(table(IdempotencyRow)).values(
+            key=key, request_hash=reply.request_hash, status_code=reply.status, location=reply.location,
+            body=reply.body, created_at=now))
 
 
 class EpisodeStore:

@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.store.db import table
 from service.store.index import index_resource, instant_string
 from service.store.models import FhirResourceRow, SearchToken
 
@@ -38,17 +39,7 @@ def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime)
 
     The stored copy gets ``meta.versionId`` and ``meta.lastUpdated``; unchanged resources keep theirs.
     """
-    ids: dict[str, list[str]] = {}
-    for resource in batch:
-        ids.setdefault(resource["resourceType"], []).append(resource["id"])
-    current: dict[tuple[str, str], tuple[int, str, int]] = {}
-    for rtype, rids in ids.items():  # ``current`` is not in the query: with it, SQLite's planner without
-        # statistics picks ix_fhir_resource_current and scans every current resource of the type per write
-        rows = session.execute(select(FhirResourceRow.resource_id, FhirResourceRow.version_id,
-                                      FhirResourceRow.resource_hash, FhirResourceRow.pk, FhirResourceRow.current)
-                               .where(FhirResourceRow.resource_type == rtype, FhirResourceRow.resource_id.in_(rids)))
-        current.update({(rtype, rid): (version, digest, pk) for rid, version, digest, pk, now_current in rows
-                        if now_current})
+    current = _current_versions(session, {(r["resourceType"], r["id"]) for r in batch})
     saved, rows_out, tokens_out = [], [], []
     for resource in batch:
         rtype, rid = resource["resourceType"], resource["id"]
@@ -70,11 +61,30 @@ def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime)
         saved.append(Saved(rtype, rid, version, changed=True))
     _replace_current(session, [s for s in saved if s.changed and s.version_id > 1],
                      [current[(s.resource_type, s.resource_id)][2] for s in saved if s.changed and s.version_id > 1])
+    conn = session.connection()  # Core inserts on the connection: one executemany per table (the ORM's bulk path
+    # splits the rows by which columns are None, and its bookkeeping cost more than the rest of the write)
     if rows_out:
-        session.execute(insert(FhirResourceRow), rows_out)
+        conn.execute(insert(table(FhirResourceRow)), rows_out)
     if tokens_out:
-        session.execute(insert(SearchToken), tokens_out)
+        conn.execute(insert(table(SearchToken)), tokens_out)
     return saved
+
+
+def _current_versions(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, int]]:
+    """(type, id) -> (version, hash, pk) of the current version, in one statement for the batch.
+
+    ``type IN (...) AND id IN (...)`` is served from the unique key (type, id, version) even on a database
+    never analysed; the cross product of types and ids is narrowed to ``keys`` here. ``current`` is not in
+    the query: with it, SQLite's planner without statistics picks ix_fhir_resource_current and scans every
+    current resource of the type per write."""
+    if not keys:
+        return {}
+    row = FhirResourceRow
+    rows = session.connection().execute(
+        select(row.resource_type, row.resource_id, row.version_id, row.resource_hash, row.pk, row.current)
+        .where(row.resource_type.in_(sorted({t for t, _ in keys})), row.resource_id.in_(sorted({i for _, i in keys}))))
+    return {(rtype, rid): (version, digest, pk) for rtype, rid, version, digest, pk, is_current in rows
+            if is_current and (rtype, rid) in keys}
 
 
 def _replace_current(session: Session, replaced: list[Saved], old_pks: list[int]) -> None:
