@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,7 +22,8 @@ from service.store.outbox import enqueue
 from service.store.resources import Saved, save_resources
 
 
-def _episode(row: DomainRecord) -> EpisodeRecord:
+def _episode(row: Any) -> EpisodeRecord:
+    """A ``DomainRecord`` or a row of ``_episode_columns``."""
     return EpisodeRecord(row.business_id, row.patient_id, row.data, row.version)
 
 
@@ -35,16 +36,22 @@ def _episode_query(episode_id: str) -> Any:
     return select(DomainRecord).where(DomainRecord.kind == "episode", DomainRecord.business_id == episode_id)
 
 
+def _episode_columns(episode_id: str) -> Any:
+    return select(DomainRecord.id, DomainRecord.business_id, DomainRecord.patient_id, DomainRecord.data,
+                  DomainRecord.version).where(DomainRecord.kind == "episode", DomainRecord.business_id == episode_id)
+
+
 class SqlUnit:
     """One write transaction (``service.episodes.ports.EpisodeUnit``)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._row: DomainRecord | None = None
+        self._row: tuple[Any, EpisodeRecord] | None = None  # (primary key, record) of the locked episode
 
     def lock(self, episode_id: str) -> EpisodeRecord | None:
-        self._row = self.session.scalar(_episode_query(episode_id).with_for_update())
-        return _episode(self._row) if self._row else None
+        row = self.session.connection().execute(_episode_columns(episode_id).with_for_update()).first()
+        self._row = (row.id, _episode(row)) if row else None
+        return self._row[1] if self._row else None
 
     def reply(self, key: str) -> StoredReply | None:
         return _reply(self.session, key)
@@ -57,15 +64,18 @@ class SqlUnit:
         return True
 
     def put_episode(self, episode_id: str, patient_id: str, data: dict[str, Any], now: datetime) -> EpisodeRecord:
-        row = self._row
-        if row is None:
-            row = DomainRecord(kind="episode", business_id=episode_id, patient_id=patient_id, episode_id=episode_id,
-                               data=data, version=1, updated_at=now)
-            self.session.add(row)
-            self._row = row
-        elif row.data != data:
-            row.data, row.version, row.updated_at = data, row.version + 1, now
-        return _episode(row)
+        conn = self.session.connection()  # Core statements, as the rest of the unit (no ORM flush)
+        if self._row is None:
+            pk = conn.execute(insert(table(DomainRecord)).values(
+                kind="episode", business_id=episode_id, patient_id=patient_id, episode_id=episode_id, data=data,
+                version=1, updated_at=now)).inserted_primary_key
+            self._row = (pk[0] if pk else None, EpisodeRecord(episode_id, patient_id, data, 1))
+        elif self._row[1].data != data:
+            old = self._row[1]
+            conn.execute(update(table(DomainRecord)).where(table(DomainRecord).c.id == self._row[0])
+                         .values(data=data, version=old.version + 1, updated_at=now))
+            self._row = (self._row[0], EpisodeRecord(old.episode_id, old.patient_id, data, old.version + 1))
+        return self._row[1]
 
     def save_resources(self, resources: list[dict[str, Any]], now: datetime) -> list[Saved]:
         return save_resources(self.session, resources, now)
