@@ -61,13 +61,13 @@ def test_a_retry_waits_as_long_as_the_ehr_asks(tmp_path: Path) -> None:
 
 def test_the_kept_error_has_status_and_issue_codes_but_not_the_ehr_diagnostics(tmp_path: Path) -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "transient", "diagnostics": "patient P-123 is locked"},
+        {"severity": "error", "code": "transient", "diagnostics": "patient P-123 (ward 4) is locked"},
         {"severity": "error", "code": "throttled", "diagnostics": "slow down"},
         {"severity": "information", "diagnostics": "no code"}]}
     bench = Bench(tmp_path, "transaction", RefusingEhr("a", refusal=classify(503, {}, outcome, "POST [base]")))
     bench.enqueue(("PUT", goal("g1")))
     [report] = bench.push_once()
-    assert report.errors == ["a: POST [base]: HTTP 503 (patient P-123 is locked; slow down; no code)"]
+    assert report.errors == ["a: POST [base]: HTTP 503 (patient P-123 (ward 4) is locked; slow down; no code)"]
     [entry] = bench.store.outbox.list("failed")
     assert entry.last_error == "a: POST [base]: HTTP 503 [issue codes: throttled, transient]"
 
