@@ -188,6 +188,13 @@ def test_an_issuer_configured_with_a_trailing_slash(issuer: Issuer) -> None:
     assert verifier.fetches == 2
 
 
+def test_an_issuer_whose_path_ends_in_a_letter_keeps_it(issuer: Issuer) -> None:
+    """Only a trailing ``/`` is dropped: ``.../realms/X`` stays itself (a configured JWKS, no discovery)."""
+    realm = f"{issuer.url}/realms/X"
+    verifier = JwksTokenVerifier(realm, AUDIENCE, f"{issuer.url}/jwks")
+    assert verifier.verify(issuer.token(iss=realm)).subject == "client-1"
+
+
 def test_an_issuer_with_smart_configuration_only() -> None:
     smart = Issuer(openid=False, smart=True)
     try:
