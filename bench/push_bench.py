@@ -2,8 +2,9 @@
 
 Baseline: one ``requests`` POST of each episode's transaction Bundle straight to the server (no outbox,
 no planning, no Provenance, no id map): the cheapest correct way to put the same data there. Rows: the
-engine (SQLite outbox → claim → plan → send → mark) in transaction, batch and individual mode, and
-transaction mode with 2 worker threads. Every run uses fresh synthetic patients, so nothing is a no-op.
+engine (SQLite outbox → claim → plan → send → mark) in transaction mode with as many threads as a target's
+default ``concurrency`` (what ``etmi-fhir worker`` runs by default) and with one thread, and in batch and
+individual mode. Every run uses fresh synthetic patients, so nothing is a no-op.
 Medplum caps conditional transactions at 8 entries, so its baseline is not possible; its rows are
 compared with the engine's own transaction row instead. Run:
 
@@ -30,6 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from service.sync.targets import Target
 from tests.servers.fixtures import ServerProcess
 from tests.sync.support import (
     drain,
@@ -42,6 +44,7 @@ from tests.sync.support import (
 )
 
 Row = tuple[str, float, int]
+DEFAULT_CONCURRENCY = Target("default", "http://ehr").concurrency  # the worker's default push threads
 
 
 def baseline(base: str, bundles: list[dict[str, Any]]) -> float:
@@ -55,6 +58,7 @@ def baseline(base: str, bundles: list[dict[str, Any]]) -> float:
 
 
 def engine(name: str, base: str, bundles: list[dict[str, Any]], threads: int = 1, **options: Any) -> float:
+    """Seconds for ``threads`` pushers (one per thread, as the worker's) to drain one outbox row per Bundle."""
     with tempfile.TemporaryDirectory() as tmp:
         store = new_store(Path(tmp))
         for i, bundle in enumerate(bundles):
@@ -84,17 +88,18 @@ def run_server(name: str, base: str | None, n: int, modes: str = "all") -> list[
     Medplum's in-memory search scans every stored resource, so a case would pay for the ones before."""
     resources = len(fresh(1, 1)[0]["entry"])
     options: dict[str, Any] = {"max_entries": 8} if name == "medplum" else {}
+    default = DEFAULT_CONCURRENCY
     cases: list[tuple[str, Callable[[str, list[dict[str, Any]]], float]]] = []
     if name != "medplum":
         cases.append(("baseline: raw transaction POST per episode", baseline))
     cases += [
-        ("engine, transaction mode", lambda url, b: engine(name, url, b, **options)),
-        ("engine, batch mode", lambda url, b: engine(name, url, b, mode="batch")),
-        ("engine, individual requests", lambda url, b: engine(name, url, b, mode="individual")),
-        ("engine, transaction mode, 2 threads", lambda url, b: engine(name, url, b, threads=2, **options)),
+        (f"engine, transaction mode, {default} threads", lambda url, b: engine(name, url, b, default, **options)),
+        ("engine, transaction mode, 1 thread", lambda url, b: engine(name, url, b, **options)),
+        ("engine, batch mode", lambda url, b: engine(name, url, b, default, mode="batch")),
+        ("engine, individual requests", lambda url, b: engine(name, url, b, default, mode="individual")),
     ]
-    if modes == "transaction":  # large runs: the baseline and the engine's default mode only
-        cases = [c for c in cases if c[0].startswith("baseline") or c[0] == "engine, transaction mode"]
+    if modes == "transaction":  # large runs: the baseline and the engine's default settings only
+        cases = cases[:2] if name != "medplum" else cases[:1]
     rows: list[Row] = []
     for seed, (label, work) in enumerate(cases, start=100):
         server = ServerProcess("medplum", timeout=600) if base is None else None

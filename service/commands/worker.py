@@ -1,9 +1,12 @@
 """``etmi-fhir worker``: the sync worker loop (push due outbox entries; poll EHR edits now and then).
 
-Run one or several (processes or ``--threads``): the outbox claim is per-patient FIFO under a
-lease, so workers never write for the same patient at once, and a worker killed mid-send leaves
-its entries to be re-claimed when the lease runs out (the re-send is idempotent). SIGTERM/SIGINT
-finish the current round and exit 0.
+Run one or several (processes or ``--threads``): the outbox claim is per-patient FIFO under a lease, so workers
+never write for the same patient at once, and a worker killed mid-send leaves its entries to be re-claimed when the
+lease runs out (the re-send is idempotent). SIGTERM/SIGINT finish the current round and exit 0.
+
+Concurrency: by default as many push threads as the largest ``concurrency`` of the targets (4 unless configured);
+per target at most its ``concurrency`` requests in flight from this process, and one ``rate_limit`` budget shared
+by the threads. One request at a time leaves the EHR idle while the worker plans and records.
 
 Faults: each EHR target has a breaker shared by this process's threads (``service/sync/retry.py``): in a
 long outage one probe at a time reaches the EHR and no entry is dead-lettered for it. A push loop that
@@ -22,14 +25,16 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any, cast
 
+from service.adapters.fhir_client import FhirClient, RateLimiter
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
 from service.config import Settings
-from service.sync.ports import FhirError
+from service.sync.ports import FhirError, FhirServerPort
 from service.sync.push import Pusher, PushReport
 from service.sync.retry import Backoff, HealthAwareBackoff, TargetHealth
 from service.sync.targets import Target
@@ -42,7 +47,8 @@ CRASH_LOOP_EXIT = 70  # EX_SOFTWARE: too many restarts in the window
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
     parser.add_argument("--worker-id", help="default: <host>-<pid>")
-    parser.add_argument("--threads", type=int, default=1, help="push threads in this process")
+    parser.add_argument("--threads", type=int, help="push threads in this process (default: the largest "
+                                                     "concurrency of the targets, 4 unless configured)")
     parser.add_argument("--idle", type=float, default=2.0, help="seconds to wait when nothing is due")
     parser.add_argument("--pull-every", type=float, default=60.0, help="seconds between pulls (0: never)")
     parser.add_argument("--batch-size", type=int, help="entries claimed per round (default: the target's)")
@@ -63,19 +69,31 @@ class Restarts:
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=60.0))
     times: deque[float] = field(default_factory=deque)
     exhausted: threading.Event = field(default_factory=threading.Event)
+    resume_at: float = 0.0  # end of the current restart pause (monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def failed(self) -> float | None:
         """Record a failure: the pause before the restart, or None when the loop must give up."""
+        with self._lock:
+            return self._count(time.monotonic())
+
+    def failure(self) -> tuple[float | None, bool]:
+        """``(pause, counted)``: a thread failing during another's restart pause (one cause, such as the database
+        gone, fails every thread) waits for the same pause, not counted as one more restart."""
         now = time.monotonic()
         with self._lock:
-            self.times.append(now)
-            while self.times and self.times[0] < now - self.window:
-                self.times.popleft()
-            if len(self.times) > self.limit:
-                self.exhausted.set()
-                return None
-            return self.backoff.delay(len(self.times))
+            return (self.resume_at - now, False) if now < self.resume_at else (self._count(now), True)
+
+    def _count(self, now: float) -> float | None:
+        self.times.append(now)
+        while self.times and self.times[0] < now - self.window:
+            self.times.popleft()
+        if len(self.times) > self.limit:
+            self.exhausted.set()
+            return None
+        pause = self.backoff.delay(len(self.times))
+        self.resume_at = now + pause
+        return pause
 
 
 @dataclass
@@ -87,11 +105,23 @@ class Loop:
     stop: threading.Event
     restarts: Restarts
     health: dict[str, TargetHealth]
+    gates: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for t in self.rt.targets:
+            self.gates[t.name] = threading.BoundedSemaphore(t.concurrency)
+            self.limiters[t.name] = RateLimiter(t.rate_limit)
 
     def pusher(self, worker_id: str) -> Pusher:
-        """The runtime's pusher, its EHR clients behind this process's breakers and its backoff aware of them."""
-        return self.rt.pusher(worker_id, guard=lambda t, server: self.health[t.name].guard(server),
-                              backoff=self.backoff)
+        """The runtime's pusher, its EHR clients behind this process's breakers, concurrency gates and rate
+        limiters (one each per target, shared by the threads), its backoff aware of the breakers."""
+        return self.rt.pusher(worker_id, guard=self.guard, backoff=self.backoff)
+
+    def guard(self, target: Target, server: FhirServerPort) -> FhirServerPort:
+        if isinstance(server, FhirClient):
+            server.limiter = self.limiters[target.name]
+        return self.health[target.name].guard(cast(FhirServerPort, _Gated(server, self.gates[target.name])))
 
     def backoff(self, target: Target) -> Backoff:
         return HealthAwareBackoff(target.backoff_base, target.backoff_cap, target.max_attempts,
@@ -112,12 +142,12 @@ def run(args: argparse.Namespace) -> int:
     log.info("sync.worker.started", extra={
         "worker": base_id, "targets": [f"{t.name} {t.base_url}" for t in rt.targets],
         "database": _without_credentials(args.database_url or Settings.from_env().database_url),
-        "threads": max(1, args.threads), "idle_s": args.idle, "pull_every_s": args.pull_every})
+        "threads": push_threads(args, rt.targets), "idle_s": args.idle, "pull_every_s": args.pull_every})
     stop_metrics = _metrics(args, rt)
     health = {t.name: TargetHealth(t.name, Backoff(t.backoff_base, t.backoff_cap)) for t in rt.targets}
     loop = Loop(rt, args, stop, Restarts(max(0, args.max_restarts), args.restart_window), health)
     threads = [threading.Thread(target=_push_loop, args=(loop, f"{base_id}-{i}"), daemon=True)
-               for i in range(max(1, args.threads))]
+               for i in range(push_threads(args, rt.targets))]
     for t in threads:
         t.start()
     next_pull = time.monotonic()
@@ -136,6 +166,38 @@ def run(args: argparse.Namespace) -> int:
         stop_metrics()
         rt.store.close()
     return CRASH_LOOP_EXIT if loop.restarts.exhausted.is_set() else 0
+
+
+def push_threads(args: argparse.Namespace, targets: list[Target]) -> int:
+    """``--threads``, else the largest ``concurrency`` of the targets (more threads would only wait)."""
+    return max(1, args.threads or max((t.concurrency for t in targets), default=1))
+
+
+class _Gated:
+    """A target's client whose calls (and search pages) wait for a slot of the target's concurrency."""
+
+    def __init__(self, inner: Any, gate: threading.BoundedSemaphore) -> None:
+        self._inner, self._gate = inner, gate
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._gate:
+                result = attr(*args, **kwargs)
+            return self._pages(result) if isinstance(result, Iterator) else result
+        return call
+
+    def _pages(self, results: Iterator[Any]) -> Iterator[Any]:
+        def step() -> Any:
+            with self._gate:
+                return next(results, _END)
+        return iter(step, _END)
+
+
+_END = object()
 
 
 def _metrics(args: argparse.Namespace, rt: SyncRuntime) -> Callable[[], None]:
@@ -177,7 +239,11 @@ def _restart(loop: Loop, worker_id: str) -> bool:
     """After an unexpected exception: False when the restarts are used up (the worker stops, exit 70)."""
     from service.api.metrics import RESTARTS
 
-    pause = loop.restarts.failed()
+    pause, counted = loop.restarts.failure()
+    if not counted and pause is not None:
+        log.info("sync.worker.waits_for_restart", extra={"worker": worker_id})
+        loop.stop.wait(pause)
+        return True
     if pause is None:
         log.exception("sync.worker.crash_loop", extra={"event": "crash_loop", "worker": worker_id,
                                                        "max_restarts": loop.restarts.limit,

@@ -9,7 +9,8 @@ A targets file is TOML or JSON with a list ``targets`` (or a table of tables key
     max_entries = 50                  # transaction size limit of the target (Medplum: 8)
     batch_size = 20                   # outbox rows claimed per round (one row per patient write)
     lease_seconds = 120               # a claim's lease, renewed during long sends; above connect + read timeout
-    rate_limit = 20                   # requests per second (0: unlimited)
+    rate_limit = 20                   # requests per second (0: unlimited), shared by a worker's threads
+    concurrency = 4                   # requests in flight at once from one worker process (1-16)
     timeout = [5, 30]                 # connect, read seconds
     push_types = ["Condition", "CarePlan", ...]
     pull_types = ["CarePlan", "Goal"]
@@ -85,9 +86,11 @@ class Target:
     lease_seconds: float = 120.0
     pull_overlap_seconds: float = 300.0
     page_size: int = 50
+    concurrency: int = 4  # one worker's requests in flight to this target (its push threads: the largest)
 
 
-_INT_KEYS = ("max_entries", "batch_size", "max_attempts", "page_size")
+MAX_CONCURRENCY = 16  # a small EHR must not see more than this from one worker process
+_INT_KEYS = ("max_entries", "batch_size", "max_attempts", "page_size", "concurrency")
 _FLOAT_KEYS = ("rate_limit", "backoff_base", "backoff_cap", "lease_seconds", "pull_overlap_seconds")
 
 
@@ -124,6 +127,8 @@ def parse_target(name: str, raw: Mapping[str, Any]) -> Target:
         kwargs["client_ids"] = bool(raw["client_ids"])
     if kwargs.get("max_entries", 50) < 2:
         raise TargetConfigError(f"target {name!r}: max_entries must be at least 2")
+    if not 1 <= kwargs.get("concurrency", 4) <= MAX_CONCURRENCY:
+        raise TargetConfigError(f"target {name!r}: concurrency must be between 1 and {MAX_CONCURRENCY}")
     return Target(**kwargs)
 
 
