@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import orjson
 import requests
 from api_bench import _free_port
 from common import ROOT, load_average, peak_rss_tree
-from soak_check import check, counts
+from soak_check import check, counts, summary
 
 sys.path.insert(0, str(ROOT))
 
@@ -219,19 +218,6 @@ def soak(args: argparse.Namespace, tmp: Path, stack: ExitStack) -> dict[str, Any
             "service_peak_rss_mib": service_mib, "worker_peak_rss_mib": workers.peak_mib,
             "load_average_end": load_average(), **summary(requests_log),
             "check": check(database, args.hapi, requests_log)}
-
-
-def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
-    by_status: dict[str, int] = {}
-    for line in lines:
-        by_status[str(line["status"])] = by_status.get(str(line["status"]), 0) + 1
-    ms = sorted(line["ms"] for line in lines) or [0.0]
-    ok = [line for line in lines if line["status"] in (200, 201)]
-    return {"requests": len(lines), "status": by_status, "p50_ms": round(statistics.median(ms), 1),
-            "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1),
-            "episodes_accepted": sum(1 for line in ok if line["kind"] == "episode"),
-            "goal_edits_accepted": sum(1 for line in ok if line["kind"] != "episode"),
-            "api_errors": {k: v for k, v in by_status.items() if k not in ("200", "201")}}
 
 
 def table(r: dict[str, Any], command: str) -> str:

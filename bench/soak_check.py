@@ -11,6 +11,7 @@ claimed together share one; a re-sent chunk updates its Provenance instead of ad
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -160,3 +161,17 @@ def check(database: str, hapi: str, log: list[dict[str, Any]]) -> dict[str, Any]
             "duplicates": sum(max(0, found.get(key, 0) - n) for key, n in expected.items())
             + extra,
             "stale_goals": stale_db + stale_hapi, "stale_goals_db": stale_db, "stale_goals_hapi": stale_hapi}
+
+
+def summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load's log (one line per request): requests and errors by status, latency, what was accepted."""
+    by_status: dict[str, int] = {}
+    for line in lines:
+        by_status[str(line["status"])] = by_status.get(str(line["status"]), 0) + 1
+    ms = sorted(line["ms"] for line in lines) or [0.0]
+    ok = [line for line in lines if line["status"] in (200, 201)]
+    return {"requests": len(lines), "status": by_status, "p50_ms": round(statistics.median(ms), 1),
+            "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1),
+            "episodes_accepted": sum(1 for line in ok if line["kind"] == "episode"),
+            "goal_edits_accepted": sum(1 for line in ok if line["kind"] != "episode"),
+            "api_errors": {k: v for k, v in by_status.items() if k not in ("200", "201")}}
