@@ -244,3 +244,31 @@ def test_an_issuer_dripping_its_answer_is_cut_off(tmp_path: Path) -> None:
         assert drip.accepted == 1 and verifier.fetches == 1
     finally:
         drip.close()
+
+
+# -- how long an issuer may take ---------------------------------------------------------------------------------
+def elapsed_refusal(verifier: JwksTokenVerifier, url: str) -> float:
+    key = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode({"iss": url, "aud": AUDIENCE, "exp": int(time.time()) + 60}, key, "ES256")
+    started = time.monotonic()
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
+    return time.monotonic() - started
+
+
+def test_a_hanging_issuer_is_given_up_after_the_default_3_s_timeout() -> None:
+    hanging = HangingIssuer()
+    try:
+        assert 2.9 <= elapsed_refusal(JwksTokenVerifier(hanging.url, AUDIENCE), hanging.url) < 3.8
+        assert hanging.accepted == 1  # a timeout ends the discovery: the second path is not asked
+    finally:
+        hanging.close()
+
+
+def test_a_dripping_issuer_is_cut_off_at_twice_the_timeout() -> None:
+    """Each byte comes within the read timeout (0.1 s apart); the whole document gets 2 x 0.8 s."""
+    drip = DripIssuer()
+    try:
+        assert 1.55 <= elapsed_refusal(JwksTokenVerifier(drip.url, AUDIENCE, timeout=0.8), drip.url) < 2.3
+    finally:
+        drip.close()

@@ -26,7 +26,6 @@ from service.app import create_app
 from service.security import InvalidToken
 from tests.servers.loopback import QuietHandler, serve, stop
 from tests.service.conftest import make_settings, outcome_of
-from tests.service.test_token_verifier_bounds import DripIssuer, HangingIssuer
 
 AUDIENCE = "https://etmi.example/fhir"
 OPENID, SMART = "/.well-known/openid-configuration", "/.well-known/smart-configuration"
@@ -289,30 +288,3 @@ def test_a_jwks_that_is_not_a_json_object_is_no_keys(issuer: Issuer, body: bytes
     issuer.routes["/jwks"] = (200, body, {})
     assert refused(JwksTokenVerifier(issuer.url, AUDIENCE), issuer.token()) == \
         "no matching signing key from the issuer"
-
-
-# -- how long an issuer may take ---------------------------------------------------------------------------------
-def elapsed_refusal(verifier: JwksTokenVerifier, url: str) -> float:
-    token = jwt.encode({"iss": url, "aud": AUDIENCE, "exp": int(time.time()) + 60}, new_key(), "ES256")
-    started = time.monotonic()
-    with pytest.raises(InvalidToken):
-        verifier.verify(token)
-    return time.monotonic() - started
-
-
-def test_a_hanging_issuer_is_given_up_after_the_default_3_s_timeout() -> None:
-    hanging = HangingIssuer()
-    try:
-        assert 2.9 <= elapsed_refusal(JwksTokenVerifier(hanging.url, AUDIENCE), hanging.url) < 3.8
-        assert hanging.accepted == 1  # a timeout ends the discovery: the second path is not asked
-    finally:
-        hanging.close()
-
-
-def test_a_dripping_issuer_is_cut_off_at_twice_the_timeout() -> None:
-    """Each byte comes within the read timeout (0.1 s apart); the whole document gets 2 x 0.8 s."""
-    drip = DripIssuer()
-    try:
-        assert 1.55 <= elapsed_refusal(JwksTokenVerifier(drip.url, AUDIENCE, timeout=0.8), drip.url) < 2.3
-    finally:
-        drip.close()
