@@ -1,6 +1,6 @@
 """Scale-out benchmark: N service processes and M sync workers on one PostgreSQL database, HAPI as the EHR.
 
-    source /tmp/etmi-servers.env
+    ETMI_TEST_DATABASE_URL=postgresql+psycopg://... ETMI_TEST_HAPI_URL=http://.../fhir   # tests/servers/*/start
     .venv/bin/python bench/scaleout.py            # 60 episodes at 4 clients + 150 at 50, per N; --quick: 20 + 60
 
 (a) Ingest: for N = 1, 2, 4 gunicorn processes (``etmi-fhir serve --workers N --threads 4``, a HAPI target
@@ -275,7 +275,7 @@ def main() -> int:
     parser.add_argument("--ingest-only", action="store_true", help="(a) only: no push, no exactly-once check")
     args = parser.parse_args()
     if not args.database_url.startswith(("postgresql://", "postgresql+psycopg://")) or not args.hapi:
-        parser.error("needs a PostgreSQL server and HAPI: source /tmp/etmi-servers.env (tests/servers/*/start)")
+        parser.error("needs PostgreSQL and HAPI: ETMI_TEST_DATABASE_URL and ETMI_TEST_HAPI_URL (tests/servers/*/start)")
     server = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     sizes, bare_episodes = ((20, 60), 20) if args.quick else ((60, 150), 30)
     counts = [int(x) for x in args.processes.split(",")]

@@ -1,19 +1,8 @@
 """Bounded soak run: steady API load, periodic EHR faults and worker kills, then every record on HAPI once.
 
-    source /tmp/etmi-servers.env
-    .venv/bin/python bench/soak.py --quick          # 3 minutes; default --minutes 30
+    .venv/bin/python bench/soak.py --quick --hapi URL   # 3 minutes; default --minutes 30; or ETMI_TEST_HAPI_URL
 
-``etmi-fhir serve`` (2 x 4, a fresh SQLite file, or a fresh database on ``--database-url``'s PostgreSQL
-server) and ``--workers`` (2) ``etmi-fhir worker`` processes push to HAPI through the fault proxy
-(tests/servers/faultproxy; target defaults otherwise). A second process (this file with ``--load``) POSTs
-fresh synthetic episodes at ``--rate`` per second and, every fourth request, edits an accepted episode's Goal
-(a replace of the goal or a status change). Every ``fault_every`` seconds the proxy gets the next EHR fault
-(503 burst with Retry-After, dropped connections, lost answers, slow answers beyond the read timeout); every
-``kill_every`` seconds a worker is SIGKILLed and started again at once. At the end the load stops, the
-workers drain, and the check: every accepted episode stored; each stored patient's resources of each type
-on HAPI exactly as many times as the database holds them; the Provenance of the run's resources on HAPI one
-per sent outbox entry; each edited Goal as last accepted; nothing dead-lettered. Figures go to
-bench/results/soak.json and .md; exit 1 when any check fails.
+What it starts, the faults, the checks and the figures of a run: docs/soak.md. Exit 1 when any check fails.
 """
 
 from __future__ import annotations
@@ -262,7 +251,7 @@ def main() -> int:
         generate(args.load, args.rate, Path(args.stop_file), Path(args.out), seed=int(time.time()))
         return 0
     if not args.hapi:
-        parser.error("--hapi or ETMI_TEST_HAPI_URL (source /tmp/etmi-servers.env) is needed")
+        parser.error("--hapi or ETMI_TEST_HAPI_URL is needed (a HAPI: tests/servers/hapi/start)")
     if args.quick:
         args.minutes, args.faults, args.kills = 3.0, 4, 2
     args.hapi = args.hapi.rstrip("/")

@@ -6,7 +6,7 @@ against size per path. Results go to stdout (markdown) and, after every section,
     bench/run                  # sizes 1k / 10k / 100k
     bench/run --only mapping,validation --sizes 100 1000
 
-HAPI: ``--hapi URL``, else ``ETMI_TEST_HAPI_URL`` (``source /tmp/etmi-servers.env``), else one is started
+HAPI: ``--hapi URL``, else ``ETMI_TEST_HAPI_URL``, else one is started
 with tests/servers/hapi/start (``--own-hapi`` forces that; full mode gives it 6 GB of heap). A size whose
 predicted time (from the smaller sizes and the slope so far) is above ``--budget`` seconds is skipped and
 reported as such.
