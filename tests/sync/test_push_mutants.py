@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from service.sync.chunking import ChunkSizes
 from service.sync.clock import SystemClock
 from service.sync.ports import FhirResponse, Json
 from service.sync.push import Pusher, PushReport
+from service.sync.retry import Backoff
 from service.sync.targets import Target
 from tests.sync.fakes import FakeEhr
 from tests.sync.recording import bundle_of, goal
@@ -98,6 +99,26 @@ def test_a_learned_transaction_size_is_kept_for_the_next_push_stamped_with_the_p
     assert p.run_once().sent == 1
     assert ehr.too_large == refusals, "the next push starts at the learned size: refused no more"
     assert len(ehr.current("Goal")) == 12
+
+
+def test_a_retry_is_due_its_backoff_after_the_pushers_now_and_logged_in_seconds_to_hundredths(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="etmi.sync.push")
+    store = new_store(tmp_path)
+    ehr = FakeEhr("a", down=True)
+    at = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    enqueue_resource(store, goal("g1"), "p1")
+    p = Pusher(store.outbox, store.id_map, [(target_for(ehr.base_url, "a"), ehr)], FixedClock(at), "w1",
+               backoff=lambda t: Backoff(1.0, 10.0, 5, rand=lambda: 0.2345))
+    assert p.run_once().retried == 1
+    delay = 0.5 + 0.2345 * 0.5  # attempt 1: half the nominal second, plus the jitter
+    [logged] = [getattr(r, "delay", None) for r in caplog.records if r.getMessage() == "sync.retry"]
+    assert logged == 0.62, "the delay operators read, in seconds to hundredths"
+    entry = store.outbox.get(1)
+    assert entry is not None and entry.status == "failed"
+    due = entry.next_attempt_at.replace(tzinfo=UTC) if entry.next_attempt_at.tzinfo is None else entry.next_attempt_at
+    assert abs((due - (at + timedelta(seconds=delay))).total_seconds()) < 0.001
 
 
 @dataclass
