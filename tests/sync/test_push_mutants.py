@@ -2,7 +2,8 @@
 service/sync/push.py, docs/mutation/push.md): a claim takes the batch size asked for, two patients of one
 target are pushed at once by two threads, a round's report keeps every patient's error, an entry without a
 target records its ids under the target that sent them only, and a learned transaction size is kept for the
-next push, stamped with the Pusher's clock. On the real SQLite store and the fake EHR of ``fakes.py``."""
+next push, stamped with the Pusher's clock; a retry is due after its backoff; an ehr-wins conflict hands the EHR's
+version to the local store. On the real SQLite store and the fake EHR of ``fakes.py``."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from service.sync.push import Pusher, PushReport
 from service.sync.retry import Backoff
 from service.sync.targets import Target
 from tests.sync.fakes import FakeEhr
-from tests.sync.recording import bundle_of, goal
-from tests.sync.support import enqueue_bundle, enqueue_resource, new_store, target_for
+from tests.sync.recording import Bench, bundle_of, goal
+from tests.sync.support import drain_until_settled, enqueue_bundle, enqueue_resource, new_store, target_for
 
 
 class FixedClock:
@@ -119,6 +120,33 @@ def test_a_retry_is_due_its_backoff_after_the_pushers_now_and_logged_in_seconds_
     assert entry is not None and entry.status == "failed"
     due = entry.next_attempt_at.replace(tzinfo=UTC) if entry.next_attempt_at.tzinfo is None else entry.next_attempt_at
     assert abs((due - (at + timedelta(seconds=delay))).total_seconds()) < 0.001
+
+
+class HandOverRecorder:
+    """The store's sync state, recording what the conflict policy hands over to the local store."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.handed: list[tuple[str, str | None, Json]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def apply_remote(self, target: str, local_id: str | None, resource: Json) -> bool:
+        self.handed.append((target, local_id, resource))
+        return bool(self.inner.apply_remote(target, local_id, resource))
+
+
+def test_an_ehr_wins_conflict_hands_the_ehrs_version_to_the_local_store(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, "transaction", conflicts={"Goal": "ehr-wins"})
+    state = HandOverRecorder(bench.store.sync_state)
+    p = Pusher(bench.store.outbox, bench.store.id_map, [(bench.target, bench.ehr)], SystemClock(), "w1", state=state)
+    bench.enqueue(("PUT", goal("g1")))
+    drain_until_settled(p, bench.store, 20)
+    bench.ehr.edit("Goal", bench.history(goal("g1"))[-1]["id"], description={"text": "edited in the EHR"})
+    bench.enqueue(("PUT", goal("g1", "ours")))
+    drain_until_settled(p, bench.store, 20)
+    assert [(t, i, r["description"]["text"]) for t, i, r in state.handed] == [("a", "g1", "edited in the EHR")]
 
 
 @dataclass
