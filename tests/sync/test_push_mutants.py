@@ -122,6 +122,20 @@ def test_a_retry_is_due_its_backoff_after_the_pushers_now_and_logged_in_seconds_
     assert abs((due - (at + timedelta(seconds=delay))).total_seconds()) < 0.001
 
 
+def test_writes_held_in_two_conflict_rounds_are_all_named_for_the_clinician(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, "individual")  # one request per write: each conflict is its own round
+    bench.enqueue(("PUT", goal("g1")), ("PUT", goal("g2")))
+    bench.push()
+    for name in ("g1", "g2"):
+        bench.ehr.edit("Goal", bench.history(goal(name))[-1]["id"], description={"text": f"{name} edited in the EHR"})
+    bench.enqueue(("PUT", goal("g1", "ours")), ("PUT", goal("g2", "ours")))
+    [report] = bench.push_once()
+    assert (report.held, report.conflicts) == (1, 2)
+    [dead] = bench.store.outbox.list("dead")
+    assert dead.outcome is not None
+    assert dead.outcome["issue"][0]["diagnostics"] == "held for a clinician: Goal/g1, Goal/g2"
+
+
 class HandOverRecorder:
     """The store's sync state, recording what the conflict policy hands over to the local store."""
 
