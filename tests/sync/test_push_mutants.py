@@ -18,6 +18,7 @@ import pytest
 from service.store import Store
 from service.sync.chunking import ChunkSizes
 from service.sync.clock import SystemClock
+from service.sync.errors import classify
 from service.sync.ports import FhirResponse, Json
 from service.sync.push import Pusher, PushReport
 from service.sync.retry import Backoff
@@ -25,6 +26,7 @@ from service.sync.targets import Target
 from tests.sync.fakes import FakeEhr
 from tests.sync.recording import Bench, bundle_of, goal
 from tests.sync.support import drain_until_settled, enqueue_bundle, enqueue_resource, new_store, target_for
+from tests.sync.test_push_outcomes import RefusingEhr
 
 
 class FixedClock:
@@ -134,6 +136,19 @@ def test_writes_held_in_two_conflict_rounds_are_all_named_for_the_clinician(tmp_
     [dead] = bench.store.outbox.list("dead")
     assert dead.outcome is not None
     assert dead.outcome["issue"][0]["diagnostics"] == "held for a clinician: Goal/g1, Goal/g2"
+
+
+def test_a_409_collision_is_retried_with_its_status_and_message_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="etmi.sync.push")
+    bench = Bench(tmp_path, "transaction", RefusingEhr("a", refusal=classify(409, {}, None, "POST [base]")))
+    bench.enqueue(("PUT", goal("g1")))
+    [report] = bench.push_once()
+    assert report.retried == 1 and report.errors == ["a: POST [base]: HTTP 409"]
+    assert [getattr(r, "status", None) for r in caplog.records if r.getMessage() == "sync.retry"] == [409]
+    entry = bench.store.outbox.get(1)
+    assert entry is not None and entry.last_error == "a: POST [base]: HTTP 409"
 
 
 class HandOverRecorder:
