@@ -142,13 +142,15 @@ def test_a_409_collision_is_retried_with_its_status_and_message_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO", logger="etmi.sync.push")
-    bench = Bench(tmp_path, "transaction", RefusingEhr("a", refusal=classify(409, {}, None, "POST [base]")))
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "conflict"}]}
+    bench = Bench(tmp_path, "transaction", RefusingEhr("a", refusal=classify(409, {}, outcome, "POST [base]")))
     bench.enqueue(("PUT", goal("g1")))
     [report] = bench.push_once()
     assert report.retried == 1 and report.errors == ["a: POST [base]: HTTP 409"]
     assert [getattr(r, "status", None) for r in caplog.records if r.getMessage() == "sync.retry"] == [409]
     entry = bench.store.outbox.get(1)
-    assert entry is not None and entry.last_error == "a: POST [base]: HTTP 409"
+    assert entry is not None and entry.last_error == "a: POST [base]: HTTP 409 [issue codes: conflict]", \
+        "the EHR's issue codes kept with the retried error"
 
 
 class HandOverRecorder:
