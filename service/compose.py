@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from service import validation
-from service.adapters.fhir_client import FhirClient
+from service.adapters.fhir_client import FhirClient, RateLimiter
 from service.adapters.file_state import FileSyncState
 from service.adapters.smart_auth import token_provider
 from service.api import logs
@@ -58,9 +58,12 @@ def targets(settings: Settings, targets_file: str | None = None) -> list[Target]
     return load_targets(targets_file) if targets_file else configured_targets(settings)
 
 
-def clients(chosen: list[Target]) -> list[tuple[Target, FhirClient]]:
-    """One FHIR client per target, with its authentication, timeout and rate limit."""
-    return [(t, FhirClient(t.base_url, token_provider(t.auth, t.base_url), t.timeout, t.rate_limit))
+def clients(chosen: list[Target], limiters: dict[str, RateLimiter] | None = None) -> list[tuple[Target, FhirClient]]:
+    """One FHIR client per target, with its authentication, timeout and rate limit (``limiters``: one shared
+    budget per target name, else each client its own)."""
+    shared = limiters or {}
+    return [(t, FhirClient(t.base_url, token_provider(t.auth, t.base_url), t.timeout, t.rate_limit,
+                           limiter=shared.get(t.name)))
             for t in chosen]
 
 
@@ -78,9 +81,15 @@ class SyncRuntime:
     targets: list[Target]
     state: SyncStatePort
     edits: RemoteEditPort
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """One rate budget per target for every client this runtime builds (all push threads and the pull)."""
+        for t in self.targets:
+            self.limiters.setdefault(t.name, RateLimiter(t.rate_limit))
 
     def clients(self) -> list[tuple[Target, FhirClient]]:
-        return clients(self.targets)
+        return clients(self.targets, self.limiters)
 
     def pusher(self, worker_id: str | None = None,
                guard: Callable[[Target, FhirServerPort], FhirServerPort] | None = None,

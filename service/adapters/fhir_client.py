@@ -85,12 +85,12 @@ class FhirClient:
 
     def __init__(
         self, base_url: str, auth: TokenProvider | None = None, timeout: tuple[float, float] = (5.0, 30.0),
-        rate_limit: float = 0.0, session: requests.Session | None = None,
+        rate_limit: float = 0.0, session: requests.Session | None = None, limiter: RateLimiter | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = timeout
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = limiter or RateLimiter(rate_limit)  # a shared limiter: one budget for several clients
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": FHIR_JSON, "User-Agent": "etmi-fhir-sync"})
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, cast
 
-from service.adapters.fhir_client import FhirClient, RateLimiter
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
 from service.config import Settings
@@ -106,21 +105,18 @@ class Loop:
     restarts: Restarts
     health: dict[str, TargetHealth]
     gates: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
-    limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for t in self.rt.targets:
             self.gates[t.name] = threading.BoundedSemaphore(t.concurrency)
-            self.limiters[t.name] = RateLimiter(t.rate_limit)
 
     def pusher(self, worker_id: str) -> Pusher:
-        """The runtime's pusher, its EHR clients behind this process's breakers, concurrency gates and rate
-        limiters (one each per target, shared by the threads), its backoff aware of the breakers."""
+        """The runtime's pusher (its clients share the runtime's rate budget per target), behind this process's
+        breakers and concurrency gates (one each per target, shared by the threads), its backoff aware of the
+        breakers."""
         return self.rt.pusher(worker_id, guard=self.guard, backoff=self.backoff)
 
     def guard(self, target: Target, server: FhirServerPort) -> FhirServerPort:
-        if isinstance(server, FhirClient):
-            server.limiter = self.limiters[target.name]
         return self.health[target.name].guard(cast(FhirServerPort, _Gated(server, self.gates[target.name])))
 
     def backoff(self, target: Target) -> Backoff:

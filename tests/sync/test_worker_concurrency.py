@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import pytest
 
-from service.adapters.fhir_client import FhirClient
 from service.commands.worker import Loop, Restarts, push_threads
 from service.compose import SyncRuntime
 from service.sync.ports import FhirServerPort
@@ -70,11 +69,10 @@ def test_requests_in_flight_never_exceed_the_targets_concurrency(concurrency: in
 
 
 def test_the_rate_limit_is_one_budget_for_every_thread_of_the_worker() -> None:
+    """Every push thread's pusher gets its clients from the process's one runtime: one budget per target."""
     target = parse_target("t", {"base_url": "http://x", "rate_limit": 20})
-    loop = loop_for(target)
-    clients = [FhirClient(target.base_url, rate_limit=target.rate_limit) for _ in range(4)]
-    for c in clients:
-        loop.guard(target, c)
+    rt = SyncRuntime(cast(Any, None), [target], cast(Any, None), cast(Any, None))
+    clients = [client for _ in range(4) for _, client in rt.clients()]
     assert len({id(c.limiter) for c in clients}) == 1
     started = time.monotonic()
     for c in clients:  # 8 request starts at 20/s through four threads' clients: at least 7 intervals

@@ -50,7 +50,7 @@ def test_worker_logs_its_start_and_each_round(tmp_path: Path) -> None:
     [started] = [r for r in records if r["msg"] == "sync.worker.started"]
     assert [t.split()[0] for t in started["targets"]] == ["hospital-ehr"]
     assert started["database"] == f"sqlite:///{tmp_path / 'etmi.db'}"
-    assert (started["threads"], started["idle_s"], started["pull_every_s"]) == (1, 0.2, 0)
+    assert (started["threads"], started["idle_s"], started["pull_every_s"]) == (4, 0.2, 0)  # the default concurrency
     rounds = [r for r in records if r["msg"] == "sync.worker.round"]
     assert rounds and rounds[0]["claimed"] == 1 and rounds[0]["sent"] == 0
     assert rounds[0]["retried"] + rounds[0]["dead"] == 1  # the EHR is not there
