@@ -2,8 +2,9 @@
 service/sync/push.py, docs/mutation/push.md): a claim takes the batch size asked for, two patients of one
 target are pushed at once by two threads, a round's report keeps every patient's error, an entry without a
 target records its ids under the target that sent them only, and a learned transaction size is kept for the
-next push, stamped with the Pusher's clock; a retry is due after its backoff; an ehr-wins conflict hands the EHR's
-version to the local store. On the real SQLite store and the fake EHR of ``fakes.py``."""
+next push, stamped with the Pusher's clock; a retry is due after its backoff; a 409 collision is retried with its
+status, message and issue codes; writes held in several conflict rounds are all named; an ehr-wins conflict hands
+the EHR's version to the local store. On the real SQLite store and the fake EHR of ``fakes.py``."""
 
 from __future__ import annotations
 
