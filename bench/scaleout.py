@@ -35,6 +35,7 @@ import api_bench
 import orjson
 import requests
 from common import ROOT, load_average, markdown
+from hapi_check import held_for
 from pipeline import targets_json
 from push_bench import baseline as bare_post
 from sqlalchemy import create_engine, text
@@ -44,7 +45,6 @@ sys.path.insert(0, str(ROOT))
 from tests.sync.support import episode_bundle, unique_episode
 
 CLI = str(Path(sys.executable).with_name("etmi-fhir"))
-FHIR = {"Accept": "application/fhir+json"}
 
 
 def _admin(url: str) -> Any:
@@ -152,37 +152,15 @@ def push(database: str, hapi: str, workers: int, start_s: float) -> dict[str, An
             "outbox": statuses, "load": load_average()}
 
 
-def _search(session: requests.Session, url: str, params: dict[str, str] | None) -> Iterator[dict[str, Any]]:
-    """Every resource of a search, following ``next`` links."""
-    next_url: str | None = url
-    while next_url:
-        page = session.get(next_url, params=params, headers=FHIR, timeout=300).json()
-        yield from (entry["resource"] for entry in page.get("entry", []))
-        next_url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
-        params = None
-
-
 def _remote_counts(hapi: str, batch: list[Any], types: list[str]) -> tuple[dict[str, str], dict[tuple[str, str], int]]:
     """For up to 40 stored Patients: their HAPI ids (a duplicate Patient counts as one more), and per
     (local patient, type) how many resources HAPI holds for it."""
-    session = requests.Session()
-    by_identifier = {(row[1], row[2]): row[0] for row in batch}
     remote_to_local: dict[str, str] = {}
     counts: dict[tuple[str, str], int] = {}
-    wanted = ",".join(f"{system}|{value}" for _, system, value in batch)
-    for patient in _search(session, f"{hapi}/Patient", {"identifier": wanted, "_count": "1000"}):
-        local = next((by_identifier[(i.get("system"), i.get("value"))] for i in patient.get("identifier", [])
-                      if (i.get("system"), i.get("value")) in by_identifier), None)
-        if local is not None:
-            remote_to_local[patient["id"]] = local
-            counts[(local, "Patient")] = counts.get((local, "Patient"), 0) + 1
-    ids = ",".join(f"Patient/{rid}" for rid in remote_to_local)
-    for rtype in types if ids else []:
-        for resource in _search(session, f"{hapi}/{rtype}", {"patient": ids, "_count": "1000"}):
-            ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
-            local = remote_to_local.get(ref.rpartition("Patient/")[2])
-            if local is not None:
-                counts[(local, rtype)] = counts.get((local, rtype), 0) + 1
+    for local, rtype, resource in held_for(requests.Session(), hapi, batch, types):
+        if rtype == "Patient":
+            remote_to_local[resource["id"]] = local
+        counts[(local, rtype)] = counts.get((local, rtype), 0) + 1
     return remote_to_local, counts
 
 

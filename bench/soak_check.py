@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
+from hapi_check import held_for, search
 from sqlalchemy import create_engine, text
-
-FHIR = {"Accept": "application/fhir+json"}
 
 
 def counts(database: str) -> dict[str, int]:
@@ -32,55 +30,22 @@ def counts(database: str) -> dict[str, int]:
         engine.dispose()
 
 
-def _pages(session: requests.Session, first: requests.Response) -> Iterator[dict[str, Any]]:
-    page: dict[str, Any] = first.json()
-    while True:
-        yield from (entry["resource"] for entry in page.get("entry", []) if entry.get("search", {}).get(
-            "mode", "match") == "match")
-        link = next((lk["url"] for lk in page.get("link", []) if lk["relation"] == "next"), None)
-        if link is None:
-            return
-        page = session.get(link, headers=FHIR, timeout=300).json()
-
-
-def _search(session: requests.Session, url: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """A search sent as POST ``_search`` (long lists of ids do not fit a URL), following ``next`` links."""
-    response = session.post(f"{url}/_search", data=params, headers=FHIR, timeout=300)
-    response.raise_for_status()
-    return _pages(session, response)
-
-
 def _remote(hapi: str, batch: list[Any], types: list[str]) -> dict[str, Any]:
     """For up to 40 stored Patients: per (local patient, type) how many resources HAPI holds, their Goals,
     and the ids of the Provenance resources naming any of them."""
     session, found = requests.Session(), dict[tuple[str, str], int]()
-    local_of = {(row[1], row[2]): row[0] for row in batch}
-    remote_to_local: dict[str, str] = {}
     refs: dict[str, str] = {}  # remote reference -> local patient
     goals: dict[str, list[dict[str, Any]]] = {}
-    wanted = ",".join(f"{system}|{value}" for _, system, value in batch)
-    for patient in _search(session, f"{hapi}/Patient", {"identifier": wanted, "_count": "1000"}):
-        local = next((local_of[(i.get("system"), i.get("value"))] for i in patient.get("identifier", [])
-                      if (i.get("system"), i.get("value")) in local_of), None)
-        if local is not None:
-            remote_to_local[patient["id"]] = local
-            found[(local, "Patient")] = found.get((local, "Patient"), 0) + 1
-            refs[f"Patient/{patient['id']}"] = local
-    ids = ",".join(f"Patient/{rid}" for rid in remote_to_local)
-    for rtype in types if ids else []:
-        for resource in _search(session, f"{hapi}/{rtype}", {"patient": ids, "_count": "1000"}):
-            ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
-            local = remote_to_local.get(ref.rpartition("Patient/")[2])
-            if local is not None:
-                found[(local, rtype)] = found.get((local, rtype), 0) + 1
-                refs[f"{rtype}/{resource['id']}"] = local
-                if rtype == "Goal":
-                    goals.setdefault(local, []).append(resource)
+    for local, rtype, resource in held_for(session, hapi, batch, types):
+        found[(local, rtype)] = found.get((local, rtype), 0) + 1
+        refs[f"{rtype}/{resource['id']}"] = local
+        if rtype == "Goal":
+            goals.setdefault(local, []).append(resource)
     covers: dict[str, set[str]] = {}  # Provenance id -> the run's references it names
     listed = list(refs)
     for i in range(0, len(listed), 200):
         params = {"target": ",".join(listed[i:i + 200]), "_count": "1000", "_elements": "target"}
-        for prov in _search(session, f"{hapi}/Provenance", params):
+        for prov in search(session, f"{hapi}/Provenance", params):
             named = {t.get("reference", "").split("/_history")[0] for t in prov.get("target", [])}
             covers[prov["id"]] = named & set(refs)
     per_patient: dict[str, int] = {}
