@@ -15,7 +15,7 @@ import copy
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from service.adapters.fhir_client import FhirClient
 from service.store import Store
 from service.store.models import OutboxRow
 from tests.integration.test_sync_faults import provenances_of
-from tests.integration.worker_process import Samples, log_tail, scrape, worker
+from tests.integration.worker_process import Samples, log_tail, scrape, wait_for, worker
 from tests.servers.faultproxy.proxy import Fault, FaultProxy
 from tests.servers.fixtures import free_port
 from tests.sync.support import (
@@ -51,15 +51,6 @@ def proxy(hapi_url: str) -> Iterator[FaultProxy]:
     p = FaultProxy(hapi_url).start()
     yield p
     p.stop()
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 def rows(store: Store) -> list[tuple[int, str, str, int]]:
@@ -156,7 +147,7 @@ def test_backlog_drains_in_order_after_a_long_outage_without_a_herd(
                 enqueue_resource(store, goal_update(payload, text), key, targets=[name])
         proxy.persist(Fault("drop"), replace=True)  # then no answer at all
         wait_for("every patient's first entry tried past max_attempts",
-                 lambda: heads_tried(store, MAX_ATTEMPTS + 2, BEFORE + DURING))
+                 lambda: heads_tried(store, MAX_ATTEMPTS + 2, BEFORE + DURING), 180)
         during = scrape(port)
         proxy.clear_persistent()
         outage = time.monotonic() - outage_started

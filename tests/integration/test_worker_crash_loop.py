@@ -20,20 +20,11 @@ from sqlalchemy import text
 from service.commands.worker import CRASH_LOOP_EXIT, Restarts
 from service.store import Store
 from service.sync.retry import Backoff
-from tests.integration.worker_process import log_tail, scrape, worker
+from tests.integration.worker_process import log_tail, scrape, wait_for, worker
 from tests.servers.fixtures import free_port
 from tests.sync.support import enqueue_bundle, episode_bundle, new_store, unique_episode
 
 RESTARTS = ("etmi_worker_restarts_total", (("loop", "push"),))
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 def rename(store: Store, old: str, new: str) -> None:

@@ -6,7 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,13 @@ def worker(tmp_path: Path, database: str, targets: Mapping[str, Mapping[str, Any
 
 def log_tail(tmp_path: Path, chars: int = 3000) -> str:
     return (tmp_path / "worker.log").read_text(errors="replace")[-chars:]
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 120) -> None:
+    """Poll ``condition`` every 0.2 s until it holds; an AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {what}")
