@@ -1,9 +1,12 @@
 """What HAPI holds for a batch of stored Patients, for the exactly-once checks of bench/scaleout.py and
-bench/soak_check.py: searches sent as POST ``_search`` (long id lists do not fit a URL), following ``next``."""
+bench/soak_check.py: searches sent as POST ``_search`` (long id lists do not fit a URL), following ``next``;
+``exactly_once`` compares a whole database with HAPI (bench/scaleout.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -46,3 +49,54 @@ def held_for(session: requests.Session, hapi: str, batch: list[Any],
             local = remote_to_local.get(ref.rpartition("Patient/")[2])
             if local is not None:
                 yield local, rtype, resource
+
+
+def _remote_counts(hapi: str, batch: list[Any], types: list[str]) -> dict[tuple[str, str], int]:
+    """Per (local patient, type) how many resources HAPI holds for up to 40 stored Patients (a duplicate
+    Patient counts as one more Patient)."""
+    counts: dict[tuple[str, str], int] = {}
+    for local, rtype, _ in held_for(requests.Session(), hapi, batch, types):
+        counts[(local, rtype)] = counts.get((local, rtype), 0) + 1
+    return counts
+
+
+def exactly_once(database: str, hapi: str) -> dict[str, Any]:
+    """Every Patient stored in ``database`` once on HAPI, and for each the database's count of each resource
+    type (current rows of ``fhir_resource``), found by searching each type for 40 patients at a time: the
+    resources missing on HAPI and those there more often than stored, with the first few (patient, type)
+    pairs of each for the diagnosis."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        patients = list(conn.execute(text("SELECT id, identifier_system, identifier_value FROM patient")).all())
+        expected = {(pid, rtype): count for pid, rtype, count in conn.execute(text(
+            "SELECT patient_id, resource_type, count(*) FROM fhir_resource WHERE current GROUP BY 1, 2"))}
+    engine.dispose()
+    types = sorted({rtype for _, rtype in expected} - {"Patient"})
+    batches = [patients[i:i + 40] for i in range(0, len(patients), 40)]
+    found: dict[tuple[str, str], int] = {}
+    with ThreadPoolExecutor(2) as pool:
+        for counts in pool.map(lambda batch: _remote_counts(hapi, batch, types), batches):
+            found.update(counts)
+    missing = {key: n - found.get(key, 0) for key, n in expected.items() if found.get(key, 0) < n}
+    twice = {key: found[key] - expected.get(key, 0) for key in found if found[key] > expected.get(key, 0)}
+    return {"patients": len(patients), "resources": sum(expected.values()),
+            "missing": sum(missing.values()), "duplicates": sum(twice.values()),
+            "missing_at": sorted(missing)[:5], "duplicates_at": sorted(twice)[:5]}
+
+
+def evidence(database: str, path: Path) -> None:
+    """The outbox rows (without their resources) and the id map, kept beside the workers' logs: who sent
+    what, after how many attempts, and the ids HAPI gave (to trace a duplicate or a loss)."""
+    import orjson
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database)
+    with engine.connect() as conn:
+        outbox = [dict(r._mapping) for r in conn.execute(text(
+            "SELECT id, patient_key, target, resource_type, local_id, operation, status, attempts, claimed_by,"
+            " last_error, remote_ids, created_at, updated_at FROM outbox ORDER BY id"))]
+        id_map = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM id_map"))]
+    engine.dispose()
+    path.write_bytes(orjson.dumps({"outbox": outbox, "id_map": id_map}, default=str))

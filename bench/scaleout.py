@@ -1,18 +1,20 @@
 """Scale-out benchmark: N service processes and M sync workers on one PostgreSQL database, HAPI as the EHR.
 
     ETMI_TEST_DATABASE_URL=postgresql+psycopg://... ETMI_TEST_HAPI_URL=http://.../fhir   # tests/servers/*/start
-    .venv/bin/python bench/scaleout.py            # 60 episodes at 4 clients + 150 at 50, per N; --quick: 20 + 60
+    .venv/bin/python bench/scaleout.py --push-only --workers 2   # (b) only: 100 episodes' backlog, 4 in flight
+    .venv/bin/python bench/scaleout.py            # N = M = 1, 2, 4: ingest 60 at 4 clients + 150 at 50, then push
 
-(a) Ingest: for N = 1, 2, 4 gunicorn processes (``etmi-fhir serve --workers N --threads 4``, a HAPI target
-configured, so every write queues its outbox row) on a fresh database each, ``POST /api/v1/episodes`` of
-distinct synthetic episodes from a second process at 4 and then at 50 clients, next to the bare Flask
-endpoint of ``bench/api_bench.py`` under the same gunicorn settings. (b) Push: the backlog that run N
-accepted is drained by M = N ``etmi-fhir worker`` processes at once (default target settings: its base URL
-only), against a bare client posting other episodes' transaction Bundles to HAPI from M threads in the same
-run (the EHR's limit at that parallelism). Then the exactly-once check: every Patient stored is on HAPI once,
-with as many resources of each type as the database holds for it (searches of each type by patient, 40
-patients at a time; no duplicate, none missing). Prints markdown tables for docs/scale-out.md (and each N's
-figures as JSON on stderr as they come); exit 1 on any error or failed check.
+(a) Ingest: N gunicorn processes (``etmi-fhir serve --workers N --threads 4``, a HAPI target configured, so every
+write queues its outbox row) on a fresh database, ``POST /api/v1/episodes`` of distinct episodes from a second
+process at 4 and then 50 clients, next to the bare Flask endpoint of ``bench/api_bench.py`` under the same
+settings. (b) Push: that backlog (with ``--push-only``: ``--episodes`` accepted by the same route in this process)
+drained by M ``etmi-fhir worker`` processes at once, sharing ``--in-flight`` requests to HAPI (each worker's
+target ``concurrency`` = in flight // M, so M workers share the EHR's limit rather than overrun it), against a
+bare client posting other episodes' transaction Bundles from as many threads just before and just after. Then
+the exactly-once check (``hapi_check.exactly_once``): every Patient stored is on HAPI once, with as many
+resources of each type as the database holds for it. Workers' INFO logs and the outbox rows go to ``--logs``.
+Prints markdown tables for docs/scale-out.md (each M's figures as JSON on stderr); exit 1 on any error,
+unsent row or failed check.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import api_bench
 import orjson
 import requests
 from common import ROOT, load_average, markdown
-from hapi_check import held_for
+from hapi_check import evidence, exactly_once
 from pipeline import targets_json
 from push_bench import baseline as bare_post
 from sqlalchemy import create_engine, text
@@ -112,6 +114,11 @@ def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list
     return rows
 
 
+def targets(hapi: str, concurrency: int) -> str:
+    """One target by its base URL, at most ``concurrency`` requests in flight from each worker process (1-16)."""
+    return json.dumps({"targets": {"hapi": {"base_url": hapi, "concurrency": concurrency}}})
+
+
 def bare_client(hapi: str, episodes: int, threads: int, seed: int) -> dict[str, Any]:
     """``threads`` bare clients POSTing fresh episodes' transaction Bundles to HAPI at once."""
     bundles = [episode_bundle(unique_episode(i, seed=seed)) for i in range(episodes)]
@@ -121,143 +128,169 @@ def bare_client(hapi: str, episodes: int, threads: int, seed: int) -> dict[str, 
         list(pool.map(lambda share: bare_post(hapi, share), shares))
     took = time.perf_counter() - start
     resources = sum(len(b["entry"]) for b in bundles)
-    return {"resources": resources, "seconds": took, "rate": resources / took}
+    return {"threads": threads, "resources": resources, "seconds": took, "rate": resources / took}
 
 
-def _workers(database: str, hapi: str, count: int) -> float:
-    """Wall seconds of ``count`` ``etmi-fhir worker --exit-when-idle`` processes started at once."""
-    env = {**os.environ, "ETMI_LOG_LEVEL": "WARNING", "ETMI_SYNC_TARGETS": targets_json(hapi)}
+def backlog(database: str, hapi: str, episodes: int) -> None:
+    """``episodes`` accepted by the service's own ``POST /api/v1/episodes`` in this process (Flask test client:
+    the route, validation, store transaction and outbox rows of gunicorn's, without the HTTP server)."""
+    from service.app import create_app
+    from service.config import Settings
+
+    app = create_app(Settings(database_url=database, auth_mode="none", log_level="WARNING",
+                              sync_targets=targets(hapi, 1)))
+    client = app.test_client()
+    for i in range(episodes):
+        answer = client.post(api_bench.PATH, data=orjson.dumps(unique_episode(i, seed=60)),
+                             content_type="application/json")
+        if answer.status_code != 201:
+            raise RuntimeError(f"backlog: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
+    app.extensions["etmi"].store.close()
+
+
+def _workers(database: str, spec: str, count: int, logs: Path, timeout: float) -> dict[str, Any]:
+    """``count`` ``etmi-fhir worker --exit-when-idle`` processes started at once (INFO logs in ``logs``):
+    their wall seconds, the load average every 5 s, and whether ``timeout`` stopped them (SIGTERM)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ETMI_LOG_LEVEL": "INFO", "ETMI_SYNC_TARGETS": spec}
     command = [CLI, "worker", "--exit-when-idle", "--pull-every", "0", "--database-url", database]
     start = time.perf_counter()
-    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-             for _ in range(count)]
-    for proc in procs:
-        _, err = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"worker exited {proc.returncode}: {err.decode()[-800:]}")
-    return time.perf_counter() - start
+    procs = []
+    for i in range(count):
+        with (logs / f"worker-{i}.log").open("wb") as log:
+            procs.append(subprocess.Popen([*command, "--worker-id", f"w{i}"], cwd=ROOT, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT))
+    loads, timed_out = [load_average()], False
+    while any(proc.poll() is None for proc in procs):
+        time.sleep(1 if time.perf_counter() - start < 5 else 5)
+        loads.append(load_average())
+        if not timed_out and time.perf_counter() - start > timeout:
+            timed_out = True
+            for proc in procs:
+                proc.terminate()
+    took = time.perf_counter() - start
+    failed = [i for i, proc in enumerate(procs) if proc.returncode != 0]
+    if failed and not timed_out:
+        tail = (logs / f"worker-{failed[0]}.log").read_bytes()[-800:].decode(errors="replace")
+        raise RuntimeError(f"worker {failed[0]} exited {procs[failed[0]].returncode}: {tail}")
+    return {"wall_s": took, "load": f"{min(loads):.1f}-{max(loads):.1f}", "timed_out": timed_out}
 
 
-def push(database: str, hapi: str, workers: int, start_s: float) -> dict[str, Any]:
+def push(database: str, spec: str, workers: int, start_s: float, logs: Path, timeout: float) -> dict[str, Any]:
     """Drain the database's outbox with ``workers`` processes; resources/s of the net time."""
     engine = create_engine(database)
     with engine.connect() as conn:
         resources = conn.execute(text("SELECT count(*) FROM fhir_resource WHERE current")).scalar_one()
-    took = _workers(database, hapi, workers)
+    ran = _workers(database, spec, workers, logs, timeout)
     with engine.connect() as conn:
-        statuses = dict(conn.execute(text("SELECT status, count(*) FROM outbox GROUP BY status")).all())
+        rows = conn.execute(text("SELECT status, count(*) FROM outbox GROUP BY status")).all()
+    statuses: dict[str, int] = dict(rows)
     engine.dispose()
-    net = max(took - start_s, 1e-3)
-    return {"M": workers, "resources": resources, "seconds": net, "wall_s": took, "rate": resources / net,
-            "outbox": statuses, "load": load_average()}
+    net = max(ran["wall_s"] - start_s, 1e-3)
+    return {"M": workers, "resources": resources, "seconds": net, "rate": resources / net, "outbox": statuses, **ran}
 
 
-def _remote_counts(hapi: str, batch: list[Any], types: list[str]) -> tuple[dict[str, str], dict[tuple[str, str], int]]:
-    """For up to 40 stored Patients: their HAPI ids (a duplicate Patient counts as one more), and per
-    (local patient, type) how many resources HAPI holds for it."""
-    remote_to_local: dict[str, str] = {}
-    counts: dict[tuple[str, str], int] = {}
-    for local, rtype, resource in held_for(requests.Session(), hapi, batch, types):
-        if rtype == "Patient":
-            remote_to_local[resource["id"]] = local
-        counts[(local, rtype)] = counts.get((local, rtype), 0) + 1
-    return remote_to_local, counts
-
-
-def exactly_once(database: str, hapi: str) -> dict[str, Any]:
-    """Every stored Patient once on HAPI, and for each the database's count of each resource type (found by
-    searching each type for 40 patients at a time; Provenance aside): nothing missing, nothing twice."""
-    engine = create_engine(database)
-    with engine.connect() as conn:
-        patients = list(conn.execute(text("SELECT id, identifier_system, identifier_value FROM patient")).all())
-        expected = {(pid, rtype): count for pid, rtype, count in conn.execute(text(
-            "SELECT patient_id, resource_type, count(*) FROM fhir_resource WHERE current GROUP BY 1, 2"))}
-    engine.dispose()
-    types = sorted({rtype for _, rtype in expected} - {"Patient"})
-    batches = [patients[i:i + 40] for i in range(0, len(patients), 40)]
-    found: dict[tuple[str, str], int] = {}
-    with ThreadPoolExecutor(2) as pool:
-        for _, counts in pool.map(lambda batch: _remote_counts(hapi, batch, types), batches):
-            found.update(counts)
-    return {"patients": len(patients), "resources": sum(expected.values()),
-            "missing": sum(max(0, n - found.get(key, 0)) for key, n in expected.items()),
-            "duplicates": sum(max(0, found.get(key, 0) - n) for key, n in expected.items())}
-
-
-def worker_start(server: str, hapi: str) -> float:
-    """Wall time of one worker on an empty outbox: process start, imports, first connection."""
+def worker_start(server: str, hapi: str, logs: Path) -> float:
+    """Wall time of one worker on an empty outbox: process start, imports, first connection. (HAPI is warmed
+    up first by the bare client: its first requests after a start are slow.)"""
+    bare_client(hapi, 10, 2, seed=30)
     with fresh_database(server) as empty:
         from service.store import open_store
 
         open_store(empty).close()
-        return _workers(empty, hapi, 1)
+        return float(_workers(empty, targets(hapi, 1), 1, logs / "empty", 120)["wall_s"])
 
 
-def run(server: str, hapi: str, sizes: tuple[int, int], bare_episodes: int, counts: list[int],
-        ingest_only: bool = False) -> dict[str, Any]:
-    start_s = 0.0 if ingest_only else worker_start(server, hapi)
-    result: dict[str, Any] = {"start_s": start_s, "ingest": [], "push": [], "check": [],
-                              "bare1": None if ingest_only else bare_client(hapi, bare_episodes, 1, seed=31)}
-    for n in counts:
-        loads = [(clients, [orjson.dumps(unique_episode(i, seed=40 + n)) for i in range(size)])
-                 for clients, size in zip((4, 50), sizes, strict=True)]
+def run(args: argparse.Namespace, server: str, hapi: str, logs: Path) -> dict[str, Any]:
+    """Per M: a fresh database, its backlog (service ingest at N = M, or in process with --push-only), the
+    bare client at the same total in flight, the M workers, the exactly-once check."""
+    start_s = 0.0 if args.ingest_only else worker_start(server, hapi, logs)
+    result: dict[str, Any] = {"start_s": start_s, "ingest": [], "push": []}
+    for m in [int(x) for x in args.workers.split(",")]:
+        per_worker = args.per_worker_concurrency or max(1, args.in_flight // m)
         with fresh_database(server) as database:
-            result["ingest"] += ingest(database, hapi, n, loads)
-            if ingest_only:
-                print(json.dumps({"N": n, "ingest": result["ingest"][-2:]}), file=sys.stderr, flush=True)
-                continue
-            bare = bare_client(hapi, bare_episodes, n, seed=50 + n)
-            result["push"].append({**push(database, hapi, n, start_s), "bare": bare})
-            result["check"].append({"M": n, **exactly_once(database, hapi)})
-        print(json.dumps({"N": n, "ingest": result["ingest"][-2:], "push": result["push"][-1],
-                          "check": result["check"][-1]}, default=str), file=sys.stderr, flush=True)
+            if args.push_only:
+                backlog(database, hapi, args.episodes)
+            else:
+                loads = [(clients, [orjson.dumps(unique_episode(i, seed=40 + m)) for i in range(size)])
+                         for clients, size in zip((4, 50), args.sizes, strict=True)]
+                result["ingest"] += ingest(database, hapi, m, loads)
+            if not args.ingest_only:
+                before = bare_client(hapi, args.bare_episodes, m * per_worker, seed=50 + m)
+                row = push(database, targets(hapi, per_worker), m, start_s, logs / f"M{m}", args.timeout)
+                after = bare_client(hapi, args.bare_episodes, m * per_worker, seed=70 + m)
+                row["check"] = exactly_once(database, hapi)
+                evidence(database, logs / f"M{m}" / "outbox.json")
+                result["push"].append({**row, "per_worker": per_worker, "bare": [before, after]})
+        print(json.dumps({"M": m, "ingest": result["ingest"][-2:], "push": result["push"][-1:]}, default=str),
+              file=sys.stderr, flush=True)
     return result
+
+
+def _mean(bare: list[dict[str, Any]]) -> float:
+    return float(sum(b["resources"] for b in bare) / sum(b["seconds"] for b in bare))
+
+
+def _bare(bare: list[dict[str, Any]]) -> str:
+    return f"{_mean(bare):.1f} (" + " / ".join(f"{b['rate']:.1f}" for b in bare) + ")"
+
+
+def _once(check: dict[str, Any]) -> str:
+    text = f"{check['patients']} patients, {check['missing']} missing, {check['duplicates']} twice"
+    return text + "".join(f"; {k} {check[k]}" for k in ("missing_at", "duplicates_at") if check[k])
 
 
 def report(result: dict[str, Any], command: str) -> bool:
     print(f"{command}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
           f"worker start on an empty outbox {result['start_s']:.1f} s (subtracted)\n")
-    print(markdown(["N processes", "clients", "episodes", "episodes/s", "p50 ms", "p99 ms", "errors",
-                    "bare Flask req/s", "bare p99 ms", "ratio", "load"],
-                   [[r["N"], r["clients"], r["n"], r["rps"], r["p50"], r["p99"], len(r["errors"]), r["bare"]["rps"],
-                     r["bare"]["p99"], f"1/{r['bare']['rps'] / r['rps']:.0f}", r["load"]] for r in result["ingest"]]))
-    bare1 = result["bare1"]
-    if bare1 is None:  # --ingest-only
-        return not sum(len(r["errors"]) for r in result["ingest"])
-    print(f"\nbare client, 1 thread: {bare1['resources']} resources in {bare1['seconds']:.1f} s = "
-          f"{bare1['rate']:.1f} resources/s\n")
-    print(markdown(["M workers", "resources", "seconds", "resources/s", "bare client, M threads, res/s",
-                    "ratio to bare M", "ratio to bare 1", "outbox", "load"],
-                   [[p["M"], p["resources"], p["seconds"], p["rate"], p["bare"]["rate"],
-                     f"{p['rate'] / p['bare']['rate']:.2f}", f"{p['rate'] / bare1['rate']:.2f}",
-                     " ".join(f"{k} {v}" for k, v in sorted(p["outbox"].items())), p["load"]]
-                    for p in result["push"]]))
-    print()
-    print(markdown(["M workers", "patients", "resources", "missing on HAPI", "duplicates on HAPI"],
-                   [[c["M"], c["patients"], c["resources"], c["missing"], c["duplicates"]] for c in result["check"]]))
+    if result["ingest"]:
+        print(markdown(["N processes", "clients", "episodes", "episodes/s", "p50 ms", "p99 ms", "errors",
+                        "bare Flask req/s", "bare p99 ms", "ratio", "load"],
+                       [[r["N"], r["clients"], r["n"], r["rps"], r["p50"], r["p99"], len(r["errors"]),
+                         r["bare"]["rps"], r["bare"]["p99"], f"1/{r['bare']['rps'] / r['rps']:.0f}", r["load"]]
+                        for r in result["ingest"]]) + "\n")
+    if result["push"]:
+        print(markdown(["M workers", "in flight (M x per worker)", "resources", "s", "res/s", "bare res/s, same "
+                        "in flight (before / after)", "ratio", "outbox at the end", "exactly once", "load"],
+                       [[p["M"], f"{p['M'] * p['per_worker']} ({p['M']} x {p['per_worker']})", p["resources"],
+                         p["seconds"], p["rate"], _bare(p["bare"]), f"{p['rate'] / _mean(p['bare']):.2f}",
+                         " ".join(f"{k} {v}" for k, v in sorted(p["outbox"].items()))
+                         + (" (timed out)" if p["timed_out"] else ""), _once(p["check"]), p["load"]]
+                        for p in result["push"]]))
     errors = sum(len(r["errors"]) for r in result["ingest"])
     unsent = sum(v for p in result["push"] for k, v in p["outbox"].items() if k != "sent")
-    wrong = sum(c["missing"] + c["duplicates"] for c in result["check"])
+    wrong = sum(p["check"]["missing"] + p["check"]["duplicates"] for p in result["push"])
     return not (errors or unsent or wrong)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("ETMI_TEST_DATABASE_URL", ""),
-                        help="a PostgreSQL server (default $ETMI_TEST_DATABASE_URL): a fresh database per N")
+                        help="a PostgreSQL server (default $ETMI_TEST_DATABASE_URL): a fresh database per M")
     parser.add_argument("--hapi", default=os.environ.get("ETMI_TEST_HAPI_URL", ""),
                         help="HAPI FHIR base URL (default $ETMI_TEST_HAPI_URL)")
     parser.add_argument("--quick", action="store_true",
-                        help="20 + 60 episodes per N (default 60 + 150), 20 for the bare client (30)")
-    parser.add_argument("--processes", default="1,2,4", help="N = M values (default 1,2,4)")
+                        help="ingest 20 + 60 episodes per N (default 60 + 150), 20 for the bare client (40)")
+    parser.add_argument("--workers", "--processes", default="1,2,4", help="M (= N unless --push-only), default 1,2,4")
     parser.add_argument("--ingest-only", action="store_true", help="(a) only: no push, no exactly-once check")
+    parser.add_argument("--push-only", action="store_true",
+                        help="(b) only: the backlog accepted in this process (--episodes), no gunicorn")
+    parser.add_argument("--episodes", type=int, help="--push-only backlog per M (default 100, --quick 30)")
+    parser.add_argument("--in-flight", type=int, default=4,
+                        help="total requests in flight to HAPI, shared by the M workers (default 4: 4 // M each)")
+    parser.add_argument("--per-worker-concurrency", type=int, default=0,
+                        help="the target's concurrency in each worker (1-16; default --in-flight // M)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before the workers are stopped")
+    parser.add_argument("--logs", default="", help="folder for the workers' logs (default: a new one in /tmp)")
     args = parser.parse_args()
     if not args.database_url.startswith(("postgresql://", "postgresql+psycopg://")) or not args.hapi:
         parser.error("needs PostgreSQL and HAPI: ETMI_TEST_DATABASE_URL and ETMI_TEST_HAPI_URL (tests/servers/*/start)")
     server = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    sizes, bare_episodes = ((20, 60), 20) if args.quick else ((60, 150), 30)
-    counts = [int(x) for x in args.processes.split(",")]
-    result = run(server, args.hapi.rstrip("/"), sizes, bare_episodes, counts, args.ingest_only)
+    args.sizes, args.bare_episodes = ((20, 60), 20) if args.quick else ((60, 150), 40)
+    args.episodes = args.episodes or (30 if args.quick else 100)
+    logs = Path(args.logs or tempfile.mkdtemp(prefix="etmi-scaleout-"))
+    print(f"worker logs: {logs}", file=sys.stderr, flush=True)
+    result = run(args, server, args.hapi.rstrip("/"), logs)
     return 0 if report(result, "bench/scaleout.py " + " ".join(sys.argv[1:])) else 1
 
 
