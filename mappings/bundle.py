@@ -98,24 +98,50 @@ def conditional_query(resource: dict[str, Any]) -> str:
     return f"identifier={quote(ident['system'], safe=':/')}|{quote(ident['value'], safe='')}"
 
 
+#: Elements whose R4 datatype holds no Reference at any depth (Narrative, Meta, Coding, CodeableConcept, Quantity):
+#: the reference rewrite does not look inside them.
+NO_REFERENCE_INSIDE = frozenset({"text", "meta", "coding", "code", "category", "valueCoding", "valueCodeableConcept",
+                                 "valueQuantity"})
+
+
 def _rewrite(value: Any, local: dict[str, str]) -> Any:
-    """A copy of ``value`` (dicts and lists are new) with in-bundle references replaced."""
+    """``value`` with in-bundle references replaced: a dict or list on the way to a replaced reference is a
+    new one, everything else is shared with ``value`` (not copied: the mapped resources are not changed
+    afterwards, and the Bundle is only serialised)."""
     if isinstance(value, dict):
-        return {k: (local.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, local))
-                for k, v in value.items()}
+        out = None
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                new = local.get(item, item)
+            elif key not in NO_REFERENCE_INSIDE and isinstance(item, (dict, list)):
+                new = _rewrite(item, local)
+            else:
+                continue
+            if new is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+        return value if out is None else out
     if isinstance(value, list):
-        return [_rewrite(v, local) for v in value]
+        changed = None
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)) and (new := _rewrite(item, local)) is not item:
+                if changed is None:
+                    changed = list(value)
+                changed[i] = new
+        return value if changed is None else changed
     return value
 
 
 def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """A transaction Bundle of conditional entries; in-bundle references become ``urn:uuid`` URLs."""
+    """A transaction Bundle of conditional entries; in-bundle references become ``urn:uuid`` URLs. Each entry's
+    resource is a new dict (without ``id``) that shares the parts holding no in-bundle reference with the
+    given resource (``_rewrite``): neither is changed here."""
     resources = list(resources)
     local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources}
     entries = []
     for resource in resources:
-        body = _rewrite(resource, local)
-        body.pop("id", None)
+        body = {k: v for k, v in _rewrite(resource, local).items() if k != "id"}
         rtype, query = resource["resourceType"], conditional_query(resource)
         request = ({"method": "PUT", "url": f"{rtype}?{query}"} if rtype in UPDATABLE_TYPES
                    else {"method": "POST", "url": rtype, "ifNoneExist": query})

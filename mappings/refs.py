@@ -23,6 +23,7 @@ from mappings import canonical
 from mappings.domain import Episode, PatientRef
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, canonical.BASE)
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 def identifier(*parts: str | int) -> dict[str, str]:
@@ -32,7 +33,18 @@ def identifier(*parts: str | int) -> dict[str, str]:
 
 def resource_id(ident: dict[str, str]) -> str:
     """Deterministic FHIR id for a business identifier (a UUID: never numeric, 36 characters)."""
-    return str(uuid.uuid5(_NAMESPACE, f"{ident['system']}|{ident['value']}"))
+    name = f"{ident['system']}|{ident['value']}".encode()
+    return _as_uuid(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest(), 0x50)
+
+
+def _as_uuid(digest: bytes, version: int) -> str:
+    """``str(uuid.UUID(bytes=digest[:16], version=...))`` without the UUID object: the version in the high
+    nibble of byte 6, the RFC 4122 variant in the top bits of byte 8 (as ``uuid.uuid5`` does, uuid.py)."""
+    raw = bytearray(digest[:16])
+    raw[6] = (raw[6] & 0x0F) | version
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def patient_identifier(patient: PatientRef) -> dict[str, str]:
@@ -61,8 +73,7 @@ def in_context(episode: Episode, context: MappingContext) -> Episode:
 
 def patient_id(patient: PatientRef) -> str:
     """The Patient's FHIR id: HMAC-SHA256(key, ``system|value``), shown as a UUID (36 characters)."""
-    digest = hmac.new(patient.id_key, f"{patient.system}|{patient.value}".encode(), hashlib.sha256).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    return _as_uuid(hmac.digest(patient.id_key, f"{patient.system}|{patient.value}".encode(), "sha256"), 0x40)
 
 
 def patient_reference(patient: PatientRef) -> dict[str, str]:
