@@ -2,11 +2,11 @@
 
 Run one or several (processes or ``--threads``): the outbox claim is per-patient FIFO under a lease, so workers
 never write for the same patient at once, and a worker killed mid-send leaves its entries to be re-claimed when the
-lease runs out (the re-send is idempotent). SIGTERM/SIGINT finish the current round and exit 0.
+lease runs out (the re-send is idempotent). SIGTERM/SIGINT finish the current round and exit 0. A thread with
+nothing due waits ``--idle`` seconds at most: a committed outbox row wakes it sooner (``service/store/wakeup.py``).
 
-Concurrency: by default as many push threads as the largest ``concurrency`` of the targets (4 unless configured);
-per target at most its ``concurrency`` requests in flight from this process, and one ``rate_limit`` budget shared
-by the threads. One request at a time leaves the EHR idle while the worker plans and records.
+Concurrency: as many push threads as the largest ``concurrency`` of the targets (4 unless configured); per target
+at most that many requests in flight from this process, and one ``rate_limit`` budget shared by the threads.
 
 Faults: each EHR target has a breaker shared by this process's threads (``service/sync/retry.py``): in a
 long outage one probe at a time reaches the EHR and no entry is dead-lettered for it. A push loop that
@@ -33,6 +33,7 @@ from typing import Any, cast
 from service.commands.sync import add_common, runtime
 from service.compose import SyncRuntime
 from service.config import Settings
+from service.store.wakeup import Wakeup, watch
 from service.sync.ports import FhirError, FhirServerPort
 from service.sync.push import Pusher, PushReport
 from service.sync.retry import Backoff, HealthAwareBackoff, TargetHealth
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker-id", help="default: <host>-<pid>")
     parser.add_argument("--threads", type=int, help="push threads in this process (default: the largest "
                                                      "concurrency of the targets, 4 unless configured)")
-    parser.add_argument("--idle", type=float, default=2.0, help="seconds to wait when nothing is due")
+    parser.add_argument("--idle", type=float, default=2.0, help="most seconds to wait when nothing is due")
     parser.add_argument("--pull-every", type=float, default=60.0, help="seconds between pulls (0: never)")
     parser.add_argument("--batch-size", type=int, help="entries claimed per round (default: the target's)")
     parser.add_argument("--exit-when-idle", action="store_true", help="stop once nothing is due (tests, cron)")
@@ -105,6 +106,7 @@ class Loop:
     restarts: Restarts
     health: dict[str, TargetHealth]
     gates: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
+    wakeup: Wakeup = field(default_factory=Wakeup)  # moved by the outbox watcher: something was committed
 
     def __post_init__(self) -> None:
         for t in self.rt.targets:
@@ -146,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
                for i in range(push_threads(args, rt.targets))]
     for t in threads:
         t.start()
+    watch(rt.store.engine, loop.wakeup, stop)
     next_pull = time.monotonic()
     try:
         while True:  # the first pull runs even when the push threads are already idle (--exit-when-idle)
@@ -157,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             stop.wait(0.5)
     finally:
         stop.set()
+        loop.wakeup.close()
         for t in threads:
             t.join(timeout=60)
         stop_metrics()
@@ -211,7 +215,7 @@ def _push_loop(loop: Loop, worker_id: str) -> None:
     args, stop = loop.args, loop.stop
     pusher: Pusher | None = None
     while not stop.is_set():
-        started = time.perf_counter()
+        started, seen = time.perf_counter(), loop.wakeup.generation  # a commit from now on (even mid-claim) wakes
         try:
             pusher = pusher or loop.pusher(worker_id)
             report = pusher.run_once(args.batch_size)
@@ -228,7 +232,7 @@ def _push_loop(loop: Loop, worker_id: str) -> None:
             continue
         if args.exit_when_idle:
             return
-        stop.wait(args.idle)
+        loop.wakeup.wait(seen, args.idle)
 
 
 def _restart(loop: Loop, worker_id: str) -> bool:

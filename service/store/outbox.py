@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from service.store.db import transaction, utcnow
 from service.store.models import IdMapRow, OutboxRow
+from service.store.wakeup import notify
 
 Operation = Literal["transaction", "create", "update", "delete"]
 Status = Literal["pending", "in-flight", "sent", "failed", "dead"]
@@ -73,7 +74,8 @@ def enqueue(
     resource: dict[str, Any], targets: Sequence[str] = (), now: datetime | None = None,
 ) -> list[OutboxRow]:
     """Add one entry per target name in the caller's transaction (the one that stores the data); with
-    no target, one entry with ``target = NULL``: every target configured when it is sent."""
+    no target, one entry with ``target = NULL``: every target configured when it is sent. On PostgreSQL the
+    idle workers are notified when that transaction commits (``service/store/wakeup.py``)."""
     moment = now or utcnow()
     names: list[str | None] = [*targets] or [None]
     rows = [
@@ -85,6 +87,7 @@ def enqueue(
         for target in names
     ]
     session.add_all(rows)
+    notify(session)
     return rows
 
 
@@ -185,6 +188,7 @@ class OutboxRepository:
                 .values(status="pending", attempts=0, next_attempt_at=self._now(), outcome=None,
                         claimed_by=None, lease_until=None, updated_at=self._now())
             )
+            notify(session)
             return int(getattr(result, "rowcount", 0))
 
     def get(self, entry_id: int) -> OutboxEntry | None:
