@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from mappings import refs
+from mappings import qtables, refs
 from mappings.careplan import careplan_to_fhir
 from mappings.condition import comorbidities_to_fhir, condition_issues, condition_to_fhir
 from mappings.domain import Episode, QuestionnaireAnswers, QuestionnaireKind
@@ -28,7 +28,6 @@ from mappings.goal import effective_goals, goal_to_fhir, target_issues
 from mappings.narrative import with_narrative
 from mappings.outcome import score_to_observation, with_stage_name
 from mappings.questionnaire import answers_to_questionnaire_response
-from mappings.scoring import flatten_items
 from mappings.session import session_to_fhir, with_sessions_total
 
 #: Types a clinician may edit in the EHR, or whose content follows later answers: sent as conditional
@@ -47,7 +46,7 @@ Questionnaires = Mapping[QuestionnaireKind, dict[str, Any]]
 
 def _response(response: QuestionnaireAnswers, episode: Episode, questionnaire: dict[str, Any]) -> dict[str, Any]:
     """The QuestionnaireResponse of one answer set, system-computed items filled in."""
-    completed, issues = with_sessions_total(response, episode, frozenset(flatten_items(questionnaire)))
+    completed, issues = with_sessions_total(response, episode, frozenset(qtables.tables(questionnaire).items))
     if issues:
         raise MappingError(issues)
     return answers_to_questionnaire_response(completed, episode, questionnaire)

@@ -15,6 +15,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from mappings import qtables
 from mappings.domain import AnswerValue
 from mappings.errors import Issue
 
@@ -32,18 +33,28 @@ def _expected(condition: dict[str, Any]) -> Any:
     return None
 
 
-def condition_holds(condition: dict[str, Any], answers: Answers) -> bool:
-    values = answers.get(condition.get("question", ""), ())
-    expected = _expected(condition)
-    if condition.get("operator") == "exists":
+Condition = tuple[str, str | None, Any]  # question, operator, expected answer
+
+
+def _compiled(condition: dict[str, Any]) -> Condition:
+    return condition.get("question", ""), condition.get("operator"), _expected(condition)
+
+
+def _holds(question: str, op: str | None, expected: Any, answers: Answers) -> bool:
+    values = answers.get(question, ())
+    if op == "exists":
         return bool(values) == bool(expected)
-    compare = _OPERATORS.get(str(condition.get("operator")))
+    compare = _OPERATORS.get(str(op))
     if compare is None:
         return False
     try:
         return any(compare(v, expected) for v in values if isinstance(v, bool) == isinstance(expected, bool))
     except TypeError:  # e.g. a string answer against a number: not equal, not ordered
-        return condition.get("operator") == "!="
+        return op == "!="
+
+
+def condition_holds(condition: dict[str, Any], answers: Answers) -> bool:
+    return _holds(*_compiled(condition), answers)
 
 
 def is_enabled(item: dict[str, Any], answers: Answers) -> bool:
@@ -64,23 +75,48 @@ def describe(item: dict[str, Any]) -> str:
     return (" or " if item.get("enableBehavior") == "any" else " and ").join(parts)
 
 
+#: Per item of a Questionnaire (``qtables.Tables.nodes``, same order): None when it has no enableWhen, else
+#: (whether any condition suffices, its compiled conditions).
+Gates = tuple[tuple[bool, tuple[Condition, ...]] | None, ...]
+
+
+def _gates(questionnaire: dict[str, Any]) -> Gates:
+    return tuple((n.item.get("enableBehavior") == "any", tuple(_compiled(c) for c in conditions))
+                 if (conditions := n.item.get("enableWhen") or []) else None
+                 for n in qtables.tables(questionnaire).nodes)
+
+
+def _switches(questionnaire: dict[str, Any], answers: Answers,
+              on_disabled: Callable[[qtables.Node], None]) -> None:
+    """Decide each item in Questionnaire order against ``answers`` (``is_enabled``, and every ancestor enabled),
+    calling ``on_disabled`` for each disabled one before the next item is decided."""
+    nodes = qtables.tables(questionnaire).nodes
+    gates = qtables.derived(questionnaire, "enablement.gates", _gates)
+    on: list[bool] = []
+    for node, gate in zip(nodes, gates, strict=True):
+        enabled = node.parent < 0 or on[node.parent]
+        if enabled and gate is not None:
+            results = [_holds(question, op, expected, answers) for question, op, expected in gate[1]]
+            enabled = any(results) if gate[0] else all(results)
+        on.append(enabled)
+        if not enabled:
+            on_disabled(node)
+
+
 def enabled_answers(answers: Answers, questionnaire: dict[str, Any]) -> tuple[Answers, list[Issue]]:
     """The answers to enabled items, and an issue for each answer to an item that is not enabled."""
     kept = dict(answers)
     issues: list[Issue] = []
 
-    def walk(items: list[dict[str, Any]], parent_enabled: bool) -> None:
-        for item in items:
-            link = item["linkId"]
-            on = parent_enabled and is_enabled(item, kept)
-            if not on and link in kept:
-                del kept[link]
-                why = f"it is asked only when {describe(item)}" if item.get("enableWhen") else "its group is not asked"
-                issues.append(Issue("error", "business-rule", f"{link} is answered but not enabled: {why}",
-                                    f"answers.{link}"))
-            walk(item.get("item", []), on)
+    def drop(node: qtables.Node) -> None:
+        if node.link in kept:
+            del kept[node.link]
+            item = node.item
+            why = f"it is asked only when {describe(item)}" if item.get("enableWhen") else "its group is not asked"
+            issues.append(Issue("error", "business-rule", f"{node.link} is answered but not enabled: {why}",
+                                f"answers.{node.link}"))
 
-    walk(questionnaire.get("item", []), True)
+    _switches(questionnaire, kept, drop)
     return kept, issues
 
 
@@ -88,13 +124,5 @@ def disabled_links(answers: Answers, questionnaire: dict[str, Any]) -> set[str]:
     """linkIds of every item (answered or not) that the answers leave disabled."""
     kept, _ = enabled_answers(answers, questionnaire)
     found: set[str] = set()
-
-    def walk(items: list[dict[str, Any]], parent_enabled: bool) -> None:
-        for item in items:
-            on = parent_enabled and is_enabled(item, kept)
-            if not on:
-                found.add(item["linkId"])
-            walk(item.get("item", []), on)
-
-    walk(questionnaire.get("item", []), True)
+    _switches(questionnaire, kept, lambda node: found.add(node.link))
     return found

@@ -15,14 +15,15 @@ items) and when it equals its rule (``mappings.scoring``); answers to items that
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from mappings import canonical as c
-from mappings import refs
+from mappings import qtables, refs
 from mappings.domain import AnswerValue
 from mappings.enablement import disabled_links
 from mappings.errors import Issue, MappingError
-from mappings.outcome import KIND_BY_CODE, SURVEY, check_value
+from mappings.outcome import KIND_BY_CODE, SURVEY, ObservationKind, check_value
 from mappings.scoring import RULES, complete_scores
 
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -37,8 +38,7 @@ def _extract_flag(element: dict[str, Any], inherited: bool) -> bool:
     return bool(flags[0].get("valueBoolean")) if flags else inherited
 
 
-def extractable_items(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """linkId -> item for every coded item whose (inherited) observationExtract flag is true."""
+def _extractable(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
 
     def walk(items: list[dict[str, Any]], inherited: bool) -> None:
@@ -52,8 +52,29 @@ def extractable_items(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]
     return found
 
 
-def _value(item: dict[str, Any], answer: dict[str, Any], path: str) -> dict[str, Any]:
-    units = _extension(item, c.EXT_QUESTIONNAIRE_UNIT)
+def extractable_items(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """linkId -> item for every coded item whose (inherited) observationExtract flag is true."""
+    return {link: spec.item for link, spec in _extract_table(questionnaire).items()}
+
+
+@dataclass(frozen=True)
+class _Extract:
+    """What extraction reads of one extractable item, looked up once per Questionnaire."""
+
+    item: dict[str, Any]
+    units: list[dict[str, Any]]  # its questionnaire-unit extensions
+    categories: list[dict[str, Any]]  # its observation-extract-category extensions
+    kind: ObservationKind | None  # the ETMI outcome kind of its first code that is one
+
+
+def _extract_table(questionnaire: dict[str, Any]) -> dict[str, _Extract]:
+    return qtables.derived(questionnaire, "extraction.items", lambda q: {
+        link: _Extract(item, _extension(item, c.EXT_QUESTIONNAIRE_UNIT),
+                       _extension(item, c.EXT_OBSERVATION_EXTRACT_CATEGORY), _kind(item))
+        for link, item in _extractable(q).items()})
+
+
+def _value(units: list[dict[str, Any]], answer: dict[str, Any], path: str) -> dict[str, Any]:
     for key, value in answer.items():
         if key in ("valueInteger", "valueDecimal"):
             if units:
@@ -70,22 +91,20 @@ def _value(item: dict[str, Any], answer: dict[str, Any], path: str) -> dict[str,
     raise MappingError([Issue("error", "not-supported", "answer type cannot become an Observation value", path)])
 
 
-def _kind_issues(item: dict[str, Any], value: dict[str, Any], path: str) -> list[Issue]:
+def _kind(item: dict[str, Any]) -> ObservationKind | None:
     for cd in item.get("code", []):
         kind = KIND_BY_CODE.get((cd.get("system"), cd.get("code")))
         if kind is not None:
-            raw = value.get("valueQuantity", {}).get("value") if kind.unit else \
-                value.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code")
-            return check_value(kind, raw, path)
-    return []
-
-
-def _profile(item: dict[str, Any]) -> str | None:
-    for cd in item.get("code", []):
-        kind = KIND_BY_CODE.get((cd.get("system"), cd.get("code")))
-        if kind is not None:
-            return kind.profile
+            return kind
     return None
+
+
+def _kind_issues(kind: ObservationKind | None, value: dict[str, Any], path: str) -> list[Issue]:
+    if kind is None:
+        return []
+    raw = value.get("valueQuantity", {}).get("value") if kind.unit else \
+        value.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code")
+    return check_value(kind, raw, path)
 
 
 def _answers(qr: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
@@ -102,17 +121,19 @@ def _answers(qr: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
     return found
 
 
-def _observation(qr: dict[str, Any], item: dict[str, Any], index: int, answer: dict[str, Any]) -> dict[str, Any]:
+def _observation(qr: dict[str, Any], spec: _Extract, index: int, answer: dict[str, Any]) -> dict[str, Any]:
+    item = spec.item
     link = item["linkId"]
     path = f"QuestionnaireResponse.item.where(linkId='{link}').answer[{index}]"
-    value = _value(item, answer, path)
-    issues = _kind_issues(item, value, path)
+    value = _value(spec.units, answer, path)
+    issues = _kind_issues(spec.kind, value, path)
     if issues:
         raise MappingError(issues)
     suffix = (link,) if index == 0 else (link, index)
-    obs = refs.base_resource("Observation", refs.identifier(qr["identifier"]["value"], *suffix), _profile(item))
+    profile = spec.kind.profile if spec.kind is not None else None
+    obs = refs.base_resource("Observation", refs.identifier(qr["identifier"]["value"], *suffix), profile)
     obs["basedOn"] = qr["basedOn"] if qr.get("basedOn") else []
-    categories = [e["valueCodeableConcept"] for e in _extension(item, c.EXT_OBSERVATION_EXTRACT_CATEGORY)]
+    categories = [e["valueCodeableConcept"] for e in spec.categories]
     obs.update({"status": "final", "category": categories or [SURVEY], "code": {"coding": item["code"]},
                 "subject": qr["subject"]})
     if "encounter" in qr:
@@ -140,19 +161,22 @@ def _plain(answer: dict[str, Any]) -> AnswerValue | None:
     return None
 
 
-def answer_map(qr: dict[str, Any]) -> dict[str, tuple[AnswerValue, ...]]:
-    """linkId -> the plain answer values (option codes, numbers, ...) a response holds."""
-    found: dict[str, list[AnswerValue]] = {}
-    for link, _, answer in _answers(qr):
+def _answer_map(found: list[tuple[str, int, dict[str, Any]]]) -> dict[str, tuple[AnswerValue, ...]]:
+    values: dict[str, list[AnswerValue]] = {}
+    for link, _, answer in found:
         value = _plain(answer)
         if value is not None:
-            found.setdefault(link, []).append(value)
-    return {k: tuple(v) for k, v in found.items()}
+            values.setdefault(link, []).append(value)
+    return {k: tuple(v) for k, v in values.items()}
 
 
-def _totals_to_drop(qr: dict[str, Any], questionnaire: dict[str, Any]) -> set[str]:
+def answer_map(qr: dict[str, Any]) -> dict[str, tuple[AnswerValue, ...]]:
+    """linkId -> the plain answer values (option codes, numbers, ...) a response holds."""
+    return _answer_map(_answers(qr))
+
+
+def _totals_to_drop(answers: dict[str, tuple[AnswerValue, ...]], questionnaire: dict[str, Any]) -> set[str]:
     """Totals that must not become Observations (partial items); raises when a total contradicts its items."""
-    answers = answer_map(qr)
     completed, issues = complete_scores(answers, questionnaire)
     if issues:
         raise MappingError([Issue(i.severity, i.code, i.diagnostics, i.expression.replace(
@@ -162,12 +186,14 @@ def _totals_to_drop(qr: dict[str, Any], questionnaire: dict[str, Any]) -> set[st
 
 def extract_observations(qr: dict[str, Any], questionnaire: dict[str, Any]) -> list[dict[str, Any]]:
     """The Observations that observation-based extraction of ``qr`` produces, inputs before totals."""
-    items = extractable_items(questionnaire)
-    skipped = disabled_links(answer_map(qr), questionnaire) | _totals_to_drop(qr, questionnaire)
+    items = _extract_table(questionnaire)
+    found = _answers(qr)
+    answers = _answer_map(found)
+    skipped = disabled_links(answers, questionnaire) | _totals_to_drop(answers, questionnaire)
     by_link: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     issues: list[Issue] = []
-    for link, index, answer in _answers(qr):
+    for link, index, answer in found:
         if link not in items or link in skipped:
             continue
         try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from mappings import canonical as c
-from mappings import refs
+from mappings import qtables, refs
 from mappings.careplan import careplan_identifier
 from mappings.domain import AnswerValue, Episode, QuestionnaireAnswers, QuestionnaireKind
 from mappings.enablement import enabled_answers
 from mappings.errors import Issue, MappingError
-from mappings.scoring import complete_scores, flatten_items
+from mappings.scoring import complete_scores
 
 QUESTIONNAIRE_URLS: dict[QuestionnaireKind, str] = {
     "intake": c.ETMI_Q_INTAKE, "session": c.ETMI_Q_SESSION, "outcome": c.ETMI_Q_OUTCOME,
@@ -97,7 +97,7 @@ def _items(q_items: list[dict[str, Any]], answers: dict[str, tuple[AnswerValue, 
 def answers_to_questionnaire_response(
     response: QuestionnaireAnswers, episode: Episode, questionnaire: dict[str, Any]
 ) -> dict[str, Any]:
-    known = flatten_items(questionnaire)
+    known = qtables.tables(questionnaire).items
     issues = [Issue("error", "not-found", f"{link} is not an item of {questionnaire.get('url')}", f"answers.{link}")
               for link in response.answer_map() if link not in known]
     enabled, disabled = enabled_answers(response.answer_map(), questionnaire)

@@ -22,6 +22,7 @@ import math
 from typing import Any, Literal
 
 from mappings import canonical as c
+from mappings import qtables
 from mappings.domain import AnswerValue
 from mappings.enablement import disabled_links
 from mappings.errors import Issue
@@ -38,16 +39,8 @@ RULES: dict[str, Rule] = {
 
 
 def flatten_items(questionnaire: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every item of a Questionnaire (groups included) by linkId."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(items: list[dict[str, Any]]) -> None:
-        for item in items:
-            found[item["linkId"]] = item
-            walk(item.get("item", []))
-
-    walk(questionnaire.get("item", []))
-    return found
+    """Every item of a Questionnaire (groups included) by linkId (a new dict of the same items)."""
+    return dict(qtables.tables(questionnaire).items)
 
 
 def _ordinal(option: dict[str, Any]) -> float | None:
@@ -109,7 +102,7 @@ def complete_scores(
 ) -> tuple[dict[str, tuple[AnswerValue, ...]], list[Issue]]:
     """Add each calculated total whose items are all answered; refuse a supplied total that its items do
     not give (incomplete items, or a different value). A total is never kept from partial items."""
-    items = flatten_items(questionnaire)
+    items = qtables.tables(questionnaire).items  # read only
     off = disabled_links(answers, questionnaire)  # answers to these are refused by enablement.enabled_answers
     out = dict(answers)
     issues: list[Issue] = []
