@@ -14,6 +14,7 @@ should tell its caller without refusing it (warnings and information).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -90,11 +91,20 @@ def episode_issues(episode: Episode) -> list[Issue]:
     return condition_issues(episode) + target_issues(episode)
 
 
+_PLAIN_SYSTEM = re.compile(r"[A-Za-z0-9_.~:/-]*")  # what ``quote(..., safe=":/")`` leaves as it is
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.~/-]*")  # what ``quote(..., safe="")`` changes only in its "/"
+
+
 def conditional_query(resource: dict[str, Any]) -> str:
-    """``identifier=system|value`` search for the resource's first business identifier."""
+    """``identifier=system|value`` search for the resource's first business identifier (percent-encoded as
+    ``urllib.parse.quote`` does; the common plain strings without calling it)."""
     idents = resource["identifier"]
     ident = idents[0] if isinstance(idents, list) else idents
-    return f"identifier={quote(ident['system'], safe=':/')}|{quote(ident['value'], safe='')}"
+    system, value = ident["system"], ident["value"]
+    system = system if isinstance(system, str) and _PLAIN_SYSTEM.fullmatch(system) else quote(system, safe=":/")
+    value = value.replace("/", "%2F") if isinstance(value, str) and _PLAIN_VALUE.fullmatch(value) \
+        else quote(value, safe="")
+    return f"identifier={system}|{value}"
 
 
 #: Elements whose R4 datatype holds no Reference at any depth (Narrative, Meta, Coding, CodeableConcept, Quantity):

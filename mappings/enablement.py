@@ -75,26 +75,32 @@ def describe(item: dict[str, Any]) -> str:
     return (" or " if item.get("enableBehavior") == "any" else " and ").join(parts)
 
 
-#: Per item of a Questionnaire (``qtables.Tables.nodes``, same order): None when it has no enableWhen, else
-#: (whether any condition suffices, its compiled conditions).
-Gates = tuple[tuple[bool, tuple[Condition, ...]] | None, ...]
+#: The items of a Questionnaire that some answers may disable, in order: each item with an enableWhen and its
+#: descendants, each with the position of its parent in this tuple (-1: a parent that is always enabled) and
+#: None or its gate (whether any condition suffices, its conditions). Every other item is always enabled.
+Gated = tuple[tuple[qtables.Node, int, tuple[bool, tuple[Condition, ...]] | None], ...]
 
 
-def _gates(questionnaire: dict[str, Any]) -> Gates:
-    return tuple((n.item.get("enableBehavior") == "any", tuple(_compiled(c) for c in conditions))
-                 if (conditions := n.item.get("enableWhen") or []) else None
-                 for n in qtables.tables(questionnaire).nodes)
+def _gated(questionnaire: dict[str, Any]) -> Gated:
+    position: dict[int, int] = {}  # index in Tables.nodes -> position in the result
+    out: list[tuple[qtables.Node, int, tuple[bool, tuple[Condition, ...]] | None]] = []
+    for index, node in enumerate(qtables.tables(questionnaire).nodes):
+        conditions = node.item.get("enableWhen") or []
+        parent = position.get(node.parent, -1)
+        if conditions or parent >= 0:
+            position[index] = len(out)
+            gate = (node.item.get("enableBehavior") == "any", tuple(_compiled(c) for c in conditions))
+            out.append((node, parent, gate if conditions else None))
+    return tuple(out)
 
 
 def _switches(questionnaire: dict[str, Any], answers: Answers,
               on_disabled: Callable[[qtables.Node], None]) -> None:
     """Decide each item in Questionnaire order against ``answers`` (``is_enabled``, and every ancestor enabled),
     calling ``on_disabled`` for each disabled one before the next item is decided."""
-    nodes = qtables.tables(questionnaire).nodes
-    gates = qtables.derived(questionnaire, "enablement.gates", _gates)
     on: list[bool] = []
-    for node, gate in zip(nodes, gates, strict=True):
-        enabled = node.parent < 0 or on[node.parent]
+    for node, parent, gate in qtables.derived(questionnaire, "enablement.gated", _gated):
+        enabled = parent < 0 or on[parent]
         if enabled and gate is not None:
             results = [_holds(question, op, expected, answers) for question, op, expected in gate[1]]
             enabled = any(results) if gate[0] else all(results)
