@@ -63,6 +63,9 @@ class Elem:
     #: The element's path in the definitions, without slice names, through contentReference
     #: (``Questionnaire.item.item`` is ``Questionnaire.item``): where extension contexts point.
     definition: str = ""
+    #: A primitive with nothing to check beyond its type (no fixed value, pattern, binding, maxLength or
+    #: canonical targets): the walker checks its values inline.
+    plain: bool = False
     _group: ConstraintGroup | None = None
 
     @property
@@ -240,6 +243,15 @@ class _SdCompiler:
             keys = {c.key for c in self.owner.type_constraints(codes[0])}
             own = [c for c in own if c.key not in keys]
         elem.constraints = tuple(own)
+        elem.plain = (
+            elem.primitive
+            and len(elem.types) == 1
+            and elem.fixed is None
+            and elem.pattern is None
+            and elem.binding is None
+            and elem.max_length is None
+            and elem.canonical_targets is None
+        )
         return elem
 
     def _targets(self, elem: Elem, element: JSON) -> None:

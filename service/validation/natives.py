@@ -9,8 +9,10 @@ R4 Narrative page (XHTML div, a limited element set, no scripts or event attribu
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from hashlib import blake2b
 from typing import Any
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -102,9 +104,16 @@ def dom6(data: Any, env: dict[str, Any]) -> bool:
     return isinstance(text, dict) and text.get("div") is not None
 
 
+def _has_value_x(data: dict[str, Any]) -> bool:
+    """Whether a value[x] property (``value`` and a type name) is present."""
+    for key in data:  # noqa: SIM110 (a loop: no generator on the hot path)
+        if key.startswith("value") and key[5:6].isupper():
+            return True
+    return False
+
+
 def ext1(data: Any, env: dict[str, Any]) -> bool:
-    has_value = any(k.startswith("value") and k[5:6].isupper() for k in data)
-    return bool(data.get("extension")) != has_value
+    return bool(data.get("extension")) != _has_value_x(data)
 
 
 def ref1(data: Any, env: dict[str, Any]) -> bool:
@@ -117,7 +126,7 @@ def ref1(data: Any, env: dict[str, Any]) -> bool:
 
 
 def obs7(data: Any, env: dict[str, Any]) -> bool:
-    if not any(k.startswith("value") and k[5:6].isupper() for k in data):
+    if not _has_value_x(data):
         return True
     codings = (data.get("code") or {}).get("coding") or []
     for component in data.get("component") or []:
@@ -127,20 +136,58 @@ def obs7(data: Any, env: dict[str, Any]) -> bool:
     return True
 
 
-_DIV_CACHE: dict[str, tuple[bool, bool]] = {}
+#: (txt-1, txt-2) of divs the fast path could not decide, by a digest of the div (bounded; ~100 B each).
+_DIV_CACHE: dict[bytes, tuple[bool, bool]] = {}
+_DIV_CACHE_LIMIT = 2048
+_DIV_OPEN = '<div xmlns="http://www.w3.org/1999/xhtml">'
+_DIV_CLOSE = "</div>"
+#: A start or end tag without attributes; anything else (attributes, comments, entities, CDATA) is left to
+#: the XML parser.
+_PLAIN_TAG = re.compile(r"<(/?)([a-z][a-z0-9]*)>")
+#: What the fast path leaves to the XML parser in text: markup characters, entity references, and every
+#: character XML 1.0 forbids or discourages (controls, surrogates, U+FFFE/U+FFFF).
+_NOT_PLAIN = re.compile("[<>&\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_FAST_TAGS = ALLOWED_HTML - {"img"}
 
 
 def _div_checks(data: Any) -> tuple[bool, bool]:
-    """(txt-1, txt-2) for a Narrative, computed once per distinct div."""
+    """(txt-1, txt-2) for a Narrative: plain markup decided by a scan, anything else by the XML parser."""
     div = data.get("div") if isinstance(data, dict) else None
     if not isinstance(div, str):
         return True, True
-    found = _DIV_CACHE.get(div)
+    found = _plain_div(div)
+    if found is not None:
+        return found
+    key = blake2b(div.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    found = _DIV_CACHE.get(key)
     if found is None:
-        if len(_DIV_CACHE) > 2048:
+        if len(_DIV_CACHE) >= _DIV_CACHE_LIMIT:
             _DIV_CACHE.clear()
-        found = _DIV_CACHE[div] = _check_div(div)
+        found = _DIV_CACHE[key] = _check_div(div)
     return found
+
+
+def _plain_div(div: str) -> tuple[bool, bool] | None:
+    """(True, has text) for an XHTML div of allowed elements without attributes, entities or unusual
+    characters, which the XML parser would read the same way; None for anything else."""
+    if not div.startswith(_DIV_OPEN) or not div.endswith(_DIV_CLOSE):
+        return None
+    parts = _PLAIN_TAG.split(div[len(_DIV_OPEN) : len(div) - len(_DIV_CLOSE)])
+    text = "".join(parts[0::3])
+    if _NOT_PLAIN.search(text) is not None:
+        return None
+    open_tags: list[str] = []
+    for i in range(1, len(parts), 3):
+        name = parts[i + 1]
+        if name not in _FAST_TAGS:
+            return None
+        if not parts[i]:
+            open_tags.append(name)
+        elif not open_tags or open_tags.pop() != name:
+            return None
+    if open_tags:
+        return None
+    return True, bool(text.strip())
 
 
 def _check_div(div: str) -> tuple[bool, bool]:

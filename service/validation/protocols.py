@@ -18,8 +18,10 @@ from service.validation.questionnaire_cache import QuestionnaireCache
 from service.validation.terminology import Terminology
 
 JSON = dict[str, Any]
-#: Issues of already validated complex values, by (element, type, JSON): see ``Walker.item``.
-Memo = dict[tuple[int, str, bytes], tuple[tuple[str, str, str, str], ...]]
+#: Issues of already validated complex values, by (element, type, JSON or its digest), each with the stamp
+#: of the walk that last used it: ``[issues, stamp]`` (see ``Walker.item``).
+MemoKey = tuple[int, str, bytes]
+Memo = dict[MemoKey, list[Any]]
 
 
 class Validator(Protocol):

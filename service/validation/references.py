@@ -29,14 +29,17 @@ def _target_type(ref: str, env: dict[str, Any], full_urls: dict[str, str], engin
         if problem is not None:
             issues.error("value", f"{path}.reference", problem)
         return None
-    match = _REF.search(ref)
-    if match is None:
+    if _RELATIVE.match(ref) is not None:  # the common case: Type/id; _REF would find the same type
+        found = ref[: ref.index("/")]
+    else:
+        match = _REF.search(ref)
+        if match is None:
+            if "://" not in ref:
+                issues.error("value", f"{path}.reference", f"Invalid reference {ref!r}")
+            return None
         if "://" not in ref:
-            issues.error("value", f"{path}.reference", f"Invalid reference {ref!r}")
-        return None
-    if "://" not in ref and not _RELATIVE.match(ref):
-        issues.error("value", f"{path}.reference", f"Invalid relative reference {ref!r}")
-    found = match.group(1)
+            issues.error("value", f"{path}.reference", f"Invalid relative reference {ref!r}")
+        found = match.group(1)
     if not engine.is_resource_type(found):
         issues.error("value", f"{path}.reference", f"Unknown resource type {found!r} in {ref!r}")
         return None

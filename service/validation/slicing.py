@@ -11,9 +11,22 @@ from service.validation.protocols import Walk
 def pattern_matches(pattern: Any, value: Any) -> bool:
     """FHIR pattern semantics: every key and list item of the pattern is found in the value."""
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(k in value and pattern_matches(v, value[k]) for k, v in pattern.items())
+        if not isinstance(value, dict):
+            return False
+        for key, wanted in pattern.items():  # noqa: SIM110 (a loop: no generator on the hot path)
+            if key not in value or not pattern_matches(wanted, value[key]):
+                return False
+        return True
     if isinstance(pattern, list):
-        return isinstance(value, list) and all(any(pattern_matches(p, v) for v in value) for p in pattern)
+        if not isinstance(value, list):
+            return False
+        for wanted in pattern:
+            for candidate in value:
+                if pattern_matches(wanted, candidate):
+                    break
+            else:
+                return False
+        return True
     if isinstance(pattern, bool) or isinstance(value, bool):
         return pattern is value
     return bool(pattern == value)
@@ -24,7 +37,10 @@ def match_slice(item: dict[str, Any], slices: tuple[Slice, ...]) -> Slice | None
     for piece in slices:
         if piece.discriminators is None:
             continue
-        if all(_disc_matches(item, d.path, d.expected, d.exists) for d in piece.discriminators):
+        for d in piece.discriminators:
+            if not _disc_matches(item, d.path, d.expected, d.exists):
+                break
+        else:
             return piece
     return None
 
@@ -42,10 +58,13 @@ def _values(item: Any, path: tuple[str, ...]) -> list[Any]:
 
 
 def _disc_matches(item: Any, path: tuple[str, ...], expected: tuple[Any, ...] | None, exists: bool) -> bool:
-    values = _values(item, path)
+    values = _values(item, path) if path else [item]
     if expected is None:
         return bool(values) == exists
-    return any(pattern_matches(expected[0], v) for v in values)
+    for value in values:  # noqa: SIM110 (a loop: no generator on the hot path)
+        if pattern_matches(expected[0], value):
+            return True
+    return False
 
 
 def walk_sliced(walker: Walk, values: list[Any], elem: Elem, code: str, path: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from hashlib import blake2b
 from typing import Any
 
 import orjson
@@ -11,25 +13,41 @@ from service.validation.compiler import Elem, TypeNode
 from service.validation.extensions import check_extension
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
-from service.validation.protocols import Memo, Validator
+from service.validation.protocols import Memo, MemoKey, Validator
 from service.validation.questionnaire import check_answers, check_questionnaire
 from service.validation.shapes import as_list
 from service.validation.slicing import pattern_matches, walk_sliced
 from service.validation.typerules import check_after, check_canonical
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
-NO_MEMO = frozenset({"Reference"})
+NO_MEMO = frozenset({"Reference"}) | RESOURCE_CODES
 MEMO_MAX_BYTES = 4096
+#: Values whose JSON is at most this long are keyed by an exact copy of it; longer ones by a 16-byte
+#: digest of it (with a NUL first: JSON text never starts with one), so an entry stays under ~0.4 KiB.
+MEMO_RAW_BYTES = 256
 #: The memo's entries (least recently used half dropped when full): a few MiB whatever the number of
 #: resources validated (an import of 100,000 rows, a long-running service), docs/import-export.md.
 MEMO_LIMIT = 8192
+#: One stamp per walk: a memo entry records the walk that last used it.
+_CLOCK = itertools.count()
+
+
+def _last_use(entry: tuple[MemoKey, list[Any]]) -> int:
+    stamp: int = entry[1][1]
+    return stamp
 
 
 def _keep_recent(memo: Memo) -> None:
-    """Drop the least recently used half of the memo (amortised O(1) per insertion)."""
-    recent = list(memo.items())[len(memo) // 2 :]
+    """Drop the least recently used half of the memo (a sort every MEMO_LIMIT / 2 insertions)."""
+    recent = sorted(memo.items(), key=_last_use)[len(memo) // 2 :]
     memo.clear()
     memo.update(recent)
+
+
+def _memo_bytes(dumped: bytes) -> bytes:
+    if len(dumped) <= MEMO_RAW_BYTES:
+        return dumped
+    return b"\0" + blake2b(dumped, digest_size=16).digest()
 
 
 def _dump(value: Any) -> str:
@@ -53,6 +71,7 @@ class Walker:
         self.host: tuple[str, str] = ("", "")
         policy = engine.policy
         self.check_text = policy.check_text if policy.checks_text else None
+        self.stamp = next(_CLOCK)
 
     # --- resources --------------------------------------------------------------------------
     def resource(self, data: Any, path: str, forced: str | None = None, contained: bool = False) -> None:
@@ -105,43 +124,60 @@ class Walker:
         keys = node.keys
         counts: dict[Elem, int] = {}
         chosen: dict[Elem, str] = {}
+        issues = self.issues  # a memo miss below swaps self.issues only for the time of its value
+        item_of = self.item
+        prims = self.prims
+        plain_ok = self.check_text is None
         for key, value in data.items():
             entry = keys.get(key)
             if entry is None:
                 self._other_key(data, key, value, node, path, counts)
                 continue
             elem, code = entry
-            if chosen.get(elem, key) != key:
-                self.issues.error(
-                    "structure",
-                    f"{path}.{key}",
-                    f"Only one of {chosen[elem]}, {key} is allowed ({elem.name}[x] has one type)",
-                )
-            chosen[elem] = key
+            if len(elem.types) > 1:  # a choice: only one of its JSON names
+                if chosen.get(elem, key) != key:
+                    issues.error(
+                        "structure",
+                        f"{path}.{key}",
+                        f"Only one of {chosen[elem]}, {key} is allowed ({elem.name}[x] has one type)",
+                    )
+                chosen[elem] = key
             sub = f"{path}.{key}"
             if elem.array:
                 if not isinstance(value, list):
-                    self.issues.error("structure", sub, f"{key} must be a JSON array (max cardinality > 1)")
+                    issues.error("structure", sub, f"{key} must be a JSON array (max cardinality > 1)")
                     continue
                 if not value:
-                    self.issues.error("structure", sub, "Arrays must not be empty")
+                    issues.error("structure", sub, "Arrays must not be empty")
                     continue
                 counts[elem] = len(value)
                 if elem.slices:
                     walk_sliced(self, value, elem, code, sub)
                     continue
                 extras = data.get("_" + key) if elem.primitive else None
+                check = prims[code].check if elem.plain and plain_ok else None
                 for i, item in enumerate(value):
-                    if item is None and isinstance(extras, list) and i < len(extras) and extras[i] is not None:
+                    if item is None:
+                        if isinstance(extras, list) and i < len(extras) and extras[i] is not None:
+                            continue
+                    elif check is not None:
+                        if (message := check(item)) is not None:
+                            issues.error("value", f"{sub}[{i}]", f"{code} {message}")
                         continue
-                    self.item(item, elem, code, f"{sub}[{i}]")
+                    item_of(item, elem, code, f"{sub}[{i}]")
             elif isinstance(value, list):
-                self.issues.error("structure", sub, f"{key} must not be an array (max cardinality 1)")
+                issues.error("structure", sub, f"{key} must not be an array (max cardinality 1)")
             else:
                 counts[elem] = 1
-                self.item(value, elem, code, sub)
+                if elem.plain and plain_ok and value is not None:  # what _item does for such an element
+                    if (message := prims[code].check(value)) is not None:
+                        issues.error("value", sub, f"{code} {message}")
+                    continue
+                item_of(value, elem, code, sub)
         for elem in node.checked:
-            self._cardinality(elem, counts.get(elem, 0), path)
+            count = counts.get(elem, 0)
+            if count < elem.min or count == 0 or 0 <= elem.max < count:
+                self._cardinality(elem, count, path)
         if node.constraints:
             for constraint in node.group.failures(data, node.fp_base, self.env):
                 self.issues.invariant(constraint, path)
@@ -225,7 +261,7 @@ class Walker:
     # --- items --------------------------------------------------------------------------------
     def item(self, value: Any, elem: Elem, code: str, path: str) -> None:
         """Validates one value; complex values without references are memoised by their JSON."""
-        if type(value) is not dict or code in NO_MEMO or code in RESOURCE_CODES:
+        if type(value) is not dict or code in NO_MEMO:
             self._item(value, elem, code, path)
             return
         try:
@@ -233,13 +269,13 @@ class Walker:
         except TypeError:
             self._item(value, elem, code, path)
             return
-        if b'"reference"' in dumped or len(dumped) > MEMO_MAX_BYTES:
+        if len(dumped) > MEMO_MAX_BYTES or b'"reference"' in dumped:
             self._item(value, elem, code, path)
             return
-        key = (id(elem), code, bytes(memoryview(dumped)))  # an exact copy: orjson's bytes hold 4 KiB
+        key = (id(elem), code, _memo_bytes(dumped))
         memo = self.engine.memo
-        found = memo.pop(key, None)
-        if found is None:
+        entry = memo.get(key)
+        if entry is None:
             outer, self.issues = self.issues, Issues()
             try:
                 self._item(value, elem, code, "")
@@ -248,9 +284,16 @@ class Walker:
                 self.issues = outer
             if len(memo) >= MEMO_LIMIT:
                 _keep_recent(memo)
-        memo[key] = found  # (re)inserted last: the dict's order is the order of last use
-        for severity, kind, relative, message in found:
-            self.issues.add(severity, kind, path + relative, message)
+            if key[2] is dumped:  # an exact copy: orjson's bytes may hold a larger buffer
+                key = (key[0], code, bytes(memoryview(dumped)))
+            memo[key] = [found, self.stamp]
+        else:
+            found = entry[0]
+            entry[1] = self.stamp
+        if found:
+            add = self.issues.add
+            for severity, kind, relative, message in found:
+                add(severity, kind, path + relative, message)
 
     def _item(self, value: Any, elem: Elem, code: str, path: str) -> None:
         if value is None:
