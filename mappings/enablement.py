@@ -33,28 +33,35 @@ def _expected(condition: dict[str, Any]) -> Any:
     return None
 
 
-Condition = tuple[str, str | None, Any]  # question, operator, expected answer
+#: An enableWhen compiled once: question, operator, expected answer, the operator's function (None: unknown
+#: operator), whether the expected answer is a boolean, and its truth (for ``exists``).
+Condition = tuple[str, str | None, Any, Callable[[Any, Any], bool] | None, bool, bool]
 
 
 def _compiled(condition: dict[str, Any]) -> Condition:
-    return condition.get("question", ""), condition.get("operator"), _expected(condition)
+    op, expected = condition.get("operator"), _expected(condition)
+    return (condition.get("question", ""), op, expected, _OPERATORS.get(str(op)), isinstance(expected, bool),
+            bool(expected))
 
 
-def _holds(question: str, op: str | None, expected: Any, answers: Answers) -> bool:
+def _holds(condition: Condition, answers: Answers) -> bool:
+    question, op, expected, compare, boolean, truth = condition
     values = answers.get(question, ())
     if op == "exists":
-        return bool(values) == bool(expected)
-    compare = _OPERATORS.get(str(op))
+        return bool(values) == truth
     if compare is None:
         return False
     try:
-        return any(compare(v, expected) for v in values if isinstance(v, bool) == isinstance(expected, bool))
+        for v in values:  # noqa: SIM110 (a loop: no generator per call) answers of the expected kind, not 1 for True
+            if isinstance(v, bool) == boolean and compare(v, expected):
+                return True
+        return False
     except TypeError:  # e.g. a string answer against a number: not equal, not ordered
         return op == "!="
 
 
 def condition_holds(condition: dict[str, Any], answers: Answers) -> bool:
-    return _holds(*_compiled(condition), answers)
+    return _holds(_compiled(condition), answers)
 
 
 def is_enabled(item: dict[str, Any], answers: Answers) -> bool:
@@ -102,7 +109,7 @@ def _switches(questionnaire: dict[str, Any], answers: Answers,
     for node, parent, gate in qtables.derived(questionnaire, "enablement.gated", _gated):
         enabled = parent < 0 or on[parent]
         if enabled and gate is not None:
-            results = [_holds(question, op, expected, answers) for question, op, expected in gate[1]]
+            results = [_holds(condition, answers) for condition in gate[1]]
             enabled = any(results) if gate[0] else all(results)
         on.append(enabled)
         if not enabled:

@@ -175,9 +175,10 @@ def answer_map(qr: dict[str, Any]) -> dict[str, tuple[AnswerValue, ...]]:
     return _answer_map(_answers(qr))
 
 
-def _totals_to_drop(answers: dict[str, tuple[AnswerValue, ...]], questionnaire: dict[str, Any]) -> set[str]:
+def _totals_to_drop(answers: dict[str, tuple[AnswerValue, ...]], questionnaire: dict[str, Any],
+                    disabled: set[str]) -> set[str]:
     """Totals that must not become Observations (partial items); raises when a total contradicts its items."""
-    completed, issues = complete_scores(answers, questionnaire)
+    completed, issues = complete_scores(answers, questionnaire, disabled)
     if issues:
         raise MappingError([Issue(i.severity, i.code, i.diagnostics, i.expression.replace(
             "answers.", "QuestionnaireResponse.item.where(linkId='", 1) + "')") for i in issues])
@@ -189,7 +190,8 @@ def extract_observations(qr: dict[str, Any], questionnaire: dict[str, Any]) -> l
     items = _extract_table(questionnaire)
     found = _answers(qr)
     answers = _answer_map(found)
-    skipped = disabled_links(answers, questionnaire) | _totals_to_drop(answers, questionnaire)
+    disabled = disabled_links(answers, questionnaire)
+    skipped = disabled | _totals_to_drop(answers, questionnaire, disabled)
     by_link: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     issues: list[Issue] = []

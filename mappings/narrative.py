@@ -12,6 +12,7 @@ added. Standard library only, deterministic (the golden files hold the output).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -43,9 +44,17 @@ def narrative(resource: dict[str, Any]) -> dict[str, str]:
     """The generated Narrative of one resource."""
     rtype = str(resource.get("resourceType", "Resource"))
     heading, rows = _BUILDERS.get(rtype, _generic)(resource)
-    items = "".join(f"<li>{escape(label)}: {escape(value)}</li>" for label, value in rows if value)
-    body = f"<p><b>{escape(heading)}</b></p>" + (f"<ul>{items}</ul>" if items else "")
+    items = "".join(f"<li>{_escape(label)}: {_escape(value)}</li>" for label, value in rows if value)
+    body = f"<p><b>{_escape(heading)}</b></p>" + (f"<ul>{items}</ul>" if items else "")
     return {"status": "generated", "div": f'<div xmlns="{XHTML}">{body}</div>'}
+
+
+_SPECIAL = re.compile(r"[&<>\"']")  # what html.escape changes
+
+
+def _escape(text: str) -> str:
+    """``html.escape(text)``, called only when ``text`` has a character it changes."""
+    return escape(text) if _SPECIAL.search(text) else text
 
 
 # -- values ------------------------------------------------------------------------------------------
@@ -78,10 +87,11 @@ def _number(value: Any) -> str:
 
 def value_x(element: dict[str, Any], prefix: str = "value") -> str:
     """The text of a choice element ``value[x]`` (Quantity, CodeableConcept, Coding, Range, primitives)."""
+    start = len(prefix)
     for key, value in element.items():
-        if not key.startswith(prefix) or not key[len(prefix):][:1].isupper():
+        if not key.startswith(prefix) or not key[start:start + 1].isupper():
             continue
-        kind = key[len(prefix):]
+        kind = key[start:]
         if kind == "Quantity":
             return quantity(value)
         if kind in ("CodeableConcept", "Coding"):
@@ -174,10 +184,12 @@ def _answers(items: Any) -> list[Row]:
             continue
         label = str(item.get("text") or item.get("linkId") or "")
         answers = [a for a in item.get("answer", []) if isinstance(a, dict)]
-        rows.append((label, ", ".join(value_x(a) for a in answers)))  # a group (no answer) is left out
-        rows += _answers(item.get("item"))
+        rows.append((label, ", ".join([value_x(a) for a in answers])))  # a group (no answer) is left out
+        if "item" in item:
+            rows += _answers(item["item"])
         for a in answers:
-            rows += _answers(a.get("item"))
+            if "item" in a:
+                rows += _answers(a["item"])
     return rows
 
 

@@ -63,6 +63,26 @@ def item_score(item: dict[str, Any], value: AnswerValue) -> float | None:
     return None
 
 
+def _options(questionnaire: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """linkId -> option code -> the first answerOption with that code (codes that are strings)."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for link, item in qtables.tables(questionnaire).items.items():
+        for option in item.get("answerOption", []):
+            code = option.get("valueCoding", {}).get("code")
+            if isinstance(code, str):
+                table.setdefault(link, {}).setdefault(code, option)
+    return table
+
+
+def _scored(questionnaire: dict[str, Any], link: str, value: AnswerValue) -> float | None:
+    """``item_score`` of the item ``link``, a chosen option found in a per-Questionnaire table (an answer
+    that is a string can only equal a code that is one)."""
+    if not isinstance(value, str):
+        return item_score(qtables.tables(questionnaire).items[link], value)
+    option = qtables.derived(questionnaire, "scoring.options", _options).get(link, {}).get(value)
+    return None if option is None else _ordinal(option)
+
+
 def item_range(item: dict[str, Any]) -> tuple[float, float]:
     """The lowest and highest score an item can take: its options' ordinals, or minValue/maxValue."""
     ordinals = [o for o in (_ordinal(opt) for opt in item.get("answerOption", [])) if o is not None]
@@ -98,12 +118,14 @@ def _incomplete(total_id: str, given: AnswerValue, missing: list[str], low: floa
 
 
 def complete_scores(
-    answers: dict[str, tuple[AnswerValue, ...]], questionnaire: dict[str, Any]
+    answers: dict[str, tuple[AnswerValue, ...]], questionnaire: dict[str, Any], disabled: set[str] | None = None
 ) -> tuple[dict[str, tuple[AnswerValue, ...]], list[Issue]]:
     """Add each calculated total whose items are all answered; refuse a supplied total that its items do
-    not give (incomplete items, or a different value). A total is never kept from partial items."""
+    not give (incomplete items, or a different value). A total is never kept from partial items.
+    ``disabled``: ``disabled_links(answers, questionnaire)`` when the caller has it already."""
     items = qtables.tables(questionnaire).items  # read only
-    off = disabled_links(answers, questionnaire)  # answers to these are refused by enablement.enabled_answers
+    # answers to disabled items are refused by enablement.enabled_answers
+    off = disabled_links(answers, questionnaire) if disabled is None else disabled
     out = dict(answers)
     issues: list[Issue] = []
     for total_id, (op, inputs) in RULES.items():
@@ -113,7 +135,8 @@ def complete_scores(
             out.pop(total_id, None)
             continue
         given = answers[total_id][0] if answers.get(total_id) else None
-        scores = {i: s for i in inputs if answers.get(i) and (s := item_score(items[i], answers[i][0])) is not None}
+        scores = {i: s for i in inputs
+                  if answers.get(i) and (s := _scored(questionnaire, i, answers[i][0])) is not None}
         missing = [i for i in inputs if not answers.get(i)]
         out.pop(total_id, None)
         if len(scores) + len(missing) < len(inputs):
