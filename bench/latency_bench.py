@@ -1,14 +1,17 @@
 """Accepted write -> readable on HAPI, with a worker running: p50 / p99 latency.
 
-    .venv/bin/python bench/latency_bench.py --hapi http://127.0.0.1:8080/fhir [--episodes 50]
+    .venv/bin/python bench/latency_bench.py --hapi http://127.0.0.1:8080/fhir [--episodes 50] [--idle-seconds 60]
 
 ``etmi-fhir serve`` (SQLite, auth off, one target configured by its base URL only) and ``etmi-fhir worker``
-(default settings: one push thread, 2 s idle wait, pull every 60 s) run as they would in production.
+(default settings: 4 push threads, the target's default concurrency; woken by a committed outbox row, checked
+every 0.1 s on SQLite, else 2 s at most; pull every 60 s) run as they would in production.
 One client POSTs distinct episodes (fresh patients) one at a time, a random 0-1 s pause before each so the
-POSTs land at every phase of the worker's idle wait. The clock starts when the service has answered 201
+POSTs land at every phase of the worker's polling. The clock starts when the service has answered 201
 (accepted: stored, outbox row committed) and stops when HAPI answers the episode's Goal to
 ``GET Goal?identifier=...`` (polled every 50 ms). The baseline is the same search once the Goal is there
 (what a reader pays anyway). Peak RSS of the service's largest gunicorn worker and of the worker at the end.
+With ``--idle-seconds N``, first the worker's CPU time (user + system, ``/proc/<pid>/stat``) over N seconds with
+nothing to do, as a percentage of one core: what its waiting costs.
 """
 
 from __future__ import annotations
@@ -80,7 +83,18 @@ def _one(api: requests.Session, hapi: requests.Session, service: str, base: str,
     return latency, time.perf_counter() - start
 
 
-def measure(hapi: str, episodes: int) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _idle_cpu_percent(pid: int, seconds: float) -> float:
+    before = _cpu_seconds(pid)
+    time.sleep(seconds)
+    return round(100 * (_cpu_seconds(pid) - before) / seconds, 3)
+
+
+def measure(hapi: str, episodes: int, idle_seconds: float = 0) -> dict[str, Any]:
     rng = random.Random(5)
     with tempfile.TemporaryDirectory(prefix="etmi-bench-latency-") as tmp:
         env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING",
@@ -96,6 +110,7 @@ def measure(hapi: str, episodes: int) -> dict[str, Any]:
 
             _wait(base + "/readyz")
             api, reader = requests.Session(), requests.Session()
+            idle = {"worker_idle_cpu_percent": _idle_cpu_percent(worker.pid, idle_seconds)} if idle_seconds else {}
             _one(api, reader, base, hapi, 0)  # warm-up (validator, pools, HAPI's caches)
             latencies, reads = [], []
             for i in range(1, episodes + 1):
@@ -111,17 +126,18 @@ def measure(hapi: str, episodes: int) -> dict[str, Any]:
                 proc.wait(60)
     return {"episodes": episodes, "p50_s": statistics.median(latencies), "p99_s": _percentile(latencies, 0.99),
             "max_s": max(latencies), "read_p50_s": statistics.median(reads), "read_p99_s": _percentile(reads, 0.99),
-            **rss}
+            **rss, **idle}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hapi", default=os.environ.get("ETMI_TEST_HAPI_URL"), help="default: ETMI_TEST_HAPI_URL")
     parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--idle-seconds", type=float, default=0, help="measure the idle worker's CPU first (0: no)")
     args = parser.parse_args()
     if not args.hapi:
         parser.error("--hapi or ETMI_TEST_HAPI_URL is needed (bench/run starts a HAPI itself)")
-    result = measure(args.hapi.rstrip("/"), args.episodes)
+    result = measure(args.hapi.rstrip("/"), args.episodes, args.idle_seconds)
     print(json.dumps(result, indent=1))
     return 0
 

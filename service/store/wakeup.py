@@ -6,8 +6,10 @@
   its threads (a claim catches anything missed), waits with a growing pause and connects again, and until
   then its threads poll every ``--idle`` seconds as they always did.
 - SQLite: no notifications across processes, so a dedicated connection reads ``PRAGMA data_version`` every
-  ``interval`` (0.1 s): its value changes only when another connection has committed to the database. Only a
-  change wakes the threads (a full claim); an unchanged value costs one pragma (no disk read, no lock).
+  ``interval`` (0.1 s): its value changes only when another connection has committed to the database. Then the
+  largest outbox id (the primary key's last entry) says whether the commit added outbox rows; only then do the
+  threads wake to claim. An unchanged value costs one pragma (no disk read, no lock). ``replay`` adds no row: it
+  is claimed within ``--idle`` on SQLite.
 
 Either way a waiting thread also wakes after ``--idle`` seconds (retries whose backoff ran out, expired
 leases, a watcher that is down) and at shutdown. A wake-up is a hint: the claim decides what is due.
@@ -22,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
+
+from service.store.models import OutboxRow
 
 CHANNEL = "etmi_outbox"
 APPLICATION_NAME = "etmi-outbox-wakeup"  # the listener's name in pg_stat_activity
@@ -86,23 +90,26 @@ def watch(engine: Engine, wakeup: Wakeup, stop: threading.Event, interval: float
 
 def _data_version(path: str, wakeup: Wakeup, stop: threading.Event, interval: float) -> None:
     conn: sqlite3.Connection | None = None
-    last: int | None = None
-    lost = False  # after a failure: a new connection's values are not comparable with the old one's
+    version: int | None = None
+    newest: int | None = None  # the largest outbox id seen: a commit that adds none (an audit row) wakes nobody
     try:
         while not stop.wait(interval):
             try:
-                conn = conn or sqlite3.connect(path, timeout=1, isolation_level=None, check_same_thread=False)
-                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                if conn is None:
+                    conn = sqlite3.connect(path, timeout=1, isolation_level=None, check_same_thread=False)
+                    version = None  # a new connection's values are not comparable with the old one's
+                now = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                if now != version:
+                    version, before = now, newest
+                    newest = conn.execute(f"SELECT max(id) FROM {OutboxRow.__tablename__}").fetchone()[0]
+                    if newest != before:
+                        wakeup.wake()
             except sqlite3.Error:
                 log.warning("sync.wakeup.sqlite_check_failed", exc_info=True)
                 if conn is not None:
                     conn.close()
-                conn, last, lost = None, None, True
+                conn = None
                 stop.wait(1.0)
-                continue
-            if lost or (last is not None and version != last):
-                wakeup.wake()
-            last, lost = version, False
     finally:
         if conn is not None:
             conn.close()
