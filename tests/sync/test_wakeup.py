@@ -1,0 +1,81 @@
+"""``service/store/wakeup.py`` on real databases: what wakes an idle worker's threads and what does not.
+
+PostgreSQL: ``enqueue`` notifies on commit only (a rolled-back write sends nothing). SQLite: the watcher wakes
+for a commit that added outbox rows, not for other commits (an id-map or audit row). ``close`` releases every
+waiting thread, and the watcher ends with its stop flag."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from service.store import Store, open_store
+from service.store.db import transaction
+from service.store.outbox import enqueue
+from service.store.wakeup import CHANNEL, Wakeup, watch
+from tests.service.conftest import _drop_postgres, _fresh_postgres
+from tests.sync.support import enqueue_resource, new_store
+
+GOAL = {"resourceType": "Goal", "id": "g1"}
+
+
+def test_close_releases_waiting_threads_and_a_wake_during_the_claim_is_kept() -> None:
+    wakeup = Wakeup()
+    seen = wakeup.generation
+    wakeup.wake()  # a commit seen while the thread was still claiming
+    assert wakeup.wait(seen, 30), "the wait returns at once: the claim may have missed that row"
+    woken: list[bool] = []
+    waiter = threading.Thread(target=lambda: woken.append(wakeup.wait(wakeup.generation, 30)))
+    waiter.start()
+    wakeup.close()
+    waiter.join(10)
+    assert woken == [True], "close (shutdown) ends the wait long before its timeout"
+    assert wakeup.wait(wakeup.generation, 30), "and every later wait"
+
+
+def test_sqlite_watcher_wakes_for_outbox_rows_only(tmp_path: Path) -> None:
+    store, wakeup, stop = new_store(tmp_path), Wakeup(), threading.Event()
+    watcher = watch(store.engine, wakeup, stop)
+    assert watcher is not None
+    try:
+        seen = wakeup.generation
+        enqueue_resource(store, dict(GOAL), "p1")
+        assert wakeup.wait(seen, 30), "a committed outbox row wakes the threads"
+        seen = wakeup.generation
+        store.id_map.put("t", "Goal", "g1", "77")  # a commit that adds no outbox row
+        assert not wakeup.wait(seen, 1.0), "ten checks later, the id-map commit has woken nobody"
+        enqueue_resource(store, dict(GOAL), "p1")
+        assert wakeup.wait(seen, 30), "the next outbox row does"
+    finally:
+        stop.set()
+        watcher.join(10)
+        store.close()
+    assert not watcher.is_alive(), "the watcher ends with the stop flag"
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    url = _fresh_postgres(postgres_url)
+    store = open_store(url)
+    yield store
+    store.close()
+    _drop_postgres(postgres_url, url)
+
+
+@pytest.mark.postgres
+def test_postgres_enqueue_notifies_on_commit_only(pg_store: Store) -> None:
+    cargs, cparams = pg_store.engine.dialect.create_connect_args(pg_store.engine.url)
+    with psycopg.connect(*cargs, **{**cparams, "autocommit": True}) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        with pytest.raises(RuntimeError), transaction(pg_store.sessions) as session:
+            enqueue(session, patient_key="p1", resource_type="Goal", local_id="g1", operation="update",
+                    resource=dict(GOAL))
+            raise RuntimeError("the write fails after its outbox row: rolled back")
+        enqueue_resource(pg_store, dict(GOAL), "p1")
+        notes = list(listener.notifies(timeout=2))
+    assert [n.channel for n in notes] == [CHANNEL], "one notification: the committed write's, none for the other"
+    assert pg_store.outbox.counts() == {"pending": 1}
