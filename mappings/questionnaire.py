@@ -45,6 +45,13 @@ def _unit(item: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+_CHECKS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "boolean": ("valueBoolean", (bool,)), "integer": ("valueInteger", (int,)),
+    "decimal": ("valueDecimal", (int, float)), "string": ("valueString", (str,)),
+    "text": ("valueString", (str,)), "date": ("valueDate", (str,)), "dateTime": ("valueDateTime", (str,)),
+}
+
+
 def answer_to_fhir(item: dict[str, Any], value: AnswerValue, path: str) -> dict[str, Any]:
     """One answer value -> ``QuestionnaireResponse.item.answer`` for the item's type."""
     kind = item.get("type")
@@ -58,25 +65,37 @@ def answer_to_fhir(item: dict[str, Any], value: AnswerValue, path: str) -> dict[
         codes = ", ".join(str(o.get("valueCoding", {}).get("code")) for o in item.get("answerOption", []))
         raise MappingError([Issue("error", "code-invalid", f"{value!r} is not an answer option of {item['linkId']} "
                                   f"(options: {codes})", path)])
-    checks: dict[str, tuple[str, tuple[type, ...]]] = {
-        "boolean": ("valueBoolean", (bool,)), "integer": ("valueInteger", (int,)),
-        "decimal": ("valueDecimal", (int, float)), "string": ("valueString", (str,)),
-        "text": ("valueString", (str,)), "date": ("valueDate", (str,)), "dateTime": ("valueDateTime", (str,)),
-    }
-    if kind not in checks:
+    if kind not in _CHECKS:
         raise MappingError([Issue("error", "not-supported", f"item type {kind!r} cannot be answered", path)])
-    element, types = checks[kind]
+    element, types = _CHECKS[kind]
     if not isinstance(value, types) or (kind != "boolean" and isinstance(value, bool)):
         raise MappingError([Issue("error", "value", f"{item['linkId']} expects a {kind} answer, got {value!r}", path)])
     return {element: value}
 
 
-def _items(q_items: list[dict[str, Any]], answers: dict[str, tuple[AnswerValue, ...]],
-           issues: list[Issue]) -> list[dict[str, Any]]:
+Codings = dict[int, dict[str, dict[str, Any]]]
+
+
+def _codings(questionnaire: dict[str, Any]) -> Codings:
+    """id() of a choice item -> option code (a string) -> its first option's Coding without extensions (the
+    items are kept alive with the Questionnaire by ``qtables``)."""
+    table: Codings = {}
+    for node in qtables.tables(questionnaire).nodes:
+        if node.item.get("type") in ("choice", "open-choice"):
+            options = table.setdefault(id(node.item), {})
+            for option in node.item.get("answerOption", []):
+                code = option.get("valueCoding", {}).get("code")
+                if isinstance(code, str) and code not in options:
+                    options[code] = {k: v for k, v in option["valueCoding"].items() if k != "extension"}
+    return table
+
+
+def _items(q_items: list[dict[str, Any]], answers: dict[str, tuple[AnswerValue, ...]], issues: list[Issue],
+           codings: Codings) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for item in q_items:
         if item.get("type") == "group":
-            children = _items(item.get("item", []), answers, issues)
+            children = _items(item.get("item", []), answers, issues, codings)
             if children:
                 out.append({"linkId": item["linkId"], "item": children})
             continue
@@ -84,7 +103,11 @@ def _items(q_items: list[dict[str, Any]], answers: dict[str, tuple[AnswerValue, 
         if not values:
             continue
         rendered = []
+        options = codings.get(id(item), {})
         for i, v in enumerate(values):
+            if isinstance(v, str) and v in options:  # a chosen option: a new copy of its Coding
+                rendered.append({"valueCoding": dict(options[v])})
+                continue
             try:
                 rendered.append(answer_to_fhir(item, v, f"answers.{item['linkId']}[{i}]"))
             except MappingError as err:
@@ -103,7 +126,8 @@ def answers_to_questionnaire_response(
     enabled, disabled = enabled_answers(response.answer_map(), questionnaire)
     answers, score_issues = complete_scores(enabled, questionnaire)
     issues += disabled + score_issues
-    items = _items(questionnaire.get("item", []), answers, issues)
+    codings = qtables.derived(questionnaire, "questionnaire.codings", _codings)
+    items = _items(questionnaire.get("item", []), answers, issues, codings)
     if issues:
         raise MappingError(issues)
     ident = response_identifier(episode.episode_id, response.response_id)

@@ -117,6 +117,13 @@ def _incomplete(total_id: str, given: AnswerValue, missing: list[str], low: floa
                  f"{f', so {given!r} is impossible' if impossible else ''}.", f"answers.{total_id}")
 
 
+def _rules(questionnaire: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The rules whose total and items are all items of the Questionnaire, in ``RULES`` order."""
+    items = qtables.tables(questionnaire).items
+    return [(total_id, op, inputs) for total_id, (op, inputs) in RULES.items()
+            if total_id in items and all(i in items for i in inputs)]
+
+
 def complete_scores(
     answers: dict[str, tuple[AnswerValue, ...]], questionnaire: dict[str, Any], disabled: set[str] | None = None
 ) -> tuple[dict[str, tuple[AnswerValue, ...]], list[Issue]]:
@@ -128,9 +135,7 @@ def complete_scores(
     off = disabled_links(answers, questionnaire) if disabled is None else disabled
     out = dict(answers)
     issues: list[Issue] = []
-    for total_id, (op, inputs) in RULES.items():
-        if total_id not in items or not all(i in items for i in inputs):
-            continue
+    for total_id, op, inputs in qtables.derived(questionnaire, "scoring.rules", _rules):
         if total_id in off:
             out.pop(total_id, None)
             continue
