@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from hashlib import blake2b
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
 from service.validation.fhirpath_json import install
-from service.validation.natives import NATIVES
+from service.validation.natives import NATIVES, PARTIAL
 
 install()
 
@@ -37,6 +38,17 @@ _OPTIONS = {"traceFn": lambda *_: None, "userInvocationTable": {"hasValue": {"fn
 _TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|`[^`]*`|[%$]?[A-Za-z_][A-Za-z0-9_]*|@[0-9T:.+\-Z]+|\d+(?:\.\d+)?|\S")
 _KEYWORDS = frozenset({"and", "or", "xor", "implies", "div", "mod", "in", "contains", "is", "as", "true", "false"})
 _CACHE_LIMIT = 4096
+#: Cache keys: the JSON of what a part reads when it is this short (an exact copy), else a 16-byte digest of
+#: it with a NUL first (JSON never starts with one): an entry stays under ~0.4 KiB whatever the content.
+_RAW_KEY_BYTES = 128
+
+
+def _compact(dumped: bytes) -> bytes:
+    if len(dumped) <= _RAW_KEY_BYTES:
+        return bytes(memoryview(dumped))  # not orjson's buffer
+    return b"\0" + blake2b(dumped, digest_size=16).digest()
+
+
 #: Expressions fhirpathpy failed to evaluate (counted as passing; reported by the bench/tests).
 FAILURES: dict[str, str] = {}
 _MISSING = object()
@@ -129,11 +141,11 @@ class Part:
         try:
             if self.members is not None:
                 projected = {k: data[k] for k in self._selected(data)} if isinstance(data, dict) else data
-                key: Any = (base, orjson.dumps(projected) if projected else b"")
+                key: Any = (base, _compact(orjson.dumps(projected)) if projected else b"")
                 if not projected:
                     data = {}
             else:
-                key = (base, orjson.dumps(data))
+                key = (base, _compact(orjson.dumps(data)))
         except TypeError:
             return self._run(data, base, env)
         found = self.cache.get(key, _MISSING)
@@ -164,12 +176,13 @@ class Constraint:
         self.key, self.severity, self.human, self.source = key, severity, human, source
         self.expression = expression
         native = NATIVES.get(key)
-        self.native: Callable[[Any, dict[str, Any]], bool] | None = None
+        self.native: Callable[[Any, dict[str, Any]], bool | None] | None = None
         self.parts: list[Part] = []
         self.mode = "single"
-        if native is not None and native[0] == expression:
+        if native is not None and native[0] == expression and (key not in PARTIAL or child is None):
             self.native = native[1]
-            return
+            if key not in PARTIAL:
+                return
         text = f"{child}.all({expression})" if child else expression
         implies = _split_top(text, "implies")
         ors = _split_top(text, "or")
@@ -183,9 +196,12 @@ class Constraint:
     def holds(self, data: Any, base: str, env: dict[str, Any]) -> bool:
         if self.native is not None:
             try:
-                return self.native(data, env)
+                verdict = self.native(data, env)
             except (AttributeError, TypeError, KeyError):
                 return True  # malformed content: the structural checks report it
+            if verdict is not None:
+                return verdict
+            # a PARTIAL native leaves unusual content (``_`` parts, lists, other JSON types) to fhirpathpy
         if self.mode == "or":
             return any(part.evaluate(data, base, env) == [True] for part in self.parts)
         if self.mode == "implies":
@@ -203,15 +219,23 @@ def _pure(constraint: Constraint) -> bool:
     return constraint.native is None and all(p.cacheable and p.members is not None for p in constraint.parts)
 
 
+def _pure_by_parts(constraint: Constraint) -> bool:
+    """Whether the constraint would be cached by its members without its native (where it is reported)."""
+    return bool(constraint.parts) and all(p.cacheable and p.members is not None for p in constraint.parts)
+
+
 class ConstraintGroup:
     """The invariants of one node. Those that read only members of the node are decided together,
     cached by the JSON of the union of those members (one lookup per node instead of one per part)."""
 
-    __slots__ = ("cache", "key_memo", "members", "pure", "rest")
+    __slots__ = ("cache", "key_memo", "members", "pure", "ranked", "rest")
 
     def __init__(self, constraints: list[Constraint] | tuple[Constraint, ...]) -> None:
         self.pure = [c for c in constraints if _pure(c)]
         self.rest = [c for c in constraints if not _pure(c)]
+        # failures are reported rest first, then pure; a PARTIAL native keeps the place it had as pure
+        reported = [c for c in constraints if not _pure_by_parts(c)] + [c for c in constraints if _pure_by_parts(c)]
+        self.ranked = {id(c): i for i, c in enumerate(reported)}
         self.members = frozenset(m for c in self.pure for p in c.parts for m in (p.members or ()))
         self.cache: dict[Any, tuple[Constraint, ...]] = {}
         self.key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -220,19 +244,27 @@ class ConstraintGroup:
         failed = [c for c in self.rest if not c.holds(data, base, env)]
         if not self.pure:
             return failed
+        if failed:
+            return self._ordered(failed + self._pure_failures(data, base, env))
+        return self._pure_failures(data, base, env)
+
+    def _ordered(self, failed: list[Constraint]) -> list[Constraint]:
+        return sorted(failed, key=lambda c: self.ranked[id(c)]) if len(failed) > 1 else failed
+
+    def _pure_failures(self, data: Any, base: str, env: dict[str, Any]) -> list[Constraint]:
         if not isinstance(data, dict):
-            return failed + [c for c in self.pure if not c.holds(data, base, env)]
+            return [c for c in self.pure if not c.holds(data, base, env)]
         selected = selected_keys(data, self.members, self.key_memo)
         try:
-            key = (base, orjson.dumps({k: data[k] for k in selected}))
+            key = (base, _compact(orjson.dumps({k: data[k] for k in selected})))
         except TypeError:
-            return failed + [c for c in self.pure if not c.holds(data, base, env)]
+            return [c for c in self.pure if not c.holds(data, base, env)]
         found = self.cache.get(key)
         if found is None:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
             found = self.cache[key] = tuple(c for c in self.pure if not c.holds(data, base, env))
-        return failed + list(found) if found else failed
+        return list(found)
 
 
 #: R4 4.0.1 invariants whose expression contradicts their own text (``human``), and the expression the

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from hashlib import blake2b
 from typing import Any
 
+from service.validation.fhirpath_json import compare_temporal
+
 XHTML = "{http://www.w3.org/1999/xhtml}"
 #: Elements R4 allows in a narrative (Narrative.div, "Narrative" page, section 6.4.1).
 ALLOWED_HTML = frozenset(
@@ -69,7 +71,8 @@ ALLOWED_HTML = frozenset(
         "var",
     ]
 )
-Native = Callable[[Any, dict[str, Any]], bool]
+#: True or False; a key of PARTIAL may also answer None: "evaluate the expression instead".
+Native = Callable[[Any, dict[str, Any]], bool | None]
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -148,6 +151,8 @@ _PLAIN_TAG = re.compile(r"<(/?)([a-z][a-z0-9]*)>")
 #: character XML 1.0 forbids or discourages (controls, surrogates, U+FFFE/U+FFFF).
 _NOT_PLAIN = re.compile("[<>&\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _FAST_TAGS = ALLOWED_HTML - {"img"}
+#: The last div decided and its verdict (a reference to the div, not a copy), replaced as one tuple.
+_LAST_DIV: list[tuple[str | None, tuple[bool, bool]]] = [(None, (True, True))]
 
 
 def _div_checks(data: Any) -> tuple[bool, bool]:
@@ -155,9 +160,17 @@ def _div_checks(data: Any) -> tuple[bool, bool]:
     div = data.get("div") if isinstance(data, dict) else None
     if not isinstance(div, str):
         return True, True
+    last = _LAST_DIV[0]  # one read: another thread may replace it
+    if last[0] is div:  # txt-2 right after txt-1 on the same Narrative
+        return last[1]
     found = _plain_div(div)
-    if found is not None:
-        return found
+    if found is None:
+        found = _parsed_div(div)
+    _LAST_DIV[0] = (div, found)
+    return found
+
+
+def _parsed_div(div: str) -> tuple[bool, bool]:
     key = blake2b(div.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     found = _DIV_CACHE.get(key)
     if found is None:
@@ -272,6 +285,40 @@ def bdl7(data: Any, env: dict[str, Any]) -> bool:
     return len(keys) == len(set(keys))
 
 
+def per1(data: Any, env: dict[str, Any]) -> bool | None:
+    """Period start <= end, with FHIRPath's precision rule (see fhirpath_json.compare_temporal); only
+    for a start and an end that are absent or strings without ``_`` parts, else None."""
+    if not isinstance(data, dict) or "_start" in data or "_end" in data:
+        return None
+    start, end = data.get("start"), data.get("end")
+    if start is None or end is None:
+        return True  # start.hasValue().not() or end.hasValue().not()
+    if type(start) is not str or type(end) is not str:
+        return None
+    order = compare_temporal(start, end)
+    return order is not None and order <= 0
+
+
+def _exists(data: dict[str, Any], key: str) -> bool:
+    """FHIRPath ``key.exists()`` on an R4 JSON object (value and ``_`` part merged by index)."""
+    value, extra = data.get(key), data.get("_" + key)
+    if isinstance(value, list) or isinstance(extra, list):
+        values = value if isinstance(value, list) else []
+        extras = extra if isinstance(extra, list) else []
+        return any(v is not None for v in values) or any(x is not None for x in extras)
+    return value is not None or extra is not None
+
+
+def qrs1(data: Any, env: dict[str, Any]) -> bool | None:
+    """A QuestionnaireResponse item has answers or nested items, not both."""
+    if not isinstance(data, dict):
+        return None
+    return not (_exists(data, "answer") and _exists(data, "item"))
+
+
+#: Natives that may answer None (leaving the case to fhirpathpy): they cover the common shapes only.
+PARTIAL = frozenset({"per-1", "qrs-1"})
+
 NATIVES: dict[str, tuple[str, Native]] = {
     "bdl-3": (
         "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or "
@@ -309,4 +356,6 @@ NATIVES: dict[str, tuple[str, Native]] = {
     "txt-1": ("htmlChecks()", txt1),
     "txt-2": ("htmlChecks()", txt2),
     "que-2": ("descendants().linkId.isDistinct()", que2),
+    "per-1": ("start.hasValue().not() or end.hasValue().not() or (start <= end)", per1),
+    "qrs-1": ("(answer.exists() and item.exists()).not()", qrs1),
 }

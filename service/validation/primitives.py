@@ -19,6 +19,9 @@ REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
 FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 INT32 = (-(2**31), 2**31 - 1)
 MAX_STRING = 1024 * 1024
+#: Strings known to be valid, per primitive type: only short ones, and emptied beyond this many bytes.
+GOOD_MAX_LENGTH = 128
+GOOD_BYTES = 256 * 1024
 #: An absolute URI: a scheme, then ':' (RFC 3986).
 ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -90,6 +93,7 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
     canonical = name == "canonical"
     uri = name in URI_TYPES
     good: set[str] = set()
+    held = [0]  # bytes of the strings in good (about: length + str overhead)
 
     def check_str(v: Any) -> str | None:
         if type(v) is str and v in good:
@@ -108,10 +112,12 @@ def _make_check(name: str, regex: re.Pattern[str] | None) -> Check:
             return f"{v!r}: canonical URLs must be absolute URLs if they are not fragment references"
         if uri and (problem := urn_problem(v)) is not None:
             return problem
-        if len(v) < 256:
-            if len(good) > 8192:
+        if len(v) < GOOD_MAX_LENGTH:
+            if held[0] > GOOD_BYTES:
                 good.clear()
+                held[0] = 0
             good.add(v)
+            held[0] += len(v) + 64
         return None
 
     return check_str

@@ -67,15 +67,21 @@ def check_canonical(walker: Walk, value: str, elem: Elem, path: str) -> None:
 def _canonical_kind(walker: Walk, url: str) -> str | None:
     """The type of the conformance resource the validator holds at a URL (memoised per engine)."""
     memo = walker.engine.canonical_kinds
+    if len(url) > 256:  # not remembered: the memo holds short URLs only (a few hundred KiB at most)
+        return _kind_of(walker, url)
     if url not in memo:
-        defs = walker.engine.defs
-        kinds = (
-            ("StructureDefinition", defs.structures),
-            ("ValueSet", defs.value_sets),
-            ("CodeSystem", defs.code_systems),
-            ("Questionnaire", defs.questionnaires),
-        )
         if len(memo) > 4096:
             memo.clear()
-        memo[url] = next((kind for kind, known in kinds if url in known), None)
+        memo[url] = _kind_of(walker, url)
     return memo[url]
+
+
+def _kind_of(walker: Walk, url: str) -> str | None:
+    defs = walker.engine.defs
+    kinds = (
+        ("StructureDefinition", defs.structures),
+        ("ValueSet", defs.value_sets),
+        ("CodeSystem", defs.code_systems),
+        ("Questionnaire", defs.questionnaires),
+    )
+    return next((kind for kind, known in kinds if url in known), None)
