@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -154,7 +155,7 @@ def _workers(database: str, spec: str, count: int, logs: Path, timeout: float) -
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ETMI_LOG_LEVEL": "INFO", "ETMI_SYNC_TARGETS": spec}
     command = [CLI, "worker", "--exit-when-idle", "--pull-every", "0", "--database-url", database]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = []
     for i in range(count):
         with (logs / f"worker-{i}.log").open("wb") as log:
@@ -168,12 +169,13 @@ def _workers(database: str, spec: str, count: int, logs: Path, timeout: float) -
             timed_out = True
             for proc in procs:
                 proc.terminate()
-    took = time.perf_counter() - start
+    took, used = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime  # the M workers' CPU seconds
     failed = [i for i, proc in enumerate(procs) if proc.returncode != 0]
     if failed and not timed_out:
         tail = (logs / f"worker-{failed[0]}.log").read_bytes()[-800:].decode(errors="replace")
         raise RuntimeError(f"worker {failed[0]} exited {procs[failed[0]].returncode}: {tail}")
-    return {"wall_s": took, "load": f"{min(loads):.1f}-{max(loads):.1f}", "timed_out": timed_out}
+    return {"wall_s": took, "cpu_s": cpu_s, "load": f"{min(loads):.1f}-{max(loads):.1f}", "timed_out": timed_out}
 
 
 def push(database: str, spec: str, workers: int, start_s: float, logs: Path, timeout: float) -> dict[str, Any]:
@@ -206,7 +208,8 @@ def run(args: argparse.Namespace, server: str, hapi: str, logs: Path) -> dict[st
     bare client at the same total in flight, the M workers, the exactly-once check."""
     start_s = 0.0 if args.ingest_only else worker_start(server, hapi, logs)
     result: dict[str, Any] = {"start_s": start_s, "ingest": [], "push": []}
-    for m in [int(x) for x in args.workers.split(",")]:
+    for run_no, m in enumerate(int(x) for x in args.workers.split(",")):  # an M may come again (repeats)
+        here = logs / f"{run_no + 1}-M{m}"
         per_worker = args.per_worker_concurrency or max(1, args.in_flight // m)
         with fresh_database(server) as database:
             if args.push_only:
@@ -217,27 +220,24 @@ def run(args: argparse.Namespace, server: str, hapi: str, logs: Path) -> dict[st
                 result["ingest"] += ingest(database, hapi, m, loads)
             if not args.ingest_only:
                 before = bare_client(hapi, args.bare_episodes, m * per_worker, seed=50 + m)
-                row = push(database, targets(hapi, per_worker), m, start_s, logs / f"M{m}", args.timeout)
+                row = push(database, targets(hapi, per_worker), m, start_s, here, args.timeout)
                 after = bare_client(hapi, args.bare_episodes, m * per_worker, seed=70 + m)
                 row["check"] = exactly_once(database, hapi)
-                evidence(database, logs / f"M{m}" / "outbox.json")
+                evidence(database, here / "outbox.json")
                 result["push"].append({**row, "per_worker": per_worker, "bare": [before, after]})
         print(json.dumps({"M": m, "ingest": result["ingest"][-2:], "push": result["push"][-1:]}, default=str),
               file=sys.stderr, flush=True)
     return result
 
 
-def _mean(bare: list[dict[str, Any]]) -> float:
-    return float(sum(b["resources"] for b in bare) / sum(b["seconds"] for b in bare))
-
-
-def _bare(bare: list[dict[str, Any]]) -> str:
-    return f"{_mean(bare):.1f} (" + " / ".join(f"{b['rate']:.1f}" for b in bare) + ")"
-
-
-def _once(check: dict[str, Any]) -> str:
-    text = f"{check['patients']} patients, {check['missing']} missing, {check['duplicates']} twice"
-    return text + "".join(f"; {k} {check[k]}" for k in ("missing_at", "duplicates_at") if check[k])
+def _push_row(p: dict[str, Any]) -> list[Any]:
+    bare = sum(b["resources"] for b in p["bare"]) / sum(b["seconds"] for b in p["bare"])
+    check, outbox = p["check"], " ".join(f"{k} {v}" for k, v in sorted(p["outbox"].items()))
+    once = f"{check['patients']} patients, {check['missing']} missing, {check['duplicates']} twice" + "".join(
+        f"; {k} {check[k]}" for k in ("missing_at", "duplicates_at") if check[k])
+    return [p["M"], f"{p['M'] * p['per_worker']} ({p['M']} x {p['per_worker']})", p["resources"], p["seconds"],
+            p["rate"], f"{bare:.1f} (" + " / ".join(f"{b['rate']:.1f}" for b in p["bare"]) + ")",
+            f"{p['rate'] / bare:.2f}", outbox + (" (timed out)" if p["timed_out"] else ""), once, p["cpu_s"], p["load"]]
 
 
 def report(result: dict[str, Any], command: str) -> bool:
@@ -250,13 +250,9 @@ def report(result: dict[str, Any], command: str) -> bool:
                          r["bare"]["rps"], r["bare"]["p99"], f"1/{r['bare']['rps'] / r['rps']:.0f}", r["load"]]
                         for r in result["ingest"]]) + "\n")
     if result["push"]:
-        print(markdown(["M workers", "in flight (M x per worker)", "resources", "s", "res/s", "bare res/s, same "
-                        "in flight (before / after)", "ratio", "outbox at the end", "exactly once", "load"],
-                       [[p["M"], f"{p['M'] * p['per_worker']} ({p['M']} x {p['per_worker']})", p["resources"],
-                         p["seconds"], p["rate"], _bare(p["bare"]), f"{p['rate'] / _mean(p['bare']):.2f}",
-                         " ".join(f"{k} {v}" for k, v in sorted(p["outbox"].items()))
-                         + (" (timed out)" if p["timed_out"] else ""), _once(p["check"]), p["load"]]
-                        for p in result["push"]]))
+        print(markdown(["M workers", "in flight (M x per worker)", "resources", "s", "res/s", "bare res/s, same in "
+                        "flight (before / after)", "ratio", "outbox at the end", "exactly once", "workers' CPU s",
+                        "load"], [_push_row(p) for p in result["push"]]))
     errors = sum(len(r["errors"]) for r in result["ingest"])
     unsent = sum(v for p in result["push"] for k, v in p["outbox"].items() if k != "sent")
     wrong = sum(p["check"]["missing"] + p["check"]["duplicates"] for p in result["push"])
