@@ -4,6 +4,7 @@ bench/soak_check.py: searches sent as POST ``_search`` (long id lists do not fit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,20 +52,29 @@ def held_for(session: requests.Session, hapi: str, batch: list[Any],
                 yield local, rtype, resource
 
 
-def _remote_counts(hapi: str, batch: list[Any], types: list[str]) -> dict[tuple[str, str], int]:
+def goal_state(goal: dict[str, Any]) -> tuple[Any, ...]:
+    """What a Goal edit changes: its lifecycle status and target values."""
+    values = [t.get("detailQuantity", {}).get("value") for t in goal.get("target", [])]
+    return goal.get("lifecycleStatus"), [None if v is None else float(v) for v in values]
+
+
+def _remote(hapi: str, batch: list[Any], types: list[str]) -> tuple[dict[tuple[str, str], int], dict[str, set[Any]]]:
     """Per (local patient, type) how many resources HAPI holds for up to 40 stored Patients (a duplicate
-    Patient counts as one more Patient)."""
+    Patient counts as one more Patient), and the states of their Goals."""
     counts: dict[tuple[str, str], int] = {}
-    for local, rtype, _ in held_for(requests.Session(), hapi, batch, types):
+    goals: dict[str, set[Any]] = {}
+    for local, rtype, resource in held_for(requests.Session(), hapi, batch, types):
         counts[(local, rtype)] = counts.get((local, rtype), 0) + 1
-    return counts
+        if rtype == "Goal":
+            goals.setdefault(local, set()).add(repr(goal_state(resource)))
+    return counts, goals
 
 
 def exactly_once(database: str, hapi: str) -> dict[str, Any]:
     """Every Patient stored in ``database`` once on HAPI, and for each the database's count of each resource
     type (current rows of ``fhir_resource``), found by searching each type for 40 patients at a time: the
     resources missing on HAPI and those there more often than stored, with the first few (patient, type)
-    pairs of each for the diagnosis."""
+    pairs of each for the diagnosis; and the patients whose Goal on HAPI is not the stored one (stale)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database)
@@ -72,18 +82,25 @@ def exactly_once(database: str, hapi: str) -> dict[str, Any]:
         patients = list(conn.execute(text("SELECT id, identifier_system, identifier_value FROM patient")).all())
         expected = {(pid, rtype): count for pid, rtype, count in conn.execute(text(
             "SELECT patient_id, resource_type, count(*) FROM fhir_resource WHERE current GROUP BY 1, 2"))}
+        stored: dict[str, set[str]] = {}
+        for pid, goal in conn.execute(text(
+                "SELECT patient_id, resource FROM fhir_resource WHERE current AND resource_type = 'Goal'")):
+            stored.setdefault(pid, set()).add(repr(goal_state(json.loads(goal) if isinstance(goal, str) else goal)))
     engine.dispose()
     types = sorted({rtype for _, rtype in expected} - {"Patient"})
     batches = [patients[i:i + 40] for i in range(0, len(patients), 40)]
     found: dict[tuple[str, str], int] = {}
+    stale: list[str] = []  # a patient whose Goal on HAPI is not the stored one (an edit lost or sent out of order)
     with ThreadPoolExecutor(2) as pool:
-        for counts in pool.map(lambda batch: _remote_counts(hapi, batch, types), batches):
+        for counts, goals in pool.map(lambda batch: _remote(hapi, batch, types), batches):
             found.update(counts)
+            stale += [pid for pid, states in goals.items() if states != stored.get(pid)]
     missing = {key: n - found.get(key, 0) for key, n in expected.items() if found.get(key, 0) < n}
     twice = {key: found[key] - expected.get(key, 0) for key in found if found[key] > expected.get(key, 0)}
     return {"patients": len(patients), "resources": sum(expected.values()),
             "missing": sum(missing.values()), "duplicates": sum(twice.values()),
-            "missing_at": sorted(missing)[:5], "duplicates_at": sorted(twice)[:5]}
+            "missing_at": sorted(missing)[:5], "duplicates_at": sorted(twice)[:5],
+            "stale_goals": len(stale), "stale_goals_at": sorted(stale)[:5]}
 
 
 def evidence(database: str, path: Path) -> None:

@@ -9,12 +9,11 @@ write queues its outbox row) on a fresh database, ``POST /api/v1/episodes`` of d
 process at 4 and then 50 clients, next to the bare Flask endpoint of ``bench/api_bench.py`` under the same
 settings. (b) Push: that backlog (with ``--push-only``: ``--episodes`` accepted by the same route in this process)
 drained by M ``etmi-fhir worker`` processes at once, sharing ``--in-flight`` requests to HAPI (each worker's
-target ``concurrency`` = in flight // M, so M workers share the EHR's limit rather than overrun it), against a
-bare client posting other episodes' transaction Bundles from as many threads just before and just after. Then
-the exactly-once check (``hapi_check.exactly_once``): every Patient stored is on HAPI once, with as many
-resources of each type as the database holds for it. Workers' INFO logs and the outbox rows go to ``--logs``.
-Prints markdown tables for docs/scale-out.md (each M's figures as JSON on stderr); exit 1 on any error,
-unsent row or failed check.
+target ``concurrency`` = in flight // M: M workers share the EHR's limit rather than overrun it), against a bare
+client posting other episodes' transaction Bundles from as many threads just before and after. Then the check
+(``hapi_check.exactly_once``): every stored Patient on HAPI once, each type's count the database's, each Goal
+the stored one (``--goal-edits``). Workers' logs and outbox rows go to ``--logs``. Prints markdown tables for
+docs/scale-out.md (each M's figures as JSON on stderr); exit 1 on any error, unsent row or failed check.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ import orjson
 import requests
 from common import ROOT, load_average, markdown
 from hapi_check import evidence, exactly_once
-from pipeline import targets_json
 from push_bench import baseline as bare_post
 from sqlalchemy import create_engine, text
 
@@ -50,20 +48,17 @@ from tests.sync.support import episode_bundle, unique_episode
 CLI = str(Path(sys.executable).with_name("etmi-fhir"))
 
 
-def _admin(url: str) -> Any:
-    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-
-
 @contextmanager
 def fresh_database(server: str) -> Iterator[str]:
     """A new empty database on the PostgreSQL server of ``server`` (dropped afterwards)."""
     name = f"etmi_scale_{uuid.uuid4().hex[:10]}"
-    with _admin(server).connect() as conn:
+    admin = create_engine(server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield f"{server.rpartition('/')[0]}/{name}"
     finally:
-        with _admin(server).connect() as conn:
+        with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
@@ -82,7 +77,7 @@ def _wait(url: str, timeout: float = 180) -> None:
 def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list[bytes]]]) -> list[dict[str, Any]]:
     """The service then the bare endpoint, each at every (clients, payloads) of ``loads``."""
     env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING", "ETMI_DATABASE_URL": database,
-           "ETMI_SYNC_TARGETS": targets_json(hapi)}
+           "ETMI_SYNC_TARGETS": targets(hapi, 4)}
     sizing = ["--workers", str(processes), "--threads", "4"]
     port = api_bench._free_port()
     rows: list[dict[str, Any]] = []
@@ -100,8 +95,7 @@ def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list
     finally:
         api_bench._stop(service)
     with tempfile.TemporaryDirectory() as tmp:
-        body = Path(tmp) / "body.json"
-        body.write_bytes(sample.content)
+        (body := Path(tmp) / "body.json").write_bytes(sample.content)
         bport = api_bench._free_port()
         bare = api_bench._start([sys.executable, api_bench.__file__, *sizing, "--baseline-server", str(bport),
                                  str(body)], env)
@@ -127,25 +121,35 @@ def bare_client(hapi: str, episodes: int, threads: int, seed: int) -> dict[str, 
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda share: bare_post(hapi, share), shares))
-    took = time.perf_counter() - start
-    resources = sum(len(b["entry"]) for b in bundles)
+    took, resources = time.perf_counter() - start, sum(len(b["entry"]) for b in bundles)
     return {"threads": threads, "resources": resources, "seconds": took, "rate": resources / took}
 
 
-def backlog(database: str, hapi: str, episodes: int) -> None:
+def backlog(database: str, hapi: str, episodes: int, edits: int) -> None:
     """``episodes`` accepted by the service's own ``POST /api/v1/episodes`` in this process (Flask test client:
-    the route, validation, store transaction and outbox rows of gunicorn's, without the HTTP server)."""
+    the route, validation, store transaction and outbox rows of gunicorn's, without the HTTP server); after
+    each, ``edits`` changes of the previous episode's Goal, each one more outbox row of that patient: its rows
+    must reach HAPI in order, whichever worker claims them."""
     from service.app import create_app
     from service.config import Settings
 
     app = create_app(Settings(database_url=database, auth_mode="none", log_level="WARNING",
                               sync_targets=targets(hapi, 1)))
-    client = app.test_client()
+    client, previous = app.test_client(), None
     for i in range(episodes):
-        answer = client.post(api_bench.PATH, data=orjson.dumps(unique_episode(i, seed=60)),
-                             content_type="application/json")
-        if answer.status_code != 201:
-            raise RuntimeError(f"backlog: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
+        payload = unique_episode(i, seed=60)
+        calls = [("POST", api_bench.PATH, payload)]
+        if previous is not None:
+            url, goal = f"{api_bench.PATH}/{previous['episode_id']}/goals/walk", dict(previous["goals"][0])
+            for k in range(edits):  # target minutes, then status, in turn
+                goal["target_minutes_per_week"] = 60 + (7 * i + k) % 90
+                calls.append(("PUT", url, dict(goal)) if k % 2 == 0 else
+                             ("PUT", url + "/status", {"lifecycle_status": ("on-hold", "active")[k // 2 % 2]}))
+        for method, url, body in calls:
+            answer = client.open(url, method=method, data=orjson.dumps(body), content_type="application/json")
+            if answer.status_code not in (200, 201):
+                raise RuntimeError(f"backlog: {answer.status_code} {answer.get_data(as_text=True)[:500]}")
+        previous = payload
     app.extensions["etmi"].store.close()
 
 
@@ -185,16 +189,14 @@ def push(database: str, spec: str, workers: int, start_s: float, logs: Path, tim
         resources = conn.execute(text("SELECT count(*) FROM fhir_resource WHERE current")).scalar_one()
     ran = _workers(database, spec, workers, logs, timeout)
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT status, count(*) FROM outbox GROUP BY status")).all()
-    statuses: dict[str, int] = dict(rows)
+        statuses = {status: n for status, n in conn.execute(text("SELECT status, count(*) FROM outbox GROUP BY 1"))}
     engine.dispose()
     net = max(ran["wall_s"] - start_s, 1e-3)
     return {"M": workers, "resources": resources, "seconds": net, "rate": resources / net, "outbox": statuses, **ran}
 
 
 def worker_start(server: str, hapi: str, logs: Path) -> float:
-    """Wall time of one worker on an empty outbox: process start, imports, first connection. (HAPI is warmed
-    up first by the bare client: its first requests after a start are slow.)"""
+    """One worker's wall time on an empty outbox (start, imports, first connection), after warming HAPI up."""
     bare_client(hapi, 10, 2, seed=30)
     with fresh_database(server) as empty:
         from service.store import open_store
@@ -213,7 +215,7 @@ def run(args: argparse.Namespace, server: str, hapi: str, logs: Path) -> dict[st
         per_worker = args.per_worker_concurrency or max(1, args.in_flight // m)
         with fresh_database(server) as database:
             if args.push_only:
-                backlog(database, hapi, args.episodes)
+                backlog(database, hapi, args.episodes, args.goal_edits)
             else:
                 loads = [(clients, [orjson.dumps(unique_episode(i, seed=40 + m)) for i in range(size)])
                          for clients, size in zip((4, 50), args.sizes, strict=True)]
@@ -233,8 +235,9 @@ def run(args: argparse.Namespace, server: str, hapi: str, logs: Path) -> dict[st
 def _push_row(p: dict[str, Any]) -> list[Any]:
     bare = sum(b["resources"] for b in p["bare"]) / sum(b["seconds"] for b in p["bare"])
     check, outbox = p["check"], " ".join(f"{k} {v}" for k, v in sorted(p["outbox"].items()))
-    once = f"{check['patients']} patients, {check['missing']} missing, {check['duplicates']} twice" + "".join(
-        f"; {k} {check[k]}" for k in ("missing_at", "duplicates_at") if check[k])
+    once = (f"{check['patients']} patients, {check['missing']} missing, {check['duplicates']} twice, "
+            f"{check['stale_goals']} stale Goals") + "".join(
+        f"; {k} {check[k]}" for k in ("missing_at", "duplicates_at", "stale_goals_at") if check[k])
     return [p["M"], f"{p['M'] * p['per_worker']} ({p['M']} x {p['per_worker']})", p["resources"], p["seconds"],
             p["rate"], f"{bare:.1f} (" + " / ".join(f"{b['rate']:.1f}" for b in p["bare"]) + ")",
             f"{p['rate'] / bare:.2f}", outbox + (" (timed out)" if p["timed_out"] else ""), once, p["cpu_s"], p["load"]]
@@ -255,7 +258,7 @@ def report(result: dict[str, Any], command: str) -> bool:
                         "load"], [_push_row(p) for p in result["push"]]))
     errors = sum(len(r["errors"]) for r in result["ingest"])
     unsent = sum(v for p in result["push"] for k, v in p["outbox"].items() if k != "sent")
-    wrong = sum(p["check"]["missing"] + p["check"]["duplicates"] for p in result["push"])
+    wrong = sum(p["check"]["missing"] + p["check"]["duplicates"] + p["check"]["stale_goals"] for p in result["push"])
     return not (errors or unsent or wrong)
 
 
@@ -272,6 +275,8 @@ def main() -> int:
     parser.add_argument("--push-only", action="store_true",
                         help="(b) only: the backlog accepted in this process (--episodes), no gunicorn")
     parser.add_argument("--episodes", type=int, help="--push-only backlog per M (default 100, --quick 30)")
+    parser.add_argument("--goal-edits", type=int, default=0,
+                        help="--push-only: changes of the previous episode's Goal after each episode (default 0)")
     parser.add_argument("--in-flight", type=int, default=4,
                         help="total requests in flight to HAPI, shared by the M workers (default 4: 4 // M each)")
     parser.add_argument("--per-worker-concurrency", type=int, default=0,
