@@ -106,7 +106,7 @@ class Loop:
     restarts: Restarts
     health: dict[str, TargetHealth]
     gates: dict[str, threading.BoundedSemaphore] = field(default_factory=dict)
-    wakeup: Wakeup = field(default_factory=Wakeup)  # moved by the outbox watcher: something was committed
+    wakeup: Wakeup = field(default_factory=Wakeup)  # the outbox watcher's: a row was committed
 
     def __post_init__(self) -> None:
         for t in self.rt.targets:
@@ -215,7 +215,7 @@ def _push_loop(loop: Loop, worker_id: str) -> None:
     args, stop = loop.args, loop.stop
     pusher: Pusher | None = None
     while not stop.is_set():
-        started, seen = time.perf_counter(), loop.wakeup.generation  # a commit from now on (even mid-claim) wakes
+        started = time.perf_counter()
         try:
             pusher = pusher or loop.pusher(worker_id)
             report = pusher.run_once(args.batch_size)
@@ -232,7 +232,7 @@ def _push_loop(loop: Loop, worker_id: str) -> None:
             continue
         if args.exit_when_idle:
             return
-        loop.wakeup.wait(seen, args.idle)
+        loop.wakeup.wait(args.idle)
 
 
 def _restart(loop: Loop, worker_id: str) -> bool:

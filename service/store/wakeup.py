@@ -3,12 +3,12 @@
 - PostgreSQL: ``notify`` runs ``pg_notify('etmi_outbox', '')`` in the transaction that writes the outbox rows
   (``outbox.enqueue``, ``replay``), so the notification is delivered on commit only, never for a rolled-back
   write. A worker LISTENs on a connection of its own (outside the pool); when that connection drops it wakes
-  its threads (a claim catches anything missed), waits with a growing pause and connects again, and until
-  then its threads poll every ``--idle`` seconds as they always did.
+  a thread (a claim catches anything missed), waits with a growing pause and connects again, and until then
+  its threads poll every ``--idle`` seconds as they always did.
 - SQLite: no notifications across processes, so a dedicated connection reads ``PRAGMA data_version`` every
   ``interval`` (0.1 s): its value changes only when another connection has committed to the database. Then the
-  largest outbox id (the primary key's last entry) says whether the commit added outbox rows; only then do the
-  threads wake to claim. An unchanged value costs one pragma (no disk read, no lock). ``replay`` adds no row: it
+  largest outbox id (the primary key's last entry) says whether the commit added outbox rows; only then does a
+  thread wake to claim. An unchanged value costs one pragma (no disk read, no lock). ``replay`` adds no row: it
   is claimed within ``--idle`` on SQLite.
 
 Either way a waiting thread also wakes after ``--idle`` seconds (retries whose backoff ran out, expired
@@ -42,23 +42,19 @@ def notify(session: Session) -> None:
 
 
 class Wakeup:
-    """A generation counter: a push thread notes ``generation`` before it claims and, when the claim was empty,
-    ``wait``s for the counter to move (a commit seen by the watcher), for ``timeout`` or for ``close``."""
+    """Wake-ups handed to waiting threads one each, like a semaphore: a commit wakes one waiting thread (its claim
+    takes every due row up to the batch size), and one that comes while no thread waits is kept for the next wait
+    (at most ``cap`` are kept), so a commit during a claim is never missed."""
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int = 16) -> None:
         self._cond = threading.Condition()
-        self._generation = 0
+        self._tokens, self._cap = 0, cap
         self._closed = False
-
-    @property
-    def generation(self) -> int:
-        with self._cond:
-            return self._generation
 
     def wake(self) -> None:
         with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
+            self._tokens = min(self._tokens + 1, self._cap)
+            self._cond.notify()
 
     def close(self) -> None:
         """Release every waiting thread now and from now on (shutdown)."""
@@ -66,10 +62,14 @@ class Wakeup:
             self._closed = True
             self._cond.notify_all()
 
-    def wait(self, seen: int, timeout: float) -> bool:
-        """Until the generation differs from ``seen``, ``close`` or ``timeout``: True unless it timed out."""
+    def wait(self, timeout: float) -> bool:
+        """Until a wake-up (taken), ``close`` or ``timeout``: True unless it timed out."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._closed or self._generation != seen, timeout)
+            if not self._cond.wait_for(lambda: self._closed or self._tokens > 0, timeout):
+                return False
+            if not self._closed:
+                self._tokens -= 1
+            return True
 
 
 def watch(engine: Engine, wakeup: Wakeup, stop: threading.Event, interval: float = INTERVAL) -> threading.Thread | None:

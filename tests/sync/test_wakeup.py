@@ -1,12 +1,13 @@
 """``service/store/wakeup.py`` on real databases: what wakes an idle worker's threads and what does not.
 
 PostgreSQL: ``enqueue`` notifies on commit only (a rolled-back write sends nothing). SQLite: the watcher wakes
-for a commit that added outbox rows, not for other commits (an id-map or audit row). ``close`` releases every
-waiting thread, and the watcher ends with its stop flag."""
+for a commit that added outbox rows, not for other commits (an id-map or audit row), and ends with its stop flag.
+A commit wakes one waiting thread, or the next thread to wait; ``close`` releases them all."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,18 +24,26 @@ from tests.sync.support import enqueue_resource, new_store
 GOAL = {"resourceType": "Goal", "id": "g1"}
 
 
-def test_close_releases_waiting_threads_and_a_wake_during_the_claim_is_kept() -> None:
+def test_one_wake_up_per_commit_kept_for_the_next_wait_and_close_releases_every_thread() -> None:
     wakeup = Wakeup()
-    seen = wakeup.generation
-    wakeup.wake()  # a commit seen while the thread was still claiming
-    assert wakeup.wait(seen, 30), "the wait returns at once: the claim may have missed that row"
+    wakeup.wake()  # a commit seen while the only thread was still claiming
+    assert wakeup.wait(30), "the next wait returns at once: the claim may have missed that row"
+    assert not wakeup.wait(0.05), "that wake-up was taken"
     woken: list[bool] = []
-    waiter = threading.Thread(target=lambda: woken.append(wakeup.wait(wakeup.generation, 30)))
-    waiter.start()
+    waiters = [threading.Thread(target=lambda: woken.append(wakeup.wait(30))) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    wakeup.wake()
+    deadline = time.monotonic() + 10
+    while not woken and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert woken == [True], "one commit wakes one waiting thread (its claim takes every due row)"
     wakeup.close()
-    waiter.join(10)
-    assert woken == [True], "close (shutdown) ends the wait long before its timeout"
-    assert wakeup.wait(wakeup.generation, 30), "and every later wait"
+    for t in waiters:
+        t.join(10)
+    assert woken == [True, True, True], "close (shutdown) ends the other waits long before their timeout"
+    assert wakeup.wait(30), "and every later wait"
 
 
 def test_sqlite_watcher_wakes_for_outbox_rows_only(tmp_path: Path) -> None:
@@ -42,14 +51,12 @@ def test_sqlite_watcher_wakes_for_outbox_rows_only(tmp_path: Path) -> None:
     watcher = watch(store.engine, wakeup, stop)
     assert watcher is not None
     try:
-        seen = wakeup.generation
         enqueue_resource(store, dict(GOAL), "p1")
-        assert wakeup.wait(seen, 30), "a committed outbox row wakes the threads"
-        seen = wakeup.generation
+        assert wakeup.wait(30), "a committed outbox row wakes a thread"
         store.id_map.put("t", "Goal", "g1", "77")  # a commit that adds no outbox row
-        assert not wakeup.wait(seen, 1.0), "ten checks later, the id-map commit has woken nobody"
+        assert not wakeup.wait(1.0), "ten checks later, the id-map commit has woken nobody"
         enqueue_resource(store, dict(GOAL), "p1")
-        assert wakeup.wait(seen, 30), "the next outbox row does"
+        assert wakeup.wait(30), "the next outbox row does"
     finally:
         stop.set()
         watcher.join(10)
