@@ -20,11 +20,12 @@ def register_patient(deps: Deps, system: str, value: str, caller: Caller) -> Wri
         authz.check_patient_create(caller.patient_limit, resource["id"])
     except authz.Denied as err:
         raise refused(deps, caller, err, "create") from err
+    batch = deps.repo.prepare([resource])
     now = utcnow()
     with deps.repo.unit() as unit:
         created = unit.add_patient(resource["id"], system, value, now)
         if created:
-            saved = unit.save_resources([resource], now)[0]
+            saved = unit.save_resources(batch, now)[0]
             unit.audit([caller.audit("create", "Patient", resource["id"], saved.version_id, resource["id"], now)])
     body = {"id": resource["id"], "system": system, "value": value}
     return WriteResult(201 if created else 200, body, f"/api/v1/patients/{resource['id']}")

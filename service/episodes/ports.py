@@ -61,6 +61,14 @@ class SavedResource(Protocol):
     def changed(self) -> bool: ...
 
 
+class PreparedResources(Protocol):
+    """An episode's FHIR resources made ready to store before the write lock is taken (``EpisodeRepository
+    .prepare``: content hashes, search index rows, serialised bodies); opaque to the use-cases."""
+
+    @property
+    def resources(self) -> list[dict[str, Any]]: ...
+
+
 class EpisodeUnit(Protocol):
     """One write transaction."""
 
@@ -78,7 +86,9 @@ class EpisodeUnit(Protocol):
         """Store the payload: version 1 when new, the next version when it changed, else as it was."""
         ...
 
-    def save_resources(self, resources: list[dict[str, Any]], now: datetime) -> Sequence[SavedResource]: ...
+    def save_resources(self, batch: PreparedResources, now: datetime) -> Sequence[SavedResource]:
+        """A new version of each resource whose content changed (``batch`` from ``EpisodeRepository.prepare``)."""
+        ...
 
     def enqueue(self, patient_key: str, local_id: str, bundle: dict[str, Any], targets: Sequence[str],
                 now: datetime) -> list[int]:
@@ -93,6 +103,10 @@ class EpisodeUnit(Protocol):
 class EpisodeRepository(Protocol):
     def unit(self) -> AbstractContextManager[EpisodeUnit]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
+        ...
+
+    def prepare(self, resources: list[dict[str, Any]]) -> PreparedResources:
+        """What can be computed of the resources before ``unit()`` (no database): call it outside the unit."""
         ...
 
     def load(self, episode_id: str) -> EpisodeRecord | None: ...

@@ -21,7 +21,14 @@ from mappings.bundle import episode_issues, transaction_bundle
 from mappings.domain import Episode
 from service.episodes.checks import mapped, not_found, patient_of, refused, with_issues
 from service.episodes.model import Caller, Deps, WriteResult, request_hash, utcnow
-from service.episodes.ports import EpisodeRecord, EpisodeUnit, SavedResource, StoredReply, WriteCollision
+from service.episodes.ports import (
+    EpisodeRecord,
+    EpisodeUnit,
+    PreparedResources,
+    SavedResource,
+    StoredReply,
+    WriteCollision,
+)
 from service.episodes.reads import load_episode
 from service.errors import ApiError
 from service.security import authz
@@ -43,11 +50,12 @@ class EpisodeWriter:
         """Store an episode payload. ``raw`` is the request body the idempotency key is bound to."""
         episode, resources = mapped(self.deps, payload)
         digest = request_hash(raw if raw is not None else payload)
-        bundle = transaction_bundle(resources)  # built before the write lock is taken
+        bundle = transaction_bundle(resources)  # built before the write lock is taken, as are the hashes, index
+        batch = self.deps.repo.prepare(resources)  # rows and JSON of the resources
         for attempt in (1, 2):
             try:
                 with self.deps.repo.unit() as unit:
-                    return self._store(unit, episode, payload, resources, bundle, mode, caller, digest)
+                    return self._store(unit, episode, payload, batch, bundle, mode, caller, digest)
             except authz.Denied as err:  # rolled back: the denial is audited in a transaction of its own
                 raise refused(self.deps, caller, err, "create" if mode == "create" else "update") from err
             except WriteCollision:
@@ -77,12 +85,12 @@ class EpisodeWriter:
                 continue
         raise ApiError(409, "the episode is being changed concurrently; retry")
 
-    def _store(self, unit: EpisodeUnit, episode: Episode, payload: dict[str, Any], resources: list[dict[str, Any]],
+    def _store(self, unit: EpisodeUnit, episode: Episode, payload: dict[str, Any], batch: PreparedResources,
                bundle: dict[str, Any], mode: Mode, caller: Caller, digest: str) -> WriteResult:
         now = self.clock()
         key = caller.idempotency_key
         record = unit.lock(episode.episode_id)
-        patient_id = patient_of(resources)  # the id the mapping gave the episode's Patient
+        patient_id = patient_of(batch.resources)  # the id the mapping gave the episode's Patient
         authz.check_episode_write(caller.patient_limit, record.patient_id if record else None, patient_id,
                                   creating=mode == "create", episode_id=episode.episode_id,
                                   not_found=not_found(episode.episode_id))  # before any replay
@@ -91,7 +99,7 @@ class EpisodeWriter:
         _check_mode(record, payload, mode, caller)
         unit.add_patient(patient_id, episode.patient.system, episode.patient.value, now)
         record = unit.put_episode(episode.episode_id, patient_id, payload, now)
-        saved = unit.save_resources(resources, now)
+        saved = unit.save_resources(batch, now)
         changed = [s for s in saved if s.changed]
         outbox_ids: list[int] = []
         if changed and caller.enqueue:

@@ -9,21 +9,23 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.episodes.ports import EpisodeRecord, PatientRecord, StoredReply, WriteCollision
+from service.episodes.ports import EpisodeRecord, PatientRecord, PreparedResources, StoredReply, WriteCollision
 from service.security.audit_event import AuditRecord
 from service.store.audit import audit_rows, record
 from service.store.db import table, transaction
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue
+from service.store.prepared import PreparedBatch, prepare
 from service.store.resources import Saved, save_resources
 
 
 def _episode(row: Any) -> EpisodeRecord:
-    """A ``DomainRecord`` or a row of ``_episode_columns``."""
+    """A ``DomainRecord`` or a row of ``_LOCK``."""
     return EpisodeRecord(row.business_id, row.patient_id, row.data, row.version)
 
 
@@ -36,9 +38,16 @@ def _episode_query(episode_id: str) -> Any:
     return select(DomainRecord).where(DomainRecord.kind == "episode", DomainRecord.business_id == episode_id)
 
 
-def _episode_columns(episode_id: str) -> Any:
-    return select(DomainRecord.id, DomainRecord.business_id, DomainRecord.patient_id, DomainRecord.data,
-                  DomainRecord.version).where(DomainRecord.kind == "episode", DomainRecord.business_id == episode_id)
+#: The write path's statements, built once (a statement object is its compiled-cache key; building one costs
+#: more than running it on SQLite). The patient insert skips a stored patient in the same statement.
+_LOCK = select(DomainRecord.id, DomainRecord.business_id, DomainRecord.patient_id, DomainRecord.data,
+               DomainRecord.version).where(DomainRecord.kind == "episode",
+                                           DomainRecord.business_id == bindparam("episode_id")).with_for_update()
+_ADD_PATIENT = {name: dialect.insert(table(PatientRow)).on_conflict_do_nothing(index_elements=["id"])
+                for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_INSERT_EPISODE = insert(table(DomainRecord))
+_INSERT_AUDIT = insert(table(AuditRow))
+_INSERT_REPLY = insert(table(IdempotencyRow))
 
 
 class SqlUnit:
@@ -49,7 +58,7 @@ class SqlUnit:
         self._row: tuple[Any, EpisodeRecord] | None = None  # (primary key, record) of the locked episode
 
     def lock(self, episode_id: str) -> EpisodeRecord | None:
-        row = self.session.connection().execute(_episode_columns(episode_id).with_for_update()).first()
+        row = self.session.connection().execute(_LOCK, {"episode_id": episode_id}).first()
         self._row = (row.id, _episode(row)) if row else None
         return self._row[1] if self._row else None
 
@@ -57,16 +66,15 @@ class SqlUnit:
         return _reply(self.session, key)
 
     def add_patient(self, patient_id: str, system: str, value: str, now: datetime) -> bool:
-        if self.session.scalar(select(PatientRow.id).where(PatientRow.id == patient_id)) is not None:
-            return False  # Core statements below: the ORM's unit of work costs more than the write itself
-        self.session.connection().execute(insert(table(PatientRow)).values(
-            id=patient_id, identifier_system=system, identifier_value=value, created_at=now))
-        return True
+        conn = self.session.connection()  # Core statements: the ORM's unit of work costs more than the write itself
+        added = conn.execute(_ADD_PATIENT[conn.dialect.name], {
+            "id": patient_id, "identifier_system": system, "identifier_value": value, "created_at": now})
+        return bool(added.rowcount == 1)
 
     def put_episode(self, episode_id: str, patient_id: str, data: dict[str, Any], now: datetime) -> EpisodeRecord:
         conn = self.session.connection()  # Core statements, as the rest of the unit (no ORM flush)
         if self._row is None:
-            pk = conn.execute(insert(table(DomainRecord)).values(
+            pk = conn.execute(_INSERT_EPISODE.values(
                 kind="episode", business_id=episode_id, patient_id=patient_id, episode_id=episode_id, data=data,
                 version=1, updated_at=now)).inserted_primary_key
             self._row = (pk[0] if pk else None, EpisodeRecord(episode_id, patient_id, data, 1))
@@ -77,8 +85,9 @@ class SqlUnit:
             self._row = (self._row[0], EpisodeRecord(old.episode_id, old.patient_id, data, old.version + 1))
         return self._row[1]
 
-    def save_resources(self, resources: list[dict[str, Any]], now: datetime) -> list[Saved]:
-        return save_resources(self.session, resources, now)
+    def save_resources(self, batch: PreparedResources, now: datetime) -> list[Saved]:
+        """``batch`` from ``EpisodeStore.prepare`` (any other ``PreparedResources`` is prepared here)."""
+        return save_resources(self.session, batch if isinstance(batch, PreparedBatch) else batch.resources, now)
 
     def enqueue(self, patient_key: str, local_id: str, bundle: dict[str, Any], targets: Sequence[str],
                 now: datetime) -> list[int]:
@@ -88,10 +97,10 @@ class SqlUnit:
         return [row.id for row in rows]
 
     def audit(self, records: Sequence[AuditRecord]) -> None:
-        self.session.connection().execute(insert(table(AuditRow)), audit_rows(records))
+        self.session.connection().execute(_INSERT_AUDIT, audit_rows(records))
 
     def keep_reply(self, key: str, reply: StoredReply, now: datetime) -> None:
-        self.session.connection().execute(insert(table(IdempotencyRow)).values(
+        self.session.connection().execute(_INSERT_REPLY.values(
             key=key, request_hash=reply.request_hash, status_code=reply.status, location=reply.location,
             body=reply.body, created_at=now))
 
@@ -109,6 +118,10 @@ class EpisodeStore:
                 yield SqlUnit(session)
         except IntegrityError as err:
             raise WriteCollision(type(err.orig).__name__) from err
+
+    def prepare(self, resources: list[dict[str, Any]]) -> PreparedBatch:
+        """Hashes, search index and JSON of the resources, computed before ``unit()`` takes the write lock."""
+        return prepare(resources)
 
     def load(self, episode_id: str) -> EpisodeRecord | None:
         with self._sessions() as session:

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.db import table
-from service.store.index import index_resource, instant_string
+from service.store.index import instant_string
 from service.store.models import FhirResourceRow, SearchToken
+from service.store.prepared import PreparedBatch, content_hash, prepare
+
+__all__ = ["Saved", "SearchQuery", "content_hash", "current_many", "history", "prepare", "read", "save_resource",
+           "save_resources", "search"]
 
 #: One search-parameter value: token ``(system or None, code)`` or date ``(prefix, low, high)``.
 TokenValue = tuple[str | None, str | None]
 DateValue = tuple[str, str, str]
-
-
-def content_hash(resource: dict[str, Any]) -> str:
-    body = {k: v for k, v in resource.items() if k != "meta"}
-    body["meta"] = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -34,40 +30,47 @@ class Saved:
     changed: bool
 
 
-def save_resources(session: Session, batch: list[dict[str, Any]], now: datetime) -> list[Saved]:
+def save_resources(session: Session, batch: list[dict[str, Any]] | PreparedBatch, now: datetime) -> list[Saved]:
     """Store a new version of each resource whose content changed (a few statements for the batch).
 
-    The stored copy gets ``meta.versionId`` and ``meta.lastUpdated``; unchanged resources keep theirs.
+    The stored copy gets ``meta.versionId`` and ``meta.lastUpdated``; unchanged resources keep theirs. A
+    ``PreparedBatch`` (``prepare``, before the transaction) leaves only the version-dependent work here.
     """
-    current = _current_versions(session, {(r["resourceType"], r["id"]) for r in batch})
+    items = (batch if isinstance(batch, PreparedBatch) else prepare(batch)).items
+    current = _current_versions(session, {(p.resource_type, p.resource_id) for p in items})
     saved, rows_out, tokens_out = [], [], []
-    for resource in batch:
-        rtype, rid = resource["resourceType"], resource["id"]
-        digest = content_hash(resource)
+    updated = instant_string(now)
+    for item in items:
+        rtype, rid, digest, idx = item.resource_type, item.resource_id, item.digest, item.index
         old = current.get((rtype, rid))
         if old is not None and old[1] == digest:
             saved.append(Saved(rtype, rid, old[0], changed=False))
             continue
         version = old[0] + 1 if old else 1
-        stored = {**resource, "meta": {**(resource.get("meta") or {}), "versionId": str(version),
-                                       "lastUpdated": instant_string(now)}}
-        idx = index_resource(resource)
         rows_out.append({"resource_type": rtype, "resource_id": rid, "version_id": version, "current": True,
                          "patient_id": idx.patient_id, "status": idx.status, "date_low": idx.date_low,
-                         "date_high": idx.date_high, "last_updated": now, "resource": stored,
+                         "date_high": idx.date_high, "last_updated": now, "resource": item.stored(version, updated),
                          "resource_hash": digest})
-        tokens_out += [{"resource_type": rtype, "resource_id": rid, "name": n, "system": sy, "code": co}
-                       for n, sy, co in idx.tokens]
+        tokens_out += item.token_rows()
         saved.append(Saved(rtype, rid, version, changed=True))
     _replace_current(session, [s for s in saved if s.changed and s.version_id > 1],
                      [current[(s.resource_type, s.resource_id)][2] for s in saved if s.changed and s.version_id > 1])
     conn = session.connection()  # Core inserts on the connection: one executemany per table (the ORM's bulk path
     # splits the rows by which columns are None, and its bookkeeping cost more than the rest of the write)
     if rows_out:
-        conn.execute(insert(table(FhirResourceRow)), rows_out)
+        conn.execute(_INSERT_RESOURCES, rows_out)
     if tokens_out:
-        conn.execute(insert(table(SearchToken)), tokens_out)
+        conn.execute(_INSERT_TOKENS, tokens_out)
     return saved
+
+
+_INSERT_RESOURCES = insert(table(FhirResourceRow))
+_INSERT_TOKENS = insert(table(SearchToken))
+#: built once (the statement objects are the compiled-cache key): types and ids bound as expanding lists
+_CURRENT = select(FhirResourceRow.resource_type, FhirResourceRow.resource_id, FhirResourceRow.version_id,
+                  FhirResourceRow.resource_hash, FhirResourceRow.pk, FhirResourceRow.current).where(
+    FhirResourceRow.resource_type.in_(bindparam("types", expanding=True)),
+    FhirResourceRow.resource_id.in_(bindparam("ids", expanding=True)))
 
 
 def _current_versions(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, int]]:
@@ -79,10 +82,8 @@ def _current_versions(session: Session, keys: set[tuple[str, str]]) -> dict[tupl
     current resource of the type per write."""
     if not keys:
         return {}
-    row = FhirResourceRow
-    rows = session.connection().execute(
-        select(row.resource_type, row.resource_id, row.version_id, row.resource_hash, row.pk, row.current)
-        .where(row.resource_type.in_(sorted({t for t, _ in keys})), row.resource_id.in_(sorted({i for _, i in keys}))))
+    rows = session.connection().execute(_CURRENT, {"types": sorted({t for t, _ in keys}),
+                                                   "ids": sorted({i for _, i in keys})})
     return {(rtype, rid): (version, digest, pk) for rtype, rid, version, digest, pk, is_current in rows
             if is_current and (rtype, rid) in keys}
 

@@ -20,7 +20,14 @@ from sqlalchemy import select
 
 from service.episodes import items
 from service.episodes.model import Caller
-from service.episodes.ports import EpisodeRecord, EpisodeRepository, PatientRecord, StoredReply, WriteCollision
+from service.episodes.ports import (
+    EpisodeRecord,
+    EpisodeRepository,
+    PatientRecord,
+    PreparedResources,
+    StoredReply,
+    WriteCollision,
+)
 from service.episodes.writes import EpisodeWriter
 from service.errors import ApiError
 from service.security.audit_event import AuditRecord
@@ -62,6 +69,9 @@ class LockMissesTheRow:
             if self.units <= self.hide:
                 unit.lock = lambda episode_id: None  # type: ignore[method-assign]
             yield unit
+
+    def prepare(self, resources: list[dict[str, Any]]) -> PreparedResources:
+        return self.repo.prepare(resources)
 
     def load(self, episode_id: str) -> EpisodeRecord | None:
         return self.repo.load(episode_id)
