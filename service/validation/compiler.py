@@ -243,15 +243,8 @@ class _SdCompiler:
             keys = {c.key for c in self.owner.type_constraints(codes[0])}
             own = [c for c in own if c.key not in keys]
         elem.constraints = tuple(own)
-        elem.plain = (
-            elem.primitive
-            and len(elem.types) == 1
-            and elem.fixed is None
-            and elem.pattern is None
-            and elem.binding is None
-            and elem.max_length is None
-            and elem.canonical_targets is None
-        )
+        extra = (elem.fixed, elem.pattern, elem.binding, elem.max_length, elem.canonical_targets)
+        elem.plain = elem.primitive and len(elem.types) == 1 and all(x is None for x in extra)
         return elem
 
     def _targets(self, elem: Elem, element: JSON) -> None:

@@ -21,6 +21,7 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
+from service.validation.budget import INVARIANTS
 from service.validation.fhirpath_json import install
 from service.validation.natives import NATIVES, PARTIAL
 
@@ -123,7 +124,7 @@ def _analyse(expression: str) -> tuple[frozenset[str] | None, bool]:
 class Part:
     """One separately decidable piece of an invariant, with its result cache."""
 
-    __slots__ = ("cache", "cacheable", "expression", "key_memo", "members", "parsed")
+    __slots__ = ("__weakref__", "cache", "cacheable", "expression", "key_memo", "members", "parsed")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
@@ -131,6 +132,7 @@ class Part:
         self.members, self.cacheable = _analyse(expression)
         self.cache: dict[Any, list[Any]] = {}
         self.key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+        INVARIANTS.register(self)
 
     def _selected(self, data: dict[str, Any]) -> tuple[str, ...]:
         return selected_keys(data, self.members or frozenset(), self.key_memo)
@@ -153,6 +155,7 @@ class Part:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
             found = self.cache[key] = self._run(data, base, env)
+            INVARIANTS.spend(len(key[1]))
         return found  # type: ignore[return-value]
 
     def _run(self, data: Any, base: str, env: dict[str, Any]) -> list[Any]:
@@ -228,7 +231,7 @@ class ConstraintGroup:
     """The invariants of one node. Those that read only members of the node are decided together,
     cached by the JSON of the union of those members (one lookup per node instead of one per part)."""
 
-    __slots__ = ("cache", "key_memo", "members", "pure", "ranked", "rest")
+    __slots__ = ("__weakref__", "cache", "key_memo", "members", "pure", "ranked", "rest")
 
     def __init__(self, constraints: list[Constraint] | tuple[Constraint, ...]) -> None:
         self.pure = [c for c in constraints if _pure(c)]
@@ -239,6 +242,7 @@ class ConstraintGroup:
         self.members = frozenset(m for c in self.pure for p in c.parts for m in (p.members or ()))
         self.cache: dict[Any, tuple[Constraint, ...]] = {}
         self.key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+        INVARIANTS.register(self)
 
     def failures(self, data: Any, base: str, env: dict[str, Any]) -> list[Constraint]:
         failed = [c for c in self.rest if not c.holds(data, base, env)]
@@ -264,6 +268,7 @@ class ConstraintGroup:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
             found = self.cache[key] = tuple(c for c in self.pure if not c.holds(data, base, env))
+            INVARIANTS.spend(len(key[1]))
         return list(found)
 
 

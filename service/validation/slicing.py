@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.validation.compiler import Elem, Slice
+from service.validation.outcome import Issues
 from service.validation.protocols import Walk
 
 
@@ -89,3 +90,21 @@ def walk_sliced(walker: Walk, values: list[Any], elem: Elem, code: str, path: st
             issues.error("required", path, f"{name}: minimum required = {piece.elem.min}, found {found}")
         elif 0 <= piece.elem.max < found:
             issues.error("structure", path, f"{name}: max allowed = {piece.elem.max}, found {found}")
+
+
+def check_cardinality(issues: Issues, elem: Elem, count: int, path: str) -> None:
+    """An element's count against its min and max, and (when absent) its required slices."""
+    if count < elem.min:
+        issues.error(
+            "required", f"{path}.{elem.name}", f"{elem.name}: minimum required = {elem.min}, but only found {count}"
+        )
+    elif 0 <= elem.max < count:
+        issues.error("structure", f"{path}.{elem.name}", f"{elem.name}: max allowed = {elem.max}, but found {count}")
+    if count == 0:
+        for piece in elem.slices:
+            if piece.elem.min > 0 and piece.discriminators is not None:
+                issues.error(
+                    "required",
+                    f"{path}.{elem.name}",
+                    f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found 0",
+                )

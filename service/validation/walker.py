@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-from hashlib import blake2b
 from typing import Any
 
 import orjson
@@ -11,43 +9,18 @@ import orjson
 from service.validation.bundle import check_full_urls, check_links, check_searchset
 from service.validation.compiler import Elem, TypeNode
 from service.validation.extensions import check_extension
+from service.validation.memo import CLOCK, MEMO_LIMIT, MEMO_MAX_BYTES, MEMO_RAW_BYTES, keep_recent, memo_bytes
 from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
-from service.validation.protocols import Memo, MemoKey, Validator
+from service.validation.protocols import Validator
 from service.validation.questionnaire import check_answers, check_questionnaire
 from service.validation.shapes import as_list
-from service.validation.slicing import pattern_matches, walk_sliced
+from service.validation.slicing import check_cardinality, pattern_matches, walk_sliced
 from service.validation.typerules import check_after, check_canonical
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 NO_MEMO = frozenset({"Reference"}) | RESOURCE_CODES
-MEMO_MAX_BYTES = 4096
-#: Values whose JSON is at most this long are keyed by an exact copy of it; longer ones by a 16-byte
-#: digest of it (with a NUL first: JSON text never starts with one), so an entry stays under ~0.4 KiB.
-MEMO_RAW_BYTES = 256
-#: The memo's entries (least recently used half dropped when full): a few MiB whatever the number of
-#: resources validated (an import of 100,000 rows, a long-running service), docs/import-export.md.
-MEMO_LIMIT = 8192
-#: One stamp per walk: a memo entry records the walk that last used it.
-_CLOCK = itertools.count()
-
-
-def _last_use(entry: tuple[MemoKey, list[Any]]) -> int:
-    stamp: int = entry[1][1]
-    return stamp
-
-
-def _keep_recent(memo: Memo) -> None:
-    """Drop the least recently used half of the memo (a sort every MEMO_LIMIT / 2 insertions)."""
-    recent = sorted(memo.items(), key=_last_use)[len(memo) // 2 :]
-    memo.clear()
-    memo.update(recent)
-
-
-def _memo_bytes(dumped: bytes) -> bytes:
-    if len(dumped) <= MEMO_RAW_BYTES:
-        return dumped
-    return b"\0" + blake2b(dumped, digest_size=16).digest()
+__all__ = ["MEMO_LIMIT", "MEMO_RAW_BYTES", "Walker"]
 
 
 def _dump(value: Any) -> str:
@@ -71,7 +44,7 @@ class Walker:
         self.host: tuple[str, str] = ("", "")
         policy = engine.policy
         self.check_text = policy.check_text if policy.checks_text else None
-        self.stamp = next(_CLOCK)
+        self.stamp = next(CLOCK)
 
     # --- resources --------------------------------------------------------------------------
     def resource(self, data: Any, path: str, forced: str | None = None, contained: bool = False) -> None:
@@ -177,7 +150,7 @@ class Walker:
         for elem in node.checked:
             count = counts.get(elem, 0)
             if count < elem.min or count == 0 or 0 <= elem.max < count:
-                self._cardinality(elem, count, path)
+                check_cardinality(issues, elem, count, path)
         if node.constraints:
             for constraint in node.group.failures(data, node.fp_base, self.env):
                 self.issues.invariant(constraint, path)
@@ -228,24 +201,6 @@ class Walker:
                 return
         self.issues.error("structure", f"{path}.{key}", f"Unknown element '{key}'")
 
-    def _cardinality(self, elem: Elem, count: int, path: str) -> None:
-        if count < elem.min:
-            self.issues.error(
-                "required", f"{path}.{elem.name}", f"{elem.name}: minimum required = {elem.min}, but only found {count}"
-            )
-        elif 0 <= elem.max < count:
-            self.issues.error(
-                "structure", f"{path}.{elem.name}", f"{elem.name}: max allowed = {elem.max}, but found {count}"
-            )
-        if count == 0:
-            for piece in elem.slices:
-                if piece.elem.min > 0 and piece.discriminators is not None:
-                    self.issues.error(
-                        "required",
-                        f"{path}.{elem.name}",
-                        f"Slice {elem.name}:{piece.name}: minimum required = {piece.elem.min}, found 0",
-                    )
-
     def _complex(
         self, value: dict[str, Any], node: TypeNode, path: str, host: tuple[str, str], has_value: bool = False
     ) -> None:
@@ -272,7 +227,7 @@ class Walker:
         if len(dumped) > MEMO_MAX_BYTES or b'"reference"' in dumped:
             self._item(value, elem, code, path)
             return
-        key = (id(elem), code, _memo_bytes(dumped))
+        key = (id(elem), code, memo_bytes(dumped))
         memo = self.engine.memo
         entry = memo.get(key)
         if entry is None:
@@ -283,7 +238,7 @@ class Walker:
             finally:
                 self.issues = outer
             if len(memo) >= MEMO_LIMIT:
-                _keep_recent(memo)
+                keep_recent(memo)
             if key[2] is dumped:  # an exact copy: orjson's bytes may hold a larger buffer
                 key = (key[0], code, bytes(memoryview(dumped)))
             memo[key] = [found, self.stamp]

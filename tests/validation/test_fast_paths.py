@@ -17,7 +17,8 @@ import pytest
 
 from service.validation import Engine, has_errors
 from service.validation.invariants import Constraint
-from service.validation.natives import ALLOWED_HTML, NATIVES, _check_div, _plain_div
+from service.validation.narrative import ALLOWED_HTML, _check_div, _plain_div
+from service.validation.natives import NATIVES
 from service.validation.walker import MEMO_RAW_BYTES
 from tests.validation import fixtures
 

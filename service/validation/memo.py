@@ -1,0 +1,42 @@
+"""The engine's memo of validated complex values (``Walker.item``): keys, bound and eviction.
+
+A value is keyed by (its element, its type, its JSON): an exact copy of the JSON up to ``MEMO_RAW_BYTES``,
+else a 16-byte digest of it with a NUL first (JSON text never starts with one), so an entry stays under
+~0.4 KiB. Each entry is ``[issues, stamp]``, the stamp of the walk that last used it; when the memo holds
+``MEMO_LIMIT`` entries the least recently used half is dropped: a few MiB whatever the number of resources
+validated (an import of 100,000 rows, a long-running service), docs/import-export.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+from hashlib import blake2b
+from typing import Any
+
+from service.validation.protocols import Memo, MemoKey
+
+#: Values whose JSON is longer are not memoised.
+MEMO_MAX_BYTES = 4096
+MEMO_RAW_BYTES = 256
+MEMO_LIMIT = 8192
+#: One stamp per walk (``Walker.stamp``).
+CLOCK = itertools.count()
+
+
+def _last_use(entry: tuple[MemoKey, list[Any]]) -> int:
+    stamp: int = entry[1][1]
+    return stamp
+
+
+def keep_recent(memo: Memo) -> None:
+    """Drop the least recently used half of the memo (a sort every MEMO_LIMIT / 2 insertions)."""
+    recent = sorted(memo.items(), key=_last_use)[len(memo) // 2 :]
+    memo.clear()
+    memo.update(recent)
+
+
+def memo_bytes(dumped: bytes) -> bytes:
+    """The key's bytes for a value's JSON: the JSON itself (copied when stored) or its digest."""
+    if len(dumped) <= MEMO_RAW_BYTES:
+        return dumped
+    return b"\0" + blake2b(dumped, digest_size=16).digest()
