@@ -4,12 +4,21 @@ Refuses to start (exit 2, the reason on stderr) with settings ``Settings.check``
 ``ETMI_AUTH_MODE=none`` on a non-loopback ``--host`` unless ``ETMI_ALLOW_UNAUTHENTICATED_REMOTE=true``.
 Without ``ETMI_PUBLIC_BASE_URL``, links are minted for ``http://HOST:PORT`` on loopback; a non-loopback
 ``--host`` needs it set.
+
+glibc's malloc gives each thread that allocates its own arena (up to 8 per core) and hands little of a
+fragmented arena back to the kernel, so a threaded (gthread) worker's RSS creeps up with the data it has
+seen. ``limit_malloc_arenas`` caps the arenas at ``MALLOC_ARENAS`` (2) in the master before gunicorn forks
+its workers (they inherit the setting); an operator's own ``MALLOC_ARENA_MAX`` is left as it is. Measured in
+``bench/profiles/memory.md`` (``bench/memory_bench.py gunicorn``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import dataclasses
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +26,8 @@ if TYPE_CHECKING:
     from service.config import Settings
 
 HELP = "run the API and FHIR façade with gunicorn (default 127.0.0.1:8000)"
+MALLOC_ARENAS = 2  # glibc malloc arenas per process: the 4 threads of a worker share 2 (bench/profiles/memory.md)
+M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         open_store(settings.database_url, migrate=True).close()
     worker_settings = dataclasses.replace(settings, auto_migrate=False)
     _print_urls(settings.public_base_url)
+    limit_malloc_arenas()
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -59,6 +71,21 @@ def run(args: argparse.Namespace) -> int:
 
     Server().run()
     return 0
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas of this process (and of the workers it forks) at ``arenas``; ``False`` when
+    ``MALLOC_ARENA_MAX`` is set (the operator's choice, applied by glibc at start) or the C library is not glibc."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 def _print_urls(base: str) -> None:
