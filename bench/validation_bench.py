@@ -12,6 +12,10 @@ Each figure is the median of 7 repeats whose inner loop is sized to about 0.2 s 
 
 ``--startup N`` instead measures start-up in N fresh processes (median): ``load_core()`` (reading the
 definitions index), ``Engine()`` (index again, UCUM, terminology, primitives) and the first validation.
+
+``--memory N`` instead validates N distinct mapped resources (the synthetic episodes of bench/run, each
+validated once: the cold case) and prints the CPU time per resource and what the validator still holds
+afterwards (tracemalloc, after a collection), at each tenth of the way; the caches' sizes at the end.
 """
 
 from __future__ import annotations
@@ -183,12 +187,52 @@ def measure_startup(runs: int) -> None:
     print("; ".join(f"{name} {statistics.median(r[i] for r in rows):.0f} ms" for i, name in enumerate(names)))
 
 
+def measure_memory(count: int) -> None:
+    """Time per resource and bytes the validator holds while validating ``count`` distinct mapped resources."""
+    import gc
+    import tracemalloc
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import RESOURCES_PER_EPISODE
+    from paths import _mapped
+
+    from service.validation.budget import INVARIANTS
+
+    _, bundles = _mapped(max(1, count // RESOURCES_PER_EPISODE + 1))
+    resources = [e["resource"] for b in bundles for e in b["entry"]][:count]
+    del bundles
+    engine = Engine()
+    for r in resources[: 3 * RESOURCES_PER_EPISODE]:  # compiles every tree the episodes need (not counted)
+        engine.validate(r)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    step, spent = max(1, len(resources) // 10), 0.0
+    print("| resources validated | CPU us/resource (step, traced) | held by the validator |")
+    print("|---:|---:|---:|")
+    for start in range(0, len(resources), step):
+        began = time.process_time()
+        for r in resources[start : start + step]:
+            engine.validate(r)
+        took = time.process_time() - began
+        spent += took
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+        done = min(start + step, len(resources))
+        print(f"| {done:,} | {took / (done - start) * 1e6:,.0f} | {held / 2**20:.1f} MiB |", flush=True)
+    print(f"memo {len(engine.memo):,} entries; invariant budget {INVARIANTS.held / 2**20:.1f} MiB counted")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     parser.add_argument("--startup", type=int, metavar="N", help="measure start-up in N fresh processes instead")
+    parser.add_argument("--memory", type=int, metavar="N", help="validate N distinct mapped resources instead")
     args = parser.parse_args()
     ensure_definitions()
+    if args.memory:
+        measure_memory(args.memory)
+        return 0
     if args.startup:
         Engine()  # builds the index once if missing
         measure_startup(args.startup)

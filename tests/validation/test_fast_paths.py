@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from service.validation import Engine, has_errors
+from service.validation.budget import CacheBudget
 from service.validation.invariants import Constraint
 from service.validation.narrative import ALLOWED_HTML, _check_div, _plain_div
 from service.validation.natives import NATIVES
@@ -160,3 +161,19 @@ def test_long_values_are_memoised_by_a_digest(fresh_engine: Engine) -> None:
     assert keys and all(len(k) <= MEMO_RAW_BYTES for k in keys)
     assert any(k.startswith(b"\0") and len(k) == 17 for k in keys)
     assert fresh_engine.validate(r) == fresh_engine.validate(r)  # the memoised answer is the same
+
+
+def test_the_cache_budget_empties_every_cache_past_its_limit() -> None:
+    class Owner:
+        def __init__(self) -> None:
+            self.cache: dict[Any, Any] = {"k": 1}
+
+    budget = CacheBudget(limit_bytes=10_000)
+    owners = [Owner(), Owner()]
+    for owner in owners:
+        budget.register(owner)
+    for _ in range(40):  # 40 x (50 + ENTRY_OVERHEAD) = 10,000 bytes: at the limit, not past it
+        budget.spend(50)
+    assert all(owner.cache for owner in owners)
+    budget.spend(50)
+    assert not any(owner.cache for owner in owners) and budget.held == 0
