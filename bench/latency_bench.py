@@ -10,8 +10,9 @@ POSTs land at every phase of the worker's polling. The clock starts when the ser
 (accepted: stored, outbox row committed) and stops when HAPI answers the episode's Goal to
 ``GET Goal?identifier=...`` (polled every 50 ms). The baseline is the same search once the Goal is there
 (what a reader pays anyway). Peak RSS of the service's largest gunicorn worker and of the worker at the end.
-With ``--idle-seconds N``, first the worker's CPU time (user + system, ``/proc/<pid>/stat``) over N seconds with
-nothing to do, as a percentage of one core: what its waiting costs.
+With ``--idle-seconds N``, first what waiting costs: a worker with ``--pull-every 0`` (else its pull of the EHR
+would be counted) on the same empty outbox, its CPU time (user + system, ``/proc/<pid>/stat``) over N seconds after
+a 10 s start, as a percentage of one core, and how long it takes to exit after SIGTERM.
 """
 
 from __future__ import annotations
@@ -88,10 +89,21 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def _idle_cpu_percent(pid: int, seconds: float) -> float:
-    before = _cpu_seconds(pid)
-    time.sleep(seconds)
-    return round(100 * (_cpu_seconds(pid) - before) / seconds, 3)
+def idle_worker(env: dict[str, str], seconds: float) -> dict[str, float]:
+    """CPU % of one core of an idle worker (no pull) over ``seconds``, and its exit time after SIGTERM."""
+    worker = subprocess.Popen([ETMI, "worker", "--pull-every", "0"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(10)  # imports, profiles, the first (empty) claims
+        before = _cpu_seconds(worker.pid)
+        time.sleep(seconds)
+        cpu = _cpu_seconds(worker.pid) - before
+    finally:
+        stopping = time.perf_counter()
+        worker.terminate()
+        code = worker.wait(60)
+    return {"worker_idle_cpu_percent": round(100 * cpu / seconds, 3),
+            "worker_sigterm_exit_s": round(time.perf_counter() - stopping, 2), "worker_exit_code": code}
 
 
 def measure(hapi: str, episodes: int, idle_seconds: float = 0) -> dict[str, Any]:
@@ -100,6 +112,7 @@ def measure(hapi: str, episodes: int, idle_seconds: float = 0) -> dict[str, Any]
         env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING",
                "ETMI_DATABASE_URL": f"sqlite:///{tmp}/etmi.db",
                "ETMI_SYNC_TARGETS": json.dumps({"targets": {"hapi": {"base_url": hapi}}})}
+        idle = idle_worker(env, idle_seconds) if idle_seconds else {}
         port = _port()
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
         service = subprocess.Popen([ETMI, "serve", "--port", str(port)], env=env, **quiet)  # type: ignore[call-overload]
@@ -110,7 +123,6 @@ def measure(hapi: str, episodes: int, idle_seconds: float = 0) -> dict[str, Any]
 
             _wait(base + "/readyz")
             api, reader = requests.Session(), requests.Session()
-            idle = {"worker_idle_cpu_percent": _idle_cpu_percent(worker.pid, idle_seconds)} if idle_seconds else {}
             _one(api, reader, base, hapi, 0)  # warm-up (validator, pools, HAPI's caches)
             latencies, reads = [], []
             for i in range(1, episodes + 1):

@@ -104,7 +104,7 @@ def _data_version(path: str, wakeup: Wakeup, stop: threading.Event, interval: fl
                     newest = conn.execute(f"SELECT max(id) FROM {OutboxRow.__tablename__}").fetchone()[0]
                     if newest != before:
                         wakeup.wake()
-            except sqlite3.Error:
+            except Exception:  # sqlite3.Error above all; the watcher must outlive any of them (else: --idle polling)
                 log.warning("sync.wakeup.sqlite_check_failed", exc_info=True)
                 if conn is not None:
                     conn.close()
@@ -116,11 +116,11 @@ def _data_version(path: str, wakeup: Wakeup, stop: threading.Event, interval: fl
 
 
 def _listen(cargs: list[Any], cparams: dict[str, Any], wakeup: Wakeup, stop: threading.Event) -> None:
-    import psycopg
+    import psycopg  # only with PostgreSQL
 
     # a connection that dies silently (no FIN: a network cut) is found by TCP keepalives within about a minute
     options = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
-               "application_name": APPLICATION_NAME, **cparams, "autocommit": True}
+               "connect_timeout": 10, "application_name": APPLICATION_NAME, **cparams, "autocommit": True}
     pause = 1.0
     while not stop.is_set():
         try:
@@ -132,7 +132,7 @@ def _listen(cargs: list[Any], cparams: dict[str, Any], wakeup: Wakeup, stop: thr
                 while not stop.is_set():
                     for _note in conn.notifies(timeout=LISTEN_TICK, stop_after=1):
                         wakeup.wake()
-        except psycopg.Error:
+        except Exception:  # psycopg.Error above all; the listener must outlive any of them (else: --idle polling)
             log.warning("sync.wakeup.listen_lost", extra={"retry_s": pause}, exc_info=True)
             wakeup.wake()
             stop.wait(pause)
