@@ -47,7 +47,7 @@ def _wait(url: str, timeout: float = 60) -> None:
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still starting (slow on a loaded machine)
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer")
 
@@ -173,7 +173,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
         "--database-url", default="",
-        help="default: SQLite in a temp dir; a postgresql:// URL gets a fresh database on that server",
+        help="default: SQLite in a temp dir; a postgresql:// (or postgresql+psycopg://) URL gets a fresh database "
+             "on that server, dropped afterwards (the URL's own database is never written)",
     )
     parser.add_argument("--baseline-server", nargs=2, metavar=("PORT", "BODY_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -184,7 +185,8 @@ def main() -> int:
     from service.synthetic import synthetic_episode
 
     payloads = [orjson.dumps(synthetic_episode(i, seed=7)) for i in range(args.requests + WARM)]
-    fresh = _fresh_database(args.database_url) if args.database_url.startswith("postgresql://") else None
+    postgres = args.database_url.startswith(("postgresql://", "postgresql+"))
+    fresh = _fresh_database(args.database_url) if postgres else None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             database = fresh[0] if fresh else (args.database_url or f"sqlite:///{tmp}/bench.db")
