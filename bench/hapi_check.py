@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,11 @@ def exactly_once(database: str, hapi: str) -> dict[str, Any]:
             "stale_goals": len(stale), "stale_goals_at": sorted(stale)[:5]}
 
 
-def evidence(database: str, path: Path) -> None:
-    """The outbox rows (without their resources) and the id map, kept beside the workers' logs: who sent
-    what, after how many attempts, and the ids HAPI gave (to trace a duplicate or a loss)."""
+def evidence(database: str, logs: Path) -> float:
+    """Keep the outbox rows (without their resources) and the id map in ``logs/outbox.json``, beside the
+    workers' logs: who sent what, after how many attempts, and the ids HAPI gave (to trace a duplicate or a
+    loss). Returns the drain time: from the first worker ready (its ``sync.worker.started`` log line, after
+    its imports) to the last row finished (``updated_at``, naive UTC), both clocks of this host."""
     import orjson
     from sqlalchemy import create_engine, text
 
@@ -116,4 +119,8 @@ def evidence(database: str, path: Path) -> None:
             " last_error, remote_ids, created_at, updated_at FROM outbox ORDER BY id"))]
         id_map = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM id_map"))]
     engine.dispose()
-    path.write_bytes(orjson.dumps({"outbox": outbox, "id_map": id_map}, default=str))
+    (logs / "outbox.json").write_bytes(orjson.dumps({"outbox": outbox, "id_map": id_map}, default=str))
+    ready = min(json.loads(line)["ts"] for log in logs.glob("worker-*.log") for line in log.open()
+                if '"sync.worker.started"' in line)
+    last = max(row["updated_at"] for row in outbox).replace(tzinfo=UTC).timestamp()
+    return float(last - ready)
