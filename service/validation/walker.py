@@ -19,7 +19,7 @@ from service.validation.slicing import check_cardinality, pattern_matches, walk_
 from service.validation.typerules import check_after, check_canonical
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
-NO_MEMO = frozenset({"Reference"}) | RESOURCE_CODES
+NO_MEMO = RESOURCE_CODES
 __all__ = ["MEMO_LIMIT", "MEMO_RAW_BYTES", "Walker"]
 
 
@@ -215,7 +215,8 @@ class Walker:
 
     # --- items --------------------------------------------------------------------------------
     def item(self, value: Any, elem: Elem, code: str, path: str) -> None:
-        """Validates one value; complex values without references are memoised by their JSON."""
+        """Validates one value; complex values are memoised by their JSON unless they hold a reference that
+        the walk's state resolves (``#id``, or any reference inside a Bundle)."""
         if type(value) is not dict or code in NO_MEMO:
             self._item(value, elem, code, path)
             return
@@ -224,7 +225,8 @@ class Walker:
         except TypeError:
             self._item(value, elem, code, path)
             return
-        if len(dumped) > MEMO_MAX_BYTES or b'"reference"' in dumped:
+        if len(dumped) > MEMO_MAX_BYTES or (b'"reference"' in dumped and (self.full_urls or b'"#' in dumped)):
+            # a reference's checks read the walk's state only for "#id" (contained) and Bundle fullUrls
             self._item(value, elem, code, path)
             return
         key = (id(elem), code, memo_bytes(dumped))
