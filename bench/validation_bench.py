@@ -16,6 +16,8 @@ definitions index), ``Engine()`` (index again, UCUM, terminology, primitives) an
 ``--memory N`` instead validates N distinct mapped resources (the synthetic episodes of bench/run, each
 validated once: the cold case) and prints the CPU time per resource and what the validator still holds
 afterwards (tracemalloc, after a collection), at each tenth of the way; the caches' sizes at the end.
+``--cold N`` does the same without tracemalloc (CPU time only; the workload profiled in
+bench/profiles/validation.md).
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ def measure_startup(runs: int) -> None:
     print("; ".join(f"{name} {statistics.median(r[i] for r in rows):.0f} ms" for i, name in enumerate(names)))
 
 
-def measure_memory(count: int) -> None:
+def measure_memory(count: int, trace: bool = True) -> None:
     """Time per resource and bytes the validator holds while validating ``count`` distinct mapped resources."""
     import gc
     import tracemalloc
@@ -205,10 +207,11 @@ def measure_memory(count: int) -> None:
     for r in resources[: 3 * RESOURCES_PER_EPISODE]:  # compiles every tree the episodes need (not counted)
         engine.validate(r)
     gc.collect()
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     step, spent = max(1, len(resources) // 10), 0.0
-    print("| resources validated | CPU us/resource (step, traced) | held by the validator |")
+    print(f"| resources validated | CPU us/resource (step{', traced' if trace else ''}) | held by the validator |")
     print("|---:|---:|---:|")
     for start in range(0, len(resources), step):
         began = time.process_time()
@@ -219,8 +222,13 @@ def measure_memory(count: int) -> None:
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - base
         done = min(start + step, len(resources))
-        print(f"| {done:,} | {took / (done - start) * 1e6:,.0f} | {held / 2**20:.1f} MiB |", flush=True)
-    print(f"memo {len(engine.memo):,} entries; invariant budget {INVARIANTS.held / 2**20:.1f} MiB counted")
+        shown = f"{held / 2**20:.1f} MiB" if trace else "-"
+        print(f"| {done:,} | {took / (done - start) * 1e6:,.0f} | {shown} |", flush=True)
+    total = len(resources)
+    print(
+        f"{total:,} resources: {spent / total * 1e6:,.0f} us/resource CPU; memo {len(engine.memo):,} entries; "
+        f"invariant budget {INVARIANTS.held / 2**20:.1f} MiB counted"
+    )
 
 
 def main() -> int:
@@ -228,10 +236,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     parser.add_argument("--startup", type=int, metavar="N", help="measure start-up in N fresh processes instead")
     parser.add_argument("--memory", type=int, metavar="N", help="validate N distinct mapped resources instead")
+    parser.add_argument("--cold", type=int, metavar="N", help="the same without tracemalloc")
     args = parser.parse_args()
     ensure_definitions()
-    if args.memory:
-        measure_memory(args.memory)
+    if args.memory or args.cold:
+        measure_memory(args.memory or args.cold, trace=bool(args.memory))
         return 0
     if args.startup:
         Engine()  # builds the index once if missing
