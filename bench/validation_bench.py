@@ -17,12 +17,13 @@ definitions index), ``Engine()`` (index again, UCUM, terminology, primitives) an
 validated once: the cold case) and prints the CPU time per resource and what the validator still holds
 afterwards (tracemalloc, after a collection), at each tenth of the way; the caches' sizes at the end.
 ``--cold N`` does the same without tracemalloc (CPU time only; the workload profiled in
-bench/profiles/validation.md).
+bench/profiles/validation.md); ``--fold RAW`` prints a py-spy raw profile of it as shares per function.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import random
 import statistics
@@ -231,13 +232,32 @@ def measure_memory(count: int, trace: bool = True) -> None:
     )
 
 
+def fold(raw: str, top: int = 40) -> None:
+    """Shares of py-spy samples under ``Engine.validate``: inclusive (anywhere on the stack) and own."""
+    total, inclusive, own = 0, collections.Counter[str](), collections.Counter[str]()
+    for line in Path(raw).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] for f in stack.split(";")]
+        if "Engine.validate" in frames:
+            total += int(count)
+            inclusive.update({name: int(count) for name in set(frames)})
+            own[frames[-1]] += int(count)
+    for title, shares in (("inclusive", inclusive), ("own", own)):
+        print(f"{title} ({total:,} samples under Engine.validate):")
+        print("\n".join(f"{100 * n / total:6.1f}% {name}" for name, n in shares.most_common(top)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
     parser.add_argument("--startup", type=int, metavar="N", help="measure start-up in N fresh processes instead")
     parser.add_argument("--memory", type=int, metavar="N", help="validate N distinct mapped resources instead")
     parser.add_argument("--cold", type=int, metavar="N", help="the same without tracemalloc")
+    parser.add_argument("--fold", metavar="RAW", help="print a py-spy raw profile as shares per function")
     args = parser.parse_args()
+    if args.fold:
+        fold(args.fold)
+        return 0
     ensure_definitions()
     if args.memory or args.cold:
         measure_memory(args.memory or args.cold, trace=bool(args.memory))
