@@ -42,7 +42,7 @@ def _amend(episode_id: str, rtype: str, interaction: str, change: Change) -> Res
 
 
 @bp.route("/<episode_id>/sessions", methods=["POST"])
-@bp.arguments(SessionSchema)
+@bp.arguments(SessionSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def post_session(item: dict[str, Any], episode_id: str) -> Response:
@@ -51,7 +51,7 @@ def post_session(item: dict[str, Any], episode_id: str) -> Response:
 
 
 @bp.route("/<episode_id>/questionnaire-responses", methods=["POST"])
-@bp.arguments(QuestionnaireResponseIn)
+@bp.arguments(QuestionnaireResponseIn())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def post_response(item: dict[str, Any], episode_id: str) -> Response:
@@ -68,7 +68,7 @@ def post_response(item: dict[str, Any], episode_id: str) -> Response:
 
 
 @bp.route("/<episode_id>/goals", methods=["POST"])
-@bp.arguments(GoalSchema)
+@bp.arguments(GoalSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def post_goal(item: dict[str, Any], episode_id: str) -> Response:
@@ -77,7 +77,7 @@ def post_goal(item: dict[str, Any], episode_id: str) -> Response:
 
 
 @bp.route("/<episode_id>/goals/<goal_id>", methods=["PUT"])
-@bp.arguments(GoalSchema)
+@bp.arguments(GoalSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def put_goal(item: dict[str, Any], episode_id: str, goal_id: str) -> Response:
@@ -88,7 +88,7 @@ def put_goal(item: dict[str, Any], episode_id: str, goal_id: str) -> Response:
 
 
 @bp.route("/<episode_id>/goals/<goal_id>/status", methods=["PUT"])
-@bp.arguments(GoalStatusSchema)
+@bp.arguments(GoalStatusSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def put_goal_status(item: dict[str, Any], episode_id: str, goal_id: str) -> Response:
@@ -102,7 +102,7 @@ def put_goal_status(item: dict[str, Any], episode_id: str, goal_id: str) -> Resp
 
 
 @bp.route("/<episode_id>/outcome-scores", methods=["POST"])
-@bp.arguments(ScoreSchema)
+@bp.arguments(ScoreSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def post_score(item: dict[str, Any], episode_id: str) -> Response:
@@ -111,7 +111,7 @@ def post_score(item: dict[str, Any], episode_id: str) -> Response:
 
 
 @bp.route("/<episode_id>/outcome-scores/batch", methods=["POST"])
-@bp.arguments(ScoreBatchSchema)
+@bp.arguments(ScoreBatchSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def post_scores(batch: dict[str, Any], episode_id: str) -> Response:
@@ -120,7 +120,7 @@ def post_scores(batch: dict[str, Any], episode_id: str) -> Response:
 
 
 @bp.route("/<episode_id>/stage-of-change", methods=["POST"])
-@bp.arguments(StageSchema)
+@bp.arguments(StageSchema())
 @bp.response(200, WriteResultSchema)
 @errors(bp, write=True)
 def post_stage(item: dict[str, Any], episode_id: str) -> Response:

@@ -76,7 +76,7 @@ def list_entries() -> Response:
 
 
 @bp.route("/replay", methods=["POST"])
-@bp.arguments(ReplaySchema)
+@bp.arguments(ReplaySchema())
 @bp.response(200, ReplayResultSchema)
 @errors(bp, write=True)
 def replay(payload: dict[str, Any]) -> Response:

@@ -32,7 +32,7 @@ patients.before_request(require_json_body)
 
 
 @episodes.route("", methods=["POST"])
-@episodes.arguments(EpisodeSchema)
+@episodes.arguments(EpisodeSchema())
 @episodes.response(201, WriteResultSchema)
 @episodes.alt_response(200, schema=WriteResultSchema, description="already stored (idempotent retry)",
                         success=True)
@@ -45,7 +45,7 @@ def post_episode(payload: dict[str, Any]) -> Response:
 
 
 @episodes.route("/<episode_id>", methods=["PUT"])
-@episodes.arguments(EpisodeSchema)
+@episodes.arguments(EpisodeSchema())
 @episodes.response(200, WriteResultSchema)
 @errors(episodes, write=True)
 def put_episode(payload: dict[str, Any], episode_id: str) -> Response:
@@ -73,7 +73,7 @@ def get_episode(episode_id: str) -> Response:
 
 
 @patients.route("", methods=["POST"])
-@patients.arguments(PatientSchema)
+@patients.arguments(PatientSchema())
 @patients.response(201, PatientOutSchema)
 @patients.alt_response(200, schema=PatientOutSchema, description="already registered", success=True)
 @errors(patients, write=True)
