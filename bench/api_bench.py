@@ -135,6 +135,27 @@ def _run_load(base: str, payloads: list[bytes], concurrency: int) -> dict[str, A
     }
 
 
+def _workers_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each child of ``pid`` (the gunicorn workers), from /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}
+    seconds = {}
+    for child in map(int, children):
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seconds[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def _spread(before: dict[int, float], after: dict[int, float]) -> list[float]:
+    """CPU seconds each worker spent during the load: with keep-alive clients, a worker may get most of them."""
+    return sorted((round(after[p] - before.get(p, 0.0), 1) for p in after), reverse=True)
+
+
 def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -215,8 +236,9 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str, tmp
         sample = requests.post(base + PATH, data=payloads[0], headers={"Content-Type": "application/json"})
         assert sample.status_code == 201, sample.text[:500]
         _run_load(base, payloads[1:WARM], args.concurrency)
+        cpu = _workers_cpu(service.pid)
         ours = _run_load(base, payloads[WARM:], args.concurrency)
-        ours["rss"] = peak_rss_tree(service.pid)
+        ours["rss"], ours["cpu"] = peak_rss_tree(service.pid), _spread(cpu, _workers_cpu(service.pid))
     finally:
         _stop(service)
     body_file = tmp / "body.json"
@@ -227,8 +249,9 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str, tmp
         bbase = f"http://127.0.0.1:{bport}"
         _wait(bbase + "/healthz")
         _run_load(bbase, payloads[1:WARM], args.concurrency)
+        cpu = _workers_cpu(baseline.pid)
         bare = _run_load(bbase, payloads[WARM:], args.concurrency)
-        bare["rss"] = peak_rss_tree(baseline.pid)
+        bare["rss"], bare["cpu"] = peak_rss_tree(baseline.pid), _spread(cpu, _workers_cpu(baseline.pid))
     finally:
         _stop(baseline)
     return ours, bare, len(sample.json()["resources"])
@@ -247,6 +270,7 @@ def _report(args: argparse.Namespace, ours: dict[str, Any], bare: dict[str, Any]
     ):
         print(f"| {name} | {r['rps']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | {len(r['errors'])} "
               f"| {r['rss']['largest_child_mib']} |")
+    print(f"CPU seconds per gunicorn worker during the load: service {ours['cpu']}, baseline {bare['cpu']}")
     print(
         f"ratio: throughput {bare['rps'] / ours['rps']:.1f}x lower, p50 {ours['p50'] / bare['p50']:.1f}x, "
         f"p99 {ours['p99'] / bare['p99']:.1f}x"
