@@ -1,8 +1,8 @@
 """``service/store/wakeup.py`` on real databases: what wakes an idle worker's threads and what does not.
 
-PostgreSQL: ``enqueue`` notifies on commit only (a rolled-back write sends nothing). SQLite: the watcher wakes
-for a commit that added outbox rows, not for other commits (an id-map or audit row), and ends with its stop flag.
-A commit wakes one waiting thread, or the next thread to wait; ``close`` releases them all."""
+PostgreSQL: ``enqueue`` notifies on commit only (a rolled-back write sends nothing), and so does ``replay``.
+SQLite: the watcher wakes for a commit that added outbox rows, not for other commits (an id-map or audit row), and
+ends with its stop flag. A commit wakes one waiting thread, or the next thread to wait; ``close`` releases them all."""
 
 from __future__ import annotations
 
@@ -86,3 +86,16 @@ def test_postgres_enqueue_notifies_on_commit_only(pg_store: Store) -> None:
         notes = list(listener.notifies(timeout=2))
     assert [n.channel for n in notes] == [CHANNEL], "one notification: the committed write's, none for the other"
     assert pg_store.outbox.counts() == {"pending": 1}
+
+
+@pytest.mark.postgres
+def test_postgres_replay_notifies(pg_store: Store) -> None:
+    enqueue_resource(pg_store, dict(GOAL), "p1")
+    [entry] = pg_store.outbox.claim(1, "w1", 60)
+    pg_store.outbox.dead_letter(entry, {"resourceType": "OperationOutcome", "issue": []})
+    cargs, cparams = pg_store.engine.dialect.create_connect_args(pg_store.engine.url)
+    with psycopg.connect(*cargs, **{**cparams, "autocommit": True}) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        assert pg_store.outbox.replay([entry.id]) == 1
+        notes = list(listener.notifies(timeout=10, stop_after=1))
+    assert [n.channel for n in notes] == [CHANNEL], "a replayed row wakes the workers as a new one does"
