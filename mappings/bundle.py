@@ -150,7 +150,9 @@ def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
     local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources}
     entries = []
     for resource in resources:
-        body = {k: v for k, v in _rewrite(resource, local).items() if k != "id"}
+        body = _rewrite(resource, local)
+        body = dict(body) if body is resource else body  # a new dict either way
+        body.pop("id", None)
         rtype, query = resource["resourceType"], conditional_query(resource)
         request = ({"method": "PUT", "url": f"{rtype}?{query}"} if rtype in UPDATABLE_TYPES
                    else {"method": "POST", "url": rtype, "ifNoneExist": query})

@@ -12,7 +12,6 @@ added. Standard library only, deterministic (the golden files hold the output).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from html import escape
 from typing import Any
@@ -29,11 +28,14 @@ def with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
     if isinstance(resource.get("text"), dict) and resource["text"].get("div"):
         return resource
     keys = [k for k in resource if k != "text"]
-    before = [k for k in keys if k in _BEFORE_TEXT]
-    anchor = keys.index(before[-1]) + 1 if before else 0
+    anchor = 0  # after the last of the keys that come before text
+    for i, key in enumerate(keys):
+        if key in _BEFORE_TEXT:
+            anchor = i + 1
     out = {k: resource[k] for k in keys[:anchor]}
     out["text"] = narrative(resource)
-    out.update({k: resource[k] for k in keys[anchor:]})
+    for key in keys[anchor:]:
+        out[key] = resource[key]
     return out
 
 
@@ -44,17 +46,20 @@ def narrative(resource: dict[str, Any]) -> dict[str, str]:
     """The generated Narrative of one resource."""
     rtype = str(resource.get("resourceType", "Resource"))
     heading, rows = _BUILDERS.get(rtype, _generic)(resource)
-    items = "".join(f"<li>{_escape(label)}: {_escape(value)}</li>" for label, value in rows if value)
-    body = f"<p><b>{_escape(heading)}</b></p>" + (f"<ul>{items}</ul>" if items else "")
+    shown = [f"{label}{_COLON}{value}" for label, value in rows if value]
+    text = _ROW.join([heading, *shown])
+    if text.count(_ROW) == text.count(_COLON) == len(shown):  # no marker in the text itself
+        # html.escape maps each character on its own, so one call escapes every piece at once
+        head, _, items = escape(text).partition(_ROW)
+        body = f"<p><b>{head}</b></p>" + (f"<ul><li>{items.replace(_ROW, '</li><li>').replace(_COLON, ': ')}</li></ul>"
+                                          if shown else "")
+    else:
+        items = "".join(f"<li>{escape(label)}: {escape(value)}</li>" for label, value in rows if value)
+        body = f"<p><b>{escape(heading)}</b></p>" + (f"<ul>{items}</ul>" if items else "")
     return {"status": "generated", "div": f'<div xmlns="{XHTML}">{body}</div>'}
 
 
-_SPECIAL = re.compile(r"[&<>\"']")  # what html.escape changes
-
-
-def _escape(text: str) -> str:
-    """``html.escape(text)``, called only when ``text`` has a character it changes."""
-    return escape(text) if _SPECIAL.search(text) else text
+_ROW, _COLON = "\x01", "\x02"  # markers between the pieces of a narrative, left alone by html.escape
 
 
 # -- values ------------------------------------------------------------------------------------------
@@ -64,7 +69,11 @@ def concept(value: Any) -> str:
         return ""
     if value.get("text"):
         return str(value["text"])
-    codings = value.get("coding") if "coding" in value else [value]
+    if "coding" not in value:  # a Coding
+        return str(value.get("display") or value.get("code") or "")
+    codings = value["coding"]
+    if isinstance(codings, list) and len(codings) == 1 and isinstance(codings[0], dict):
+        return str(codings[0].get("display") or codings[0].get("code") or "")
     shown = [str(cd.get("display") or cd.get("code") or "") for cd in codings or [] if isinstance(cd, dict)]
     return ", ".join(s for s in shown if s)
 
@@ -88,10 +97,8 @@ def _number(value: Any) -> str:
 def value_x(element: dict[str, Any], prefix: str = "value") -> str:
     """The text of a choice element ``value[x]`` (Quantity, CodeableConcept, Coding, Range, primitives)."""
     start = len(prefix)
-    for key, value in element.items():
-        if not key.startswith(prefix) or not key[start:start + 1].isupper():
-            continue
-        kind = key[start:]
+    for key in _choice_keys(prefix, element):
+        value, kind = element[key], key[start:]
         if kind == "Quantity":
             return quantity(value)
         if kind in ("CodeableConcept", "Coding"):
@@ -105,6 +112,23 @@ def value_x(element: dict[str, Any], prefix: str = "value") -> str:
         if not isinstance(value, (dict, list)):
             return _number(value)
     return ""
+
+
+_CHOICE_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _choice_keys(prefix: str, element: dict[str, Any]) -> tuple[str, ...]:
+    """The keys of ``element`` that are ``prefix`` + a type name, in order; found once per set of keys (most
+    resources of a type have the same keys) and kept for the last few thousand sets seen (key names only)."""
+    shape = (prefix, *element)
+    keys = _CHOICE_KEYS.get(shape)
+    if keys is None:
+        start = len(prefix)
+        keys = tuple(k for k in element if k.startswith(prefix) and k[start:start + 1].isupper())
+        if len(_CHOICE_KEYS) >= 4096:
+            _CHOICE_KEYS.clear()
+        _CHOICE_KEYS[shape] = keys
+    return keys
 
 
 def _period(value: Any) -> str:
@@ -184,7 +208,8 @@ def _answers(items: Any) -> list[Row]:
             continue
         label = str(item.get("text") or item.get("linkId") or "")
         answers = [a for a in item.get("answer", []) if isinstance(a, dict)]
-        rows.append((label, ", ".join([value_x(a) for a in answers])))  # a group (no answer) is left out
+        shown = value_x(answers[0]) if len(answers) == 1 else ", ".join([value_x(a) for a in answers])
+        rows.append((label, shown))  # a group (no answer) is left out
         if "item" in item:
             rows += _answers(item["item"])
         for a in answers:
