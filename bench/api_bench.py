@@ -86,8 +86,9 @@ def _baseline_server(port: int, body_file: str, workers: int, threads: int) -> N
     Server().run()
 
 
-def _load(base: str, payloads: list[bytes], concurrency: int, out: Any) -> None:
-    """Load generator (its own process): ``concurrency`` threads, keep-alive, one POST per payload."""
+def _load(base: str, payloads: list[bytes], concurrency: int, out: Any, close: bool = False) -> None:
+    """Load generator (its own process): ``concurrency`` threads, keep-alive (``close``: a new connection per
+    request), one POST per payload."""
     latencies: list[float] = []
     errors: list[int] = []
     lock = threading.Lock()
@@ -95,7 +96,7 @@ def _load(base: str, payloads: list[bytes], concurrency: int, out: Any) -> None:
 
     def worker() -> None:
         session = requests.Session()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **({"Connection": "close"} if close else {})}
         while True:
             with lock:
                 i = next(index, None)
@@ -118,10 +119,10 @@ def _load(base: str, payloads: list[bytes], concurrency: int, out: Any) -> None:
     out.put({"wall": time.perf_counter() - started, "latencies": latencies, "errors": errors})
 
 
-def _run_load(base: str, payloads: list[bytes], concurrency: int) -> dict[str, Any]:
+def _run_load(base: str, payloads: list[bytes], concurrency: int, close: bool = False) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_load, args=(base, payloads, concurrency, queue))
+    proc = ctx.Process(target=_load, args=(base, payloads, concurrency, queue, close))
     proc.start()
     result: dict[str, Any] = queue.get()
     proc.join()
@@ -197,6 +198,9 @@ def main() -> int:
         help="default: SQLite in a temp dir; a postgresql:// (or postgresql+psycopg://) URL gets a fresh database "
              "on that server, dropped afterwards (the URL's own database is never written)",
     )
+    parser.add_argument("--close", action="store_true",
+                        help="a new connection per request (keep-alive clients stay on the gunicorn worker that "
+                             "accepted them, so 4 clients may load one worker of 2: see the CPU seconds per worker)")
     parser.add_argument("--baseline-server", nargs=2, metavar=("PORT", "BODY_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -225,6 +229,7 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str, tmp
 
     ``ours["rss"]`` / ``bare["rss"]``: peak RSS of the gunicorn master and of its largest worker, read
     before each server stops. ``extra_env`` (e.g. ``ETMI_SYNC_TARGETS``) goes to the service only."""
+    close = bool(getattr(args, "close", False))  # bench/pipeline.py passes its own Namespace
     env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING", "ETMI_DATABASE_URL": database}
     sizing = ["--workers", str(args.workers), "--threads", str(args.threads)]
     port = _free_port()
@@ -237,7 +242,7 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str, tmp
         assert sample.status_code == 201, sample.text[:500]
         _run_load(base, payloads[1:WARM], args.concurrency)
         cpu = _workers_cpu(service.pid)
-        ours = _run_load(base, payloads[WARM:], args.concurrency)
+        ours = _run_load(base, payloads[WARM:], args.concurrency, close)
         ours["rss"], ours["cpu"] = peak_rss_tree(service.pid), _spread(cpu, _workers_cpu(service.pid))
     finally:
         _stop(service)
@@ -250,7 +255,7 @@ def _measure(args: argparse.Namespace, payloads: list[bytes], database: str, tmp
         _wait(bbase + "/healthz")
         _run_load(bbase, payloads[1:WARM], args.concurrency)
         cpu = _workers_cpu(baseline.pid)
-        bare = _run_load(bbase, payloads[WARM:], args.concurrency)
+        bare = _run_load(bbase, payloads[WARM:], args.concurrency, close)
         bare["rss"], bare["cpu"] = peak_rss_tree(baseline.pid), _spread(cpu, _workers_cpu(baseline.pid))
     finally:
         _stop(baseline)
@@ -261,6 +266,7 @@ def _report(args: argparse.Namespace, ours: dict[str, Any], bare: dict[str, Any]
     print(
         f"{args.requests} distinct episodes, concurrency {args.concurrency}, gunicorn {args.workers} workers x "
         f"{args.threads} threads, {os.cpu_count()} cores; first episode = {per_episode} FHIR resources"
+        + ("; a new connection per request" if getattr(args, "close", False) else "; keep-alive connections")
     )
     print("| endpoint | episodes/s | p50 ms | p99 ms | errors | peak RSS of a gunicorn worker, MiB |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 PARTS = ("full_dispatch_request", "create_episode", "write", "mapped", "validate", "_store", "save_resources",
          "transaction_bundle", "enqueue", "audit", "keep_reply", "content_hash", "index_resource", "lock",
-         "add_patient", "put_episode", "episode_issues", "audit_rows", "audit_event", "request_hash",
+         "add_patient", "put_episode", "episode_issues", "audit_rows", "audit_event", "request_hash", "prepare",
          "<method 'execute' of 'sqlite3.Cursor' objects>", "<method 'executemany' of 'sqlite3.Cursor' objects>",
          "<method 'commit' of 'sqlite3.Connection' objects>", "commit", "flush")
 
