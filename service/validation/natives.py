@@ -53,10 +53,18 @@ def dom6(data: Any, env: dict[str, Any]) -> bool:
     return isinstance(text, dict) and text.get("div") is not None
 
 
+#: value[x] property names met so far (``valueQuantity``, ...): a set test in C before the loop.
+_VALUE_KEYS: set[str] = set()
+
+
 def _has_value_x(data: dict[str, Any]) -> bool:
     """Whether a value[x] property (``value`` and a type name) is present."""
-    for key in data:  # noqa: SIM110 (a loop: no generator on the hot path)
+    if not _VALUE_KEYS.isdisjoint(data):
+        return True
+    for key in data:
         if key.startswith("value") and key[5:6].isupper():
+            if len(_VALUE_KEYS) < 256:
+                _VALUE_KEYS.add(key)
             return True
     return False
 

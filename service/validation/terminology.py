@@ -141,6 +141,8 @@ class Terminology:
 
     def expand(self, url: str) -> Expansion | None:
         """The expansion of a ValueSet (canonical, ``|version`` ignored), or None if unknown."""
+        if url in self._expansions:  # the common case: a canonical without a version, expanded already
+            return self._expansions[url]
         url = url.split("|", 1)[0]
         if url not in self._expansions:
             self._expansions[url] = None  # guards against include cycles

@@ -115,6 +115,11 @@ class Walker:
                         f"Only one of {chosen[elem]}, {key} is allowed ({elem.name}[x] has one type)",
                     )
                 chosen[elem] = key
+            if not elem.array and elem.plain and plain_ok and value is not None and not isinstance(value, list):
+                counts[elem] = 1  # what _item does for such an element, the path built only for an issue
+                if (message := prims[code].check(value)) is not None:
+                    issues.error("value", f"{path}.{key}", f"{code} {message}")
+                continue
             sub = f"{path}.{key}"
             if elem.array:
                 if not isinstance(value, list):
@@ -142,10 +147,6 @@ class Walker:
                 issues.error("structure", sub, f"{key} must not be an array (max cardinality 1)")
             else:
                 counts[elem] = 1
-                if elem.plain and plain_ok and value is not None:  # what _item does for such an element
-                    if (message := prims[code].check(value)) is not None:
-                        issues.error("value", sub, f"{code} {message}")
-                    continue
                 item_of(value, elem, code, sub)
         for elem in node.checked:
             count = counts.get(elem, 0)
