@@ -131,6 +131,12 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number (not {raw!r})") from None
 
 
+def malloc_arena_max(environ: Mapping[str, str] | None = None) -> str:
+    """glibc's ``MALLOC_ARENA_MAX`` as the operator set it ('' when unset): glibc applies it at process start,
+    and ``etmi-fhir serve`` caps the arenas itself only without it (``service/commands/serve.py``)."""
+    return (os.environ if environ is None else environ).get("MALLOC_ARENA_MAX", "").strip()
+
+
 def public_origin(url: str) -> tuple[str, str] | None:
     """``(scheme, host[:port])`` of an origin URL like ``https://etmi.example``; None if it is not one."""
     try:

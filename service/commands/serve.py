@@ -18,7 +18,6 @@ import argparse
 import ctypes
 import ctypes.util
 import dataclasses
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas of this process (and of the workers it forks) at ``arenas``; ``False`` when
     ``MALLOC_ARENA_MAX`` is set (the operator's choice, applied by glibc at start) or the C library is not glibc."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
+    from service.config import malloc_arena_max
+
+    if malloc_arena_max():
         return False
     name = ctypes.util.find_library("c")
     try:
