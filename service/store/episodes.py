@@ -44,6 +44,7 @@ _LOCK = select(DomainRecord.id, DomainRecord.business_id, DomainRecord.patient_i
                DomainRecord.version).where(DomainRecord.kind == "episode",
                                            DomainRecord.business_id == bindparam("episode_id")).with_for_update()
 _ADD_PATIENT = {name: dialect.insert(table(PatientRow)).on_conflict_do_nothing(index_elements=["id"])
+                .returning(table(PatientRow).c.id)  # a row only when inserted (psycopg's rowcount here is -1)
                 for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_EPISODE = insert(table(DomainRecord))
 _INSERT_AUDIT = insert(table(AuditRow))
@@ -69,7 +70,7 @@ class SqlUnit:
         conn = self.session.connection()  # Core statements: the ORM's unit of work costs more than the write itself
         added = conn.execute(_ADD_PATIENT[conn.dialect.name], {
             "id": patient_id, "identifier_system": system, "identifier_value": value, "created_at": now})
-        return bool(added.rowcount == 1)
+        return added.first() is not None
 
     def put_episode(self, episode_id: str, patient_id: str, data: dict[str, Any], now: datetime) -> EpisodeRecord:
         conn = self.session.connection()  # Core statements, as the rest of the unit (no ORM flush)

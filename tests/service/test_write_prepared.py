@@ -112,7 +112,8 @@ def test_a_patient_is_registered_in_one_statement(app: Flask, client: FlaskClien
     try:
         first = client.post("/api/v1/episodes", json=payload)
         again = client.post("/api/v1/patients", json=payload["patient"])
+        new = client.post("/api/v1/patients", json={"system": "urn:oid:1.2.3", "value": "S19-new"})
     finally:
         event.remove(engine, "before_cursor_execute", keep)
-    assert (first.status_code, again.status_code) == (201, 200), again.get_data(as_text=True)
-    assert seen == ["INSERT INTO patient", "INSERT INTO patient"], seen  # no lookup first; the second does nothing
+    assert (first.status_code, again.status_code, new.status_code) == (201, 200, 201), new.get_data(as_text=True)
+    assert seen == ["INSERT INTO patient"] * 3, seen  # no lookup first; the second does nothing
