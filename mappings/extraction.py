@@ -112,10 +112,13 @@ def _answers(qr: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
 
     def walk(items: list[dict[str, Any]]) -> None:
         for item in items:
-            for i, answer in enumerate(item.get("answer", [])):
-                found.append((item["linkId"], i, answer))
-                walk(answer.get("item", []))
-            walk(item.get("item", []))
+            if "answer" in item:
+                for i, answer in enumerate(item["answer"]):
+                    found.append((item["linkId"], i, answer))
+                    if "item" in answer:
+                        walk(answer["item"])
+            if "item" in item:
+                walk(item["item"])
 
     walk(qr.get("item", []))
     return found
@@ -156,7 +159,7 @@ def _plain(answer: dict[str, Any]) -> AnswerValue | None:
             return str(value.get("code"))
         if key == "valueQuantity":
             return value.get("value")  # type: ignore[no-any-return]
-        if key.startswith("value") and isinstance(value, int | float | bool | str):
+        if key.startswith("value") and isinstance(value, (int, float, bool, str)):
             return value
     return None
 

@@ -28,7 +28,7 @@ _NAMESPACE_BYTES = _NAMESPACE.bytes
 
 def identifier(*parts: str | int) -> dict[str, str]:
     """The business identifier of an ETMI resource, e.g. ``identifier("EP-1", "goal", "G1")``."""
-    return {"system": canonical.SID_RESOURCE, "value": "/".join(str(p) for p in parts)}
+    return {"system": canonical.SID_RESOURCE, "value": "/".join(map(str, parts))}
 
 
 def resource_id(ident: dict[str, str]) -> str:
@@ -73,7 +73,11 @@ def in_context(episode: Episode, context: MappingContext) -> Episode:
 
 def patient_id(patient: PatientRef) -> str:
     """The Patient's FHIR id: HMAC-SHA256(key, ``system|value``), shown as a UUID (36 characters)."""
-    return _as_uuid(hmac.digest(patient.id_key, f"{patient.system}|{patient.value}".encode(), "sha256"), 0x40)
+    known: str | None = patient.__dict__.get("_fhir_id")
+    if known is None:  # computed once per PatientRef (``in_context`` makes a new one for each mapping)
+        known = _as_uuid(hmac.digest(patient.id_key, f"{patient.system}|{patient.value}".encode(), "sha256"), 0x40)
+        object.__setattr__(patient, "_fhir_id", known)  # not a field: equality, hash and repr ignore it
+    return known
 
 
 def patient_reference(patient: PatientRef) -> dict[str, str]:
