@@ -49,14 +49,14 @@ class Reader:
 
     def field(self, obj: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], required: bool = True,
               default: Any = None) -> Any:
-        here = f"{path}.{key}" if path else key
-        if key not in obj or obj[key] is None:
+        value = obj.get(key)
+        if value is None:
             if required:
-                self.fail(here, f"{key} is required", "required")
+                self.fail(f"{path}.{key}" if path else key, f"{key} is required", "required")
             return default
-        value = obj[key]
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
-            self.fail(here, f"{key} must be {_names(kind)}, got {type(value).__name__}", "structure")
+            self.fail(f"{path}.{key}" if path else key, f"{key} must be {_names(kind)}, got {type(value).__name__}",
+                      "structure")
             return default
         return value
 
@@ -108,12 +108,15 @@ def _names(kind: type | tuple[type, ...]) -> str:
 WHEN = "a FHIR dateTime with a time zone, e.g. 2026-01-05T09:00:00+02:00"
 
 
+_COMPONENTS = get_args(SessionComponent)
+
+
 def _session(r: Reader, path: str, s: dict[str, Any]) -> Session:
     components = r.field(s, "components", path, list, required=False, default=[])
     for i, comp in enumerate(components):
-        if comp not in get_args(SessionComponent):
+        if comp not in _COMPONENTS:
             r.fail(f"{path}.components[{i}]", f"unknown component {comp!r}; one of "
-                   f"{', '.join(get_args(SessionComponent))}", "code-invalid")
+                   f"{', '.join(_COMPONENTS)}", "code-invalid")
     return Session(number=r.field(s, "number", path, int, default=0),
                    performed=r.pattern(s, "performed", path, DATETIME, WHEN) or "",
                    etmi_delivered=r.field(s, "etmi_delivered", path, bool, default=False),
@@ -124,7 +127,7 @@ def _answers(r: Reader, path: str, raw: dict[str, Any]) -> tuple[tuple[str, tupl
     out = []
     for link, value in raw.items():
         values = value if isinstance(value, list) else [value]
-        if not values or any(not isinstance(v, int | float | bool | str) for v in values):
+        if not values or any(not isinstance(v, (int, float, bool, str)) for v in values):
             r.fail(f"{path}.{link}", "an answer is a number, boolean or string, or a non-empty list of them",
                    "structure")
             continue
