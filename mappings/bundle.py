@@ -120,16 +120,15 @@ def _rewrite(value: Any, local: dict[str, str]) -> Any:
     if isinstance(value, dict):
         out = None
         for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                new = local.get(item, item)
-            elif key not in NO_REFERENCE_INSIDE and isinstance(item, (dict, list)):
-                new = _rewrite(item, local)
-            else:
+            if isinstance(item, str):  # most values: only a reference's changes
+                if key != "reference" or (new := local.get(item, item)) is item:
+                    continue
+            elif key in NO_REFERENCE_INSIDE or not isinstance(item, (dict, list)) \
+                    or (new := _rewrite(item, local)) is item:
                 continue
-            if new is not item:
-                if out is None:
-                    out = dict(value)
-                out[key] = new
+            if out is None:  # a rewritten reference below this dict
+                out = dict(value)
+            out[key] = new
         return value if out is None else out
     if isinstance(value, list):
         changed = None
