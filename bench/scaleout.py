@@ -12,8 +12,8 @@ drained by M ``etmi-fhir worker`` processes at once, sharing ``--in-flight`` req
 target ``concurrency`` = in flight // M: M workers share the EHR's limit rather than overrun it), against a bare
 client posting other episodes' transaction Bundles from as many threads just before and after. Then the check
 (``hapi_check.exactly_once``): every stored Patient on HAPI once, each type's count the database's, each Goal
-the stored one (``--goal-edits``). Workers' logs and outbox rows go to ``--logs``. Prints markdown tables for
-docs/scale-out.md (each M's figures as JSON on stderr); exit 1 on any error, unsent row or failed check.
+the stored one (``--goal-edits``). Logs and outbox rows go to ``--logs``. Markdown tables for docs/scale-out.md
+(each M as JSON on stderr); exit 1 on any error, unsent row or failed check.
 """
 
 from __future__ import annotations
@@ -110,9 +110,9 @@ def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list
     return rows
 
 
-def targets(hapi: str, concurrency: int) -> str:
-    """One target by its base URL, at most ``concurrency`` requests in flight from each worker process (1-16)."""
-    return json.dumps({"targets": {"hapi": {"base_url": hapi, "concurrency": concurrency}}})
+def targets(hapi: str, concurrency: int, batch_size: int = 10) -> str:
+    """One target by its base URL, ``concurrency`` requests in flight per worker (1-16), ``batch_size`` per claim."""
+    return json.dumps({"targets": {"hapi": {"base_url": hapi, "concurrency": concurrency, "batch_size": batch_size}}})
 
 
 def bare_client(hapi: str, episodes: int, threads: int, seed: int) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace, server: str, hapi: str, logs: Path) -> dict[st
                 result["ingest"] += ingest(database, hapi, m, loads)
             if not args.ingest_only:
                 before = bare_client(hapi, args.bare_episodes, m * per_worker, seed=50 + m)
-                row = push(database, targets(hapi, per_worker), m, here, args.timeout)
+                row = push(database, targets(hapi, per_worker, args.batch_size), m, here, args.timeout)
                 after = bare_client(hapi, args.bare_episodes, m * per_worker, seed=70 + m)
                 row["check"] = exactly_once(database, hapi)
                 result["push"].append({**row, "per_worker": per_worker, "bare": [before, after]})
@@ -281,6 +281,7 @@ def main() -> int:
                         help="total requests in flight to HAPI, shared by the M workers (default 4: 4 // M each)")
     parser.add_argument("--per-worker-concurrency", type=int, default=0,
                         help="the target's concurrency in each worker (1-16; default --in-flight // M)")
+    parser.add_argument("--batch-size", type=int, default=10, help="rows a worker thread claims at once (default 10)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before the workers are stopped")
     parser.add_argument("--logs", default="", help="folder for the workers' logs (default: a new one in /tmp)")
     args = parser.parse_args()
