@@ -239,8 +239,7 @@ def _push_row(p: dict[str, Any]) -> list[Any]:
     once = (f"{check['patients']} patients, {check['missing']} missing, {check['duplicates']} twice, "
             f"{check['stale_goals']} stale Goals") + "".join(
         f"; {k} {check[k]}" for k in ("missing_at", "duplicates_at", "stale_goals_at") if check[k])
-    return [p["M"], f"{p['M'] * p['per_worker']} ({p['M']} x {p['per_worker']})", p["resources"],
-            p["seconds"],
+    return [p["M"], f"{p['M'] * p['per_worker']} ({p['M']} x {p['per_worker']})", p["resources"], p["seconds"],
             p["rate"], f"{bare:.1f} (" + " / ".join(f"{b['rate']:.1f}" for b in p["bare"]) + ")",
             f"{p['rate'] / bare:.2f}", outbox + (" (timed out)" if p["timed_out"] else ""), once, p["cpu_s"], p["load"]]
 
