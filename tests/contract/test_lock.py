@@ -23,7 +23,6 @@ RUNTIME = [Requirement(r) for r in PYPROJECT["dependencies"]]
 DEV = [Requirement(r) for r in PYPROJECT["optional-dependencies"]["dev"]]
 #: declared but never imported by the service, and why
 NOT_IMPORTED = {
-    "psycopg": "the driver behind SQLAlchemy's postgresql+psycopg URLs",
     "fhir-core": "fhir.resources' base package, pinned to the range fhir.resources 8.x works with",
     "apispec": "flask-smorest builds the OpenAPI document with it; pinned for OpenAPI 3.1",
     "webargs": "flask-smorest parses request arguments with it; pinned to the major version it supports",
