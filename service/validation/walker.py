@@ -46,7 +46,6 @@ class Walker:
         self.check_text = policy.check_text if policy.checks_text else None
         self.stamp = next(CLOCK)
 
-    # --- resources --------------------------------------------------------------------------
     def resource(self, data: Any, path: str, forced: str | None = None, contained: bool = False) -> None:
         if not isinstance(data, dict):
             self.issues.error("structure", path, "A resource must be a JSON object")
