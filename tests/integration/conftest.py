@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from service.sync.targets import Target
-from tests.sync.support import ehr_url, private_medplum, target_for
+from tests.sync.support import ehr_url, pg_store, private_medplum, target_for
 
-__all__ = ["ehr", "ehr_url", "private_medplum"]
+__all__ = ["ehr", "ehr_url", "pg_store", "private_medplum"]
 
 
 @pytest.fixture

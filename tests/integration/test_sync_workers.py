@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from service.adapters.fhir_client import FhirClient
-from service.store import Store, open_store
-from tests.service.conftest import _fresh_postgres
+from service.store import Store
 from tests.sync.support import (
     drain_until_settled,
     enqueue_bundle,
@@ -27,13 +25,6 @@ from tests.sync.support import (
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.hapi, pytest.mark.slow]
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
-    store = open_store(_fresh_postgres(postgres_url))
-    yield store
-    store.close()
 
 
 EDITS = 3

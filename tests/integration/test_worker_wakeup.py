@@ -9,33 +9,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from service.store import Store, open_store
+from service.store import Store
 from service.store.wakeup import APPLICATION_NAME
 from tests.integration.test_sync_faults import found
 from tests.integration.worker_process import log_tail, scrape, wait_for, worker
 from tests.servers.fixtures import free_port
-from tests.service.conftest import _drop_postgres, _fresh_postgres
 from tests.sync.support import enqueue_bundle, episode_bundle, episode_resources, first_of, new_store, unique_episode
 
 pytestmark = [pytest.mark.hapi]
 IDLE = 30.0  # the worker's --idle: without a wake-up, a row committed while it waits sits there this long
 BOUND = 20.0  # seconds after the commit by which the row must be on HAPI (well before IDLE ran out)
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
-    url = _fresh_postgres(postgres_url)
-    store = open_store(url)
-    yield store
-    store.close()
-    _drop_postgres(postgres_url, url)
 
 
 def commit_and_wait(store: Store, hapi_url: str, tmp_path: Path, index: int) -> None:

@@ -129,3 +129,15 @@ def drain_until_settled(p: Pusher, store: Store, timeout: float = 30.0) -> list[
             break
         time.sleep(0.2)
     return reports
+
+
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    """A store on a fresh PostgreSQL database of the suite's server, dropped afterwards."""
+    from tests.service.conftest import _drop_postgres, _fresh_postgres
+
+    url = _fresh_postgres(postgres_url)
+    store = open_store(url)
+    yield store
+    store.close()
+    _drop_postgres(postgres_url, url)

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from service.store import Store, open_store
+from service.store import Store
 from service.store.db import transaction
 from service.store.outbox import enqueue
 from service.store.wakeup import CHANNEL, Wakeup, watch
-from tests.service.conftest import _drop_postgres, _fresh_postgres
 from tests.sync.support import enqueue_resource, new_store
 
 GOAL = {"resourceType": "Goal", "id": "g1"}
@@ -62,15 +60,6 @@ def test_sqlite_watcher_wakes_for_outbox_rows_only(tmp_path: Path) -> None:
         watcher.join(10)
         store.close()
     assert not watcher.is_alive(), "the watcher ends with the stop flag"
-
-
-@pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
-    url = _fresh_postgres(postgres_url)
-    store = open_store(url)
-    yield store
-    store.close()
-    _drop_postgres(postgres_url, url)
 
 
 @pytest.mark.postgres
