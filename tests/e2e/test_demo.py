@@ -74,6 +74,8 @@ def test_the_demo_in_a_fresh_clone(tmp_path: Path) -> None:
     assert not (clone / ".venv").exists() and not (clone / ".cache").exists()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETMI_") or k == "ETMI_DEMO_VENV"}
     log = (tmp_path / "demo.log").open("w")
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # pytest started in the background by a shell: the demo
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # would inherit the ignore and could not trap Ctrl-C
     demo = subprocess.Popen(["./scripts/demo", "--ehr", "medplum", "--patients", str(PATIENTS), "--seed", str(SEED),
                              "--port", str(free_port())], cwd=clone, env=env, stdout=subprocess.PIPE,
                             stderr=log, text=True, start_new_session=True)
