@@ -6,7 +6,6 @@ claims, possibly by other threads, and the Goal's version history on HAPI must s
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -16,15 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.fhir_client import FhirClient
 from service.sync.targets import Target
 from tests.integration.test_sync_faults import found
 from tests.sync.support import (
-    enqueue_bundle,
-    enqueue_resource,
-    episode_bundle,
+    assert_goal_edits_in_order,
+    enqueue_episodes_with_goal_edits,
     episode_resources,
-    first_of,
     new_store,
     unique_episode,
 )
@@ -36,14 +32,7 @@ PATIENTS, EDITS = 12, 2
 def test_default_worker_pushes_with_several_threads_in_order_and_once(hapi_url: str, tmp_path: Path) -> None:
     store = new_store(tmp_path)
     payloads = [unique_episode(70 + i) for i in range(PATIENTS)]
-    goals = []
-    for i, payload in enumerate(payloads):
-        enqueue_bundle(store, episode_bundle(payload), f"patient-{i}")
-        goal = copy.deepcopy(first_of(episode_resources(payload), "Goal"))
-        for n in range(1, EDITS + 1):
-            goal["description"] = {"text": f"edit {n} of patient {i}"}
-            enqueue_resource(store, copy.deepcopy(goal), f"patient-{i}")
-        goals.append(goal)
+    goals = enqueue_episodes_with_goal_edits(store, payloads, EDITS)
     name = f"hapi-{uuid.uuid4().hex[:6]}"
     (tmp_path / "targets.json").write_text(json.dumps(
         {"targets": {name: {"base_url": hapi_url, "timeout": [10, 120], "batch_size": 3, "backoff_base": 0.2,
@@ -61,15 +50,8 @@ def test_default_worker_pushes_with_several_threads_in_order_and_once(hapi_url: 
     total = PATIENTS * (1 + EDITS)
     assert store.outbox.counts() == {"sent": total}
     assert sum(r["claimed"] for r in rounds) == total, "each entry claimed once"
-    client = FhirClient(hapi_url)
-    for i, (payload, goal) in enumerate(zip(payloads, goals, strict=True)):
+    for i, payload in enumerate(payloads):
         for resource in episode_resources(payload):
             assert len(found(hapi_url, resource)) == 1, f"patient {i}: {resource['resourceType']} once on HAPI"
-        remote_id = (store.id_map.get(name, "Goal", goal["id"]) or ("",))[0]
-        history = client.request("GET", f"Goal/{remote_id}/_history").body or {}
-        versions = sorted((int(e["resource"]["meta"]["versionId"]), e["resource"]["description"]["text"])
-                          for e in history.get("entry", []))
-        texts = [text for _v, text in versions]
-        assert texts[1:] == [f"edit {n} of patient {i}" for n in range(1, EDITS + 1)], \
-            f"patient {i}: the episode, then its edits in the order they were written: {texts}"
+    assert_goal_edits_in_order(store, name, hapi_url, goals, EDITS)
     store.close()

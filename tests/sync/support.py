@@ -6,6 +6,7 @@ servers; only tests/sync/test_*.py unit tests use the in-process fake EHR of ``f
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -141,3 +142,31 @@ def pg_store(postgres_url: str) -> Iterator[Store]:
     yield store
     store.close()
     _drop_postgres(postgres_url, url)
+
+
+def enqueue_episodes_with_goal_edits(store: Store, payloads: Sequence[dict[str, Any]],
+                                     edits: int) -> list[dict[str, Any]]:
+    """Queue each payload's episode for ``patient-<i>``, then ``edits`` changes of its Goal; the last Goals."""
+    goals = []
+    for i, payload in enumerate(payloads):
+        enqueue_bundle(store, episode_bundle(payload), f"patient-{i}")
+        goal = copy.deepcopy(first_of(episode_resources(payload), "Goal"))
+        for n in range(1, edits + 1):
+            goal["description"] = {"text": f"edit {n} of patient {i}"}
+            enqueue_resource(store, copy.deepcopy(goal), f"patient-{i}")
+        goals.append(goal)
+    return goals
+
+
+def assert_goal_edits_in_order(store: Store, target: str, base_url: str, goals: Sequence[dict[str, Any]],
+                               edits: int) -> None:
+    """Each Goal's version history on the EHR: the episode's version, then its edits in the order written."""
+    client = FhirClient(base_url)
+    for i, goal in enumerate(goals):
+        remote_id = (store.id_map.get(target, "Goal", goal["id"]) or ("",))[0]
+        history = client.request("GET", f"Goal/{remote_id}/_history").body or {}
+        versions = sorted((int(e["resource"]["meta"]["versionId"]), e["resource"]["description"]["text"])
+                          for e in history.get("entry", []))
+        texts = [text for _v, text in versions]
+        assert texts[1:] == [f"edit {n} of patient {i}" for n in range(1, edits + 1)], \
+            f"patient {i}: the episode, then its edits in the order they were written: {texts}"
