@@ -47,7 +47,7 @@ def _wait(url: str, timeout: float = 60) -> None:
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
-        except (requests.ConnectionError, requests.Timeout):  # still starting (slow on a loaded machine)
+        except requests.RequestException:  # still starting (slow on a loaded machine)
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer")
 

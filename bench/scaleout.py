@@ -63,18 +63,6 @@ def fresh_database(server: str) -> Iterator[str]:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _wait(url: str, timeout: float = 180) -> None:
-    """Until ``url`` answers below 500 (a loaded machine may take seconds to answer the first request)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=10).status_code < 500:
-                return
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list[bytes]]]) -> list[dict[str, Any]]:
     """The service then the bare endpoint, each at every (clients, payloads) of ``loads``."""
     env = {**os.environ, "ETMI_AUTH_MODE": "none", "ETMI_LOG_LEVEL": "WARNING", "ETMI_DATABASE_URL": database,
@@ -85,7 +73,7 @@ def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list
     service = api_bench._start([CLI, "serve", "--port", str(port), *sizing], env)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait(base + "/readyz")
+        api_bench._wait(base + "/readyz", timeout=180)
         warm = [orjson.dumps(unique_episode(i, seed=5)) for i in range(api_bench.WARM)]
         sample = requests.post(base + api_bench.PATH, data=warm[0], headers={"Content-Type": "application/json"})
         assert sample.status_code == 201, sample.text[:500]
@@ -101,7 +89,7 @@ def ingest(database: str, hapi: str, processes: int, loads: list[tuple[int, list
         bare = api_bench._start([sys.executable, api_bench.__file__, *sizing, "--baseline-server", str(bport),
                                  str(body)], env)
         try:
-            _wait(f"http://127.0.0.1:{bport}/healthz")
+            api_bench._wait(f"http://127.0.0.1:{bport}/healthz", timeout=180)
             api_bench._run_load(f"http://127.0.0.1:{bport}", warm[1:], 4)
             for row, (clients, payloads) in zip(rows, loads, strict=True):
                 row["bare"] = api_bench._run_load(f"http://127.0.0.1:{bport}", payloads, clients)
