@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings.check()  # ConfigError: refuse to start without an audience, with a bad public base URL...
     logs.configure(settings.log_level)
     compose.configure_validator(settings)
-    compose.warm_validator()  # one engine per process, not one per thread racing on the first requests
+    compose.warm_validator()  # the validator is built at start, not by the first requests
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     _api_config(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

@@ -43,10 +43,10 @@ def configure_validator(settings: Settings) -> None:
 
 
 def warm_validator() -> None:
-    """Build the process-wide validator now, in the thread that builds the app. Left to the first requests, every
-    thread of a gunicorn gthread worker that arrives before it exists builds one of its own (4 engines at once:
-    peak RSS 181 MiB against 140, bench/profiles/memory.md). Missing R4 definitions are left to the first
-    validation to report, as before."""
+    """Build the process-wide validator now, while the app is built, not inside the first requests (their
+    threads would wait for the build; before ``default_engine`` had its lock each built its own: peak RSS
+    181 MiB against 140, bench/profiles/memory.md). Missing R4 definitions are left to the first validation to
+    report, as before."""
     try:
         validation.default_engine()
     except validation.DefinitionsMissing:

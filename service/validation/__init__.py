@@ -6,6 +6,7 @@ profile it claims in ``meta.profile`` (or the one forced) and returns an Operati
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = ["DefinitionsMissing", "Engine", "configure", "default_engine", "has_e
 
 _engine: Engine | None = None
 _paths: tuple[Path | None, Path | None] = (None, None)
+_building = threading.Lock()  # threads that need the engine before it exists wait for one build, not one each
 
 
 def configure(r4_definitions: Path | None, profiles: Path | None) -> None:
@@ -30,9 +32,13 @@ def configure(r4_definitions: Path | None, profiles: Path | None) -> None:
 def default_engine() -> Engine:
     """The process-wide engine (definitions from ``configure``, by default ``.cache/r4``)."""
     global _engine
-    if _engine is None:
-        _engine = Engine(*_paths)
-    return _engine
+    engine = _engine
+    if engine is None:
+        with _building:
+            if _engine is None:
+                _engine = Engine(*_paths)
+            engine = _engine
+    return engine
 
 
 def reset() -> None:

@@ -59,3 +59,20 @@ def test_concurrent_first_requests_share_the_engine_built_at_start(engines_built
         assert engines_built[0] == 1  # none built by the requests
     finally:
         app.extensions["etmi"].store.close()
+
+
+def test_threads_that_need_the_engine_before_it_exists_build_one(engines_built: list[int]) -> None:
+    barrier = threading.Barrier(4)
+    got: list[validation.Engine] = []
+
+    def first_use() -> None:
+        barrier.wait()
+        got.append(validation.default_engine())
+
+    threads = [threading.Thread(target=first_use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(got) == 4 and len({id(e) for e in got}) == 1
+    assert engines_built[0] == 1
