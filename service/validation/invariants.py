@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from hashlib import blake2b
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from fhirpathpy.parser import parse
 
 from service.validation.budget import INVARIANTS
 from service.validation.fhirpath_json import install
+from service.validation.memo import memo_bytes
 from service.validation.natives import NATIVES, PARTIAL
 
 install()
@@ -45,9 +45,7 @@ _RAW_KEY_BYTES = 128
 
 
 def _compact(dumped: bytes) -> bytes:
-    if len(dumped) <= _RAW_KEY_BYTES:
-        return bytes(memoryview(dumped))  # not orjson's buffer
-    return b"\0" + blake2b(dumped, digest_size=16).digest()
+    return bytes(memoryview(memo_bytes(dumped, _RAW_KEY_BYTES)))  # an exact-size copy, not orjson's buffer
 
 
 #: Expressions fhirpathpy failed to evaluate (counted as passing; reported by the bench/tests).
