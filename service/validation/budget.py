@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import threading
 import weakref
+from hashlib import blake2b
 from typing import Any, Protocol
 
 LIMIT_BYTES = 8 * 1024 * 1024
 ENTRY_OVERHEAD = 200
+
+
+def key_bytes(dumped: bytes, raw_limit: int) -> bytes:
+    """A cache key for a value's JSON: the JSON itself up to ``raw_limit`` bytes (``dumped`` as it is: copy it
+    before keeping it, orjson's bytes hold a 4 KiB buffer) or a 16-byte digest with a NUL first (JSON text never
+    starts with one)."""
+    if len(dumped) <= raw_limit:
+        return dumped
+    return b"\0" + blake2b(dumped, digest_size=16).digest()
 
 
 class _Owner(Protocol):

@@ -20,9 +20,8 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
-from service.validation.budget import INVARIANTS
+from service.validation.budget import INVARIANTS, key_bytes
 from service.validation.fhirpath_json import install
-from service.validation.memo import memo_bytes
 from service.validation.natives import NATIVES, PARTIAL
 
 install()
@@ -45,7 +44,7 @@ _RAW_KEY_BYTES = 128
 
 
 def _compact(dumped: bytes) -> bytes:
-    return bytes(memoryview(memo_bytes(dumped, _RAW_KEY_BYTES)))  # an exact-size copy, not orjson's buffer
+    return bytes(memoryview(key_bytes(dumped, _RAW_KEY_BYTES)))  # an exact-size copy, not orjson's buffer
 
 
 #: Expressions fhirpathpy failed to evaluate (counted as passing; reported by the bench/tests).

@@ -10,11 +10,10 @@ validated (an import of 100,000 rows, a long-running service), docs/import-expor
 from __future__ import annotations
 
 import itertools
-from hashlib import blake2b
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # types only: invariants.py imports this module, and protocols.py imports the compiler
-    from service.validation.protocols import Memo, MemoKey
+from service.validation.budget import key_bytes
+from service.validation.protocols import Memo, MemoKey
 
 #: Values whose JSON is longer are not memoised.
 MEMO_MAX_BYTES = 4096
@@ -36,9 +35,6 @@ def keep_recent(memo: Memo) -> None:
     memo.update(recent)
 
 
-def memo_bytes(dumped: bytes, raw_limit: int = MEMO_RAW_BYTES) -> bytes:
-    """The key's bytes for a value's JSON: the JSON itself up to ``raw_limit`` bytes (``dumped`` as it is: copy
-    it before keeping it) or its digest."""
-    if len(dumped) <= raw_limit:
-        return dumped
-    return b"\0" + blake2b(dumped, digest_size=16).digest()
+def memo_bytes(dumped: bytes) -> bytes:
+    """The key's bytes for a value's JSON: the JSON itself (copied when stored) or its digest."""
+    return key_bytes(dumped, MEMO_RAW_BYTES)
