@@ -38,6 +38,7 @@ from service.sync.ports import FhirError, FhirServerPort
 from service.sync.push import Pusher, PushReport
 from service.sync.retry import Backoff, HealthAwareBackoff, TargetHealth
 from service.sync.targets import Target
+from service.sync.wrap import CallWrapper
 
 HELP = "run the EHR sync worker loop (push outbox entries, poll CarePlan/Goal edits)"
 log = logging.getLogger("etmi.sync.worker")
@@ -173,22 +174,17 @@ def push_threads(args: argparse.Namespace, targets: list[Target]) -> int:
     return max(1, args.threads or max((t.concurrency for t in targets), default=1))
 
 
-class _Gated:
+class _Gated(CallWrapper):
     """A target's client whose calls (and search pages) wait for a slot of the target's concurrency."""
 
     def __init__(self, inner: Any, gate: threading.BoundedSemaphore) -> None:
-        self._inner, self._gate = inner, gate
+        super().__init__(inner)
+        self._gate = gate
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._gate:
-                result = attr(*args, **kwargs)
-            return self._pages(result) if isinstance(result, Iterator) else result
-        return call
+    def around(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with self._gate:
+            result = method(*args, **kwargs)
+        return self._pages(result) if isinstance(result, Iterator) else result
 
     def _pages(self, results: Iterator[Any]) -> Iterator[Any]:
         def step() -> Any:

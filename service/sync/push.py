@@ -50,6 +50,7 @@ from service.sync.ports import (
 from service.sync.retry import Backoff
 from service.sync.send import SendContext, failed_writes
 from service.sync.targets import Target
+from service.sync.wrap import CallWrapper
 
 log = logging.getLogger("etmi.sync.push")
 MAX_CONFLICT_ROUNDS = 3
@@ -80,19 +81,14 @@ class LeaseKeeper:
         return cast(FhirServerPort, _BeforeEachCall(server, self.beat))
 
 
-class _BeforeEachCall:
+class _BeforeEachCall(CallWrapper):
     def __init__(self, inner: Any, before: Callable[[], None]) -> None:
-        self._inner, self._before = inner, before
+        super().__init__(inner)
+        self._before = before
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._before()
-            return attr(*args, **kwargs)
-        return call
+    def around(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._before()
+        return method(*args, **kwargs)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from service.sync.ports import FhirError, FhirServerPort, RetryableError
+from service.sync.wrap import CallWrapper
 
 RETRY_AFTER_MAX = 3600.0
 UNAVAILABLE = frozenset({None, 429, 502, 503, 504})  # statuses that say "the EHR", not "this entry"
@@ -118,29 +119,24 @@ class TargetHealth:
         return cast(FhirServerPort, _Guarded(server, self))
 
 
-class _Guarded:
+class _Guarded(CallWrapper):
     def __init__(self, inner: Any, health: TargetHealth) -> None:
-        self._inner, self._health = inner, health
+        super().__init__(inner)
+        self._health = health
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if not self._health.allow():
-                raise TargetUnavailable(f"{self._health.name}: not tried, the EHR did not answer the last "
-                                        f"{self._health.failures} requests (breaker open until a probe answers)")
-            try:
-                result = attr(*args, **kwargs)
-            except FhirError as err:
-                self._health.failed(err)
-                raise
-            if isinstance(result, Iterator):  # a search: its requests happen while iterating
-                return self._health.watch(result)
-            self._health.answered()
-            return result
-        return call
+    def around(self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not self._health.allow():
+            raise TargetUnavailable(f"{self._health.name}: not tried, the EHR did not answer the last "
+                                    f"{self._health.failures} requests (breaker open until a probe answers)")
+        try:
+            result = method(*args, **kwargs)
+        except FhirError as err:
+            self._health.failed(err)
+            raise
+        if isinstance(result, Iterator):  # a search: its requests happen while iterating
+            return self._health.watch(result)
+        self._health.answered()
+        return result
 
 
 @dataclass
