@@ -11,6 +11,7 @@ path of the value; ``service.fhir.errors`` answers it as a 4xx OperationOutcome.
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import math
 import re
@@ -73,9 +74,19 @@ def clean_text(value: str, path: str, max_length: int) -> str:
         raise LimitError(f"{path or 'value'} is longer than {max_length} characters", path, code="too-long")
     if "\x00" in value:
         raise LimitError(f"{path or 'value'} contains a NUL character", path)
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
+    if not _unicode(value):
         raise LimitError(f"{path or 'value'} contains a lone surrogate (not Unicode text)", path)
     return value
+
+
+def _unicode(value: str) -> bool:
+    """No code point U+D800-U+DFFF: exactly the strings strict UTF-8 can encode (checked in C)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def identifier(value: str, path: str, max_length: int = IDENTIFIER_MAX) -> str:
@@ -115,7 +126,35 @@ def load_json(data: bytes | str) -> Any:
 
 
 def check_json(value: Any, path: str = "", depth: int = 0) -> None:
-    """Depth, array length, string length and number range of a parsed JSON body, everywhere."""
+    """Depth, array length, string length and number range of a parsed JSON body, everywhere.
+
+    A first pass without paths (``_fine``) clears a body within the limits; only a body it doubts is
+    walked again with paths (``_walk``), which raises the error naming the first value outside them."""
+    if not _fine(value, depth):
+        _walk(value, path, depth)
+
+
+def _fine(value: Any, depth: int) -> bool:
+    """Every limit ``_walk`` checks, without paths (False may be a false alarm: ``_walk`` decides)."""
+    if depth > JSON_DEPTH_MAX:
+        return False
+    kind = type(value)
+    if kind is str:
+        return len(value) <= JSON_STRING_MAX and "\x00" not in value and _unicode(value)
+    if kind is dict:
+        return all(type(key) is str and len(key) <= 1000 and "\x00" not in key and _unicode(key)
+                   and _fine(item, depth + 1) for key, item in value.items())
+    if kind is list:
+        return len(value) <= JSON_LIST_MAX and all(_fine(item, depth + 1) for item in value)
+    if kind is int:
+        return bool(INT64_MIN <= value <= INT64_MAX)
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is bool
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    """``check_json`` with paths: raises the ``LimitError`` of the first value outside the limits."""
     if depth > JSON_DEPTH_MAX:
         raise LimitError(f"the JSON is nested deeper than {JSON_DEPTH_MAX} levels", path, code="too-long")
     if isinstance(value, _BigInt):
@@ -134,11 +173,11 @@ def check_json(value: Any, path: str = "", depth: int = 0) -> None:
         if len(value) > JSON_LIST_MAX:
             raise LimitError(f"{path or 'the body'} has more than {JSON_LIST_MAX} items", path, code="too-long")
         for i, item in enumerate(value):
-            check_json(item, f"{path}[{i}]", depth + 1)
+            _walk(item, f"{path}[{i}]", depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
             clean_text(str(key), f"{path}.{key}" if path else str(key), 1000)
-            check_json(item, f"{path}.{key}" if path else str(key), depth + 1)
+            _walk(item, f"{path}.{key}" if path else str(key), depth + 1)
 
 
 def check_episode(payload: dict[str, Any]) -> None:
@@ -186,6 +225,14 @@ def _check_answers(answers: dict[str, Any], path: str) -> None:
 
 
 def date_range(value: str, name: str = "") -> tuple[str, str]:
+    """The UTC range ``[low, high]`` a FHIR date, dateTime or instant covers (``_date_range``), remembered
+    for the last ``DATES_KEPT`` strings: an episode's 35 resources carry about 8 distinct dates."""
+    if type(value) is str:
+        return _remembered(value, name)
+    return _date_range(value, name)
+
+
+def _date_range(value: str, name: str = "") -> tuple[str, str]:
     """The UTC range ``[low, high]`` a FHIR date, dateTime or instant covers, as fixed-width strings.
 
     A value without a zone is UTC. Seconds ``60`` (a leap second) count as the last instant of the
@@ -207,6 +254,10 @@ def date_range(value: str, name: str = "") -> tuple[str, str]:
         if isinstance(err, DateError):
             raise
         raise DateError(f"{name or 'value'} is not a valid date: {value!r}", name) from err
+
+
+DATES_KEPT = 4096  # about 1 MB of strings and ranges per process
+_remembered = functools.lru_cache(maxsize=DATES_KEPT)(_date_range)  # a DateError is raised again each time
 
 
 def _time_range(day: datetime, p: dict[str, str | None], name: str) -> tuple[str, str]:
