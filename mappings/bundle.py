@@ -113,32 +113,48 @@ NO_REFERENCE_INSIDE = frozenset({"text", "meta", "coding", "code", "category", "
                                  "valueQuantity"})
 
 
-def _rewrite(value: Any, local: dict[str, str]) -> Any:
+def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
     """``value`` with in-bundle references replaced: a dict or list on the way to a replaced reference is a
     new one, everything else is shared with ``value`` (not copied: the mapped resources are not changed
-    afterwards, and the Bundle is only serialised)."""
-    if isinstance(value, dict):
-        out = None
-        for key, item in value.items():
-            if isinstance(item, str):  # most values: only a reference's changes
-                if key != "reference" or (new := local.get(item, item)) is item:
-                    continue
-            elif key in NO_REFERENCE_INSIDE or not isinstance(item, (dict, list)) \
-                    or (new := _rewrite(item, local)) is item:
+    afterwards, and the Bundle is only serialised). Plain dicts and lists are told apart by their class
+    first (the JSON of every resource), subclasses by ``isinstance``."""
+    out = None
+    for key, item in value.items():
+        cls = item.__class__
+        if cls is str:  # most values: only a reference's changes
+            if key != "reference" or (new := local.get(item, item)) is item:
                 continue
-            if out is None:  # a rewritten reference below this dict
-                out = dict(value)
-            out[key] = new
-        return value if out is None else out
-    if isinstance(value, list):
-        changed = None
-        for i, item in enumerate(value):
-            if isinstance(item, (dict, list)) and (new := _rewrite(item, local)) is not item:
-                if changed is None:
-                    changed = list(value)
-                changed[i] = new
-        return value if changed is None else changed
-    return value
+        elif key in NO_REFERENCE_INSIDE:
+            continue
+        elif cls is list or (cls is not dict and isinstance(item, list)):
+            if (new := _rewrite_list(item, local)) is item:
+                continue
+        elif cls is dict or isinstance(item, dict):
+            if (new := _rewrite(item, local)) is item:
+                continue
+        elif not isinstance(item, str) or key != "reference" or (new := local.get(item, item)) is item:
+            continue  # a number or a boolean, or a string of a str subclass that is not a local reference
+        if out is None:  # a rewritten reference below this dict
+            out = dict(value)
+        out[key] = new
+    return value if out is None else out
+
+
+def _rewrite_list(value: list[Any], local: dict[str, str]) -> list[Any]:
+    changed = None
+    for i, item in enumerate(value):
+        cls = item.__class__
+        if cls is dict or (cls is not list and isinstance(item, dict)):
+            new: Any = _rewrite(item, local)
+        elif cls is list or isinstance(item, list):
+            new = _rewrite_list(item, local)
+        else:
+            continue
+        if new is not item:
+            if changed is None:
+                changed = list(value)
+            changed[i] = new
+    return value if changed is None else changed
 
 
 def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:

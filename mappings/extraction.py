@@ -74,7 +74,7 @@ def _extract_table(questionnaire: dict[str, Any]) -> dict[str, _Extract]:
         for link, item in _extractable(q).items()})
 
 
-def _value(units: list[dict[str, Any]], answer: dict[str, Any], path: str) -> dict[str, Any]:
+def _value(units: list[dict[str, Any]], answer: dict[str, Any], link: str, index: int) -> dict[str, Any]:
     for key, value in answer.items():
         if key in ("valueInteger", "valueDecimal"):
             if units:
@@ -88,7 +88,12 @@ def _value(units: list[dict[str, Any]], answer: dict[str, Any], path: str) -> di
             return {key: value}
         if key == "valueDate":
             return {"valueDateTime": value}
-    raise MappingError([Issue("error", "not-supported", "answer type cannot become an Observation value", path)])
+    raise MappingError([Issue("error", "not-supported", "answer type cannot become an Observation value",
+                              _answer_path(link, index))])
+
+
+def _answer_path(link: str, index: int) -> str:
+    return f"QuestionnaireResponse.item.where(linkId='{link}').answer[{index}]"
 
 
 def _kind(item: dict[str, Any]) -> ObservationKind | None:
@@ -99,12 +104,14 @@ def _kind(item: dict[str, Any]) -> ObservationKind | None:
     return None
 
 
-def _kind_issues(kind: ObservationKind | None, value: dict[str, Any], path: str) -> list[Issue]:
+def _kind_issues(kind: ObservationKind | None, value: dict[str, Any], link: str, index: int) -> list[Issue]:
     if kind is None:
         return []
     raw = value.get("valueQuantity", {}).get("value") if kind.unit else \
         value.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code")
-    return check_value(kind, raw, path)
+    if not check_value(kind, raw, ""):  # the path is written only for an issue
+        return []
+    return check_value(kind, raw, _answer_path(link, index))
 
 
 def _answers(qr: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
@@ -124,32 +131,54 @@ def _answers(qr: dict[str, Any]) -> list[tuple[str, int, dict[str, Any]]]:
     return found
 
 
-def _observation(qr: dict[str, Any], spec: _Extract, index: int, answer: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What every Observation of a response takes from it, read once (when the first one is built)."""
+
+    ident: str
+    based_on: Any  # the response's basedOn (shared), None when it has none
+    subject: Any
+    encounter: Any  # _NONE: no encounter
+    authored: Any
+    issued: bool
+    performer: Any  # _NONE: no author
+    derived: str
+
+
+_NONE = object()
+
+
+def _head(qr: dict[str, Any]) -> _Head:
+    ident = qr["identifier"]["value"]
+    based_on = qr["basedOn"] if qr.get("basedOn") else None
+    subject = qr["subject"]
+    encounter = qr.get("encounter", _NONE)
+    return _Head(ident, based_on, subject, encounter, qr["authored"], bool(_INSTANT.match(qr["authored"])),
+                 qr.get("author", _NONE), f"QuestionnaireResponse/{qr['id']}")
+
+
+def _observation(head: _Head, spec: _Extract, index: int, value: dict[str, Any]) -> dict[str, Any]:
+    """The Observation of one answer (its value checked by ``_value`` and ``_kind_issues``)."""
     item = spec.item
     link = item["linkId"]
-    path = f"QuestionnaireResponse.item.where(linkId='{link}').answer[{index}]"
-    value = _value(spec.units, answer, path)
-    issues = _kind_issues(spec.kind, value, path)
-    if issues:
-        raise MappingError(issues)
     suffix = (link,) if index == 0 else (link, index)
     profile = spec.kind.profile if spec.kind is not None else None
-    obs = refs.base_resource("Observation", refs.identifier(qr["identifier"]["value"], *suffix), profile)
-    obs["basedOn"] = qr["basedOn"] if qr.get("basedOn") else []
-    categories = [e["valueCodeableConcept"] for e in spec.categories]
-    obs.update({"status": "final", "category": categories or [SURVEY], "code": {"coding": item["code"]},
-                "subject": qr["subject"]})
-    if "encounter" in qr:
-        obs["encounter"] = qr["encounter"]
-    obs["effectiveDateTime"] = qr["authored"]
-    if _INSTANT.match(qr["authored"]):
-        obs["issued"] = qr["authored"]
-    if "author" in qr:
-        obs["performer"] = [qr["author"]]
+    obs = refs.base_resource("Observation", refs.identifier(head.ident, *suffix), profile)
+    if head.based_on is not None:
+        obs["basedOn"] = head.based_on
+    obs["status"] = "final"
+    obs["category"] = [e["valueCodeableConcept"] for e in spec.categories] or [SURVEY]
+    obs["code"] = {"coding": item["code"]}
+    obs["subject"] = head.subject
+    if head.encounter is not _NONE:
+        obs["encounter"] = head.encounter
+    obs["effectiveDateTime"] = head.authored
+    if head.issued:
+        obs["issued"] = head.authored
+    if head.performer is not _NONE:
+        obs["performer"] = [head.performer]
     obs.update(value)
-    obs["derivedFrom"] = [{"reference": f"QuestionnaireResponse/{qr['id']}"}]
-    if not obs["basedOn"]:
-        del obs["basedOn"]
+    obs["derivedFrom"] = [{"reference": head.derived}]
     return obs
 
 
@@ -198,14 +227,23 @@ def extract_observations(qr: dict[str, Any], questionnaire: dict[str, Any]) -> l
     by_link: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     issues: list[Issue] = []
+    head = None
     for link, index, answer in found:
         if link not in items or link in skipped:
             continue
+        spec = items[link]
         try:
-            obs = _observation(qr, items[link], index, answer)
+            value = _value(spec.units, answer, spec.item["linkId"], index)
+            kind_issues = _kind_issues(spec.kind, value, spec.item["linkId"], index)
         except MappingError as err:
             issues.extend(err.issues)
             continue
+        if kind_issues:
+            issues.extend(kind_issues)
+            continue
+        if head is None:
+            head = _head(qr)
+        obs = _observation(head, spec, index, value)
         by_link.setdefault(link, obs)
         out.append(obs)
     if issues:

@@ -25,8 +25,16 @@ Row = tuple[str, str]
 def with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``resource`` with a generated narrative where R4 puts it (after id, meta, implicitRules and
     language); a resource that already has a narrative (the CarePlan builds its own) is returned as it is."""
-    if isinstance(resource.get("text"), dict) and resource["text"].get("div"):
+    text = resource.get("text")
+    if isinstance(text, dict) and text.get("div"):
         return resource
+    if text is None and "text" not in resource:  # the usual case: the keys up to the anchor, text, then update
+        keys = list(resource)  # keeps the keys it has in their places and adds the others after text, in order
+        anchor = max(map(keys.index, _BEFORE_TEXT.intersection(keys)), default=-1) + 1
+        out = {k: resource[k] for k in keys[:anchor]}
+        out["text"] = narrative(resource)
+        out.update(resource)
+        return out
     keys = [k for k in resource if k != "text"]
     anchor = 0  # after the last of the keys that come before text
     for i, key in enumerate(keys):

@@ -1,0 +1,126 @@
+"""Session 20's fast paths of the mapping (bench/profiles/mapping.md) give exactly what the plain code gave.
+
+Each test compares a fast path with the straightforward implementation it replaced, kept here as the
+reference: the Bundle's reference rewrite (classes told apart first) against the plain recursive rewrite, the
+narrative's placement of ``text`` against the key-by-key copy, and extraction's Observations (the response's
+parts read once) against their issues' paths.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+import pytest
+
+from mappings import narrative
+from mappings.bundle import NO_REFERENCE_INSIDE, _rewrite
+from mappings.errors import MappingError
+from mappings.extraction import extract_observations
+from service.ig import load_package
+
+
+class Text(str):
+    """A str subclass: the rewrite still replaces it as a reference."""
+
+
+def plain_rewrite(value: Any, local: dict[str, str]) -> Any:
+    """The rewrite as it was before the classes were told apart (isinstance only)."""
+    if isinstance(value, dict):
+        out = None
+        for key, item in value.items():
+            if isinstance(item, str):
+                if key != "reference" or (new := local.get(item, item)) is item:
+                    continue
+            elif key in NO_REFERENCE_INSIDE or not isinstance(item, (dict, list)) \
+                    or (new := plain_rewrite(item, local)) is item:
+                continue
+            if out is None:
+                out = dict(value)
+            out[key] = new
+        return value if out is None else out
+    if isinstance(value, list):
+        changed = None
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)) and (new := plain_rewrite(item, local)) is not item:
+                if changed is None:
+                    changed = list(value)
+                changed[i] = new
+        return value if changed is None else changed
+    return value
+
+
+def random_json(rng: random.Random, depth: int) -> Any:
+    refs = ["Patient/1", "Goal/2", "Other/3", Text("Patient/1"), "x"]
+    kind = rng.random()
+    if depth > 3 or kind < 0.3:
+        return rng.choice([1, 2.5, True, None, "s", *refs])
+    keys = ["reference", "subject", "item", "answer", *sorted(NO_REFERENCE_INSIDE)[:4], "value"]
+    if kind < 0.65:
+        made: dict[str, Any] = {k: random_json(rng, depth + 1) for k in rng.sample(keys, rng.randrange(1, 5))}
+        return OrderedDict(made) if rng.random() < 0.1 else made
+    values = [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return (type("Items", (list,), {})(values)) if rng.random() < 0.1 else values
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_rewrite_replaces_as_the_plain_walk(seed: int) -> None:
+    rng = random.Random(seed)
+    local = {"Patient/1": "urn:uuid:1", "Goal/2": "urn:uuid:2"}
+    resource = {"resourceType": "Observation", **{f"k{i}": random_json(rng, 0) for i in range(4)},
+                "reference": rng.choice(["Patient/1", Text("Goal/2"), "x"])}
+    before = orjson.dumps(resource, option=orjson.OPT_PASSTHROUGH_SUBCLASS, default=repr)
+    fast, plain = _rewrite(resource, local), plain_rewrite(resource, local)
+    assert fast == plain
+    assert orjson.dumps(resource, option=orjson.OPT_PASSTHROUGH_SUBCLASS, default=repr) == before  # not changed
+
+
+def plain_with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
+    """``with_narrative`` as it was: every key but text copied one by one around the new text."""
+    if isinstance(resource.get("text"), dict) and resource["text"].get("div"):
+        return resource
+    keys = [k for k in resource if k != "text"]
+    anchor = 0
+    for i, key in enumerate(keys):
+        if key in ("resourceType", "id", "meta", "implicitRules", "language"):
+            anchor = i + 1
+    out = {k: resource[k] for k in keys[:anchor]}
+    out["text"] = narrative.narrative(resource)
+    for key in keys[anchor:]:
+        out[key] = resource[key]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_the_narrative_goes_where_the_key_by_key_copy_put_it(seed: int) -> None:
+    rng = random.Random(seed)
+    keys = ["resourceType", "id", "meta", "implicitRules", "language", "identifier", "status", "code", "subject"]
+    chosen = rng.sample(keys, rng.randrange(len(keys) + 1))
+    resource: dict[str, Any] = {k: {"text": k} if k in ("meta", "code") else k for k in chosen}
+    if rng.random() < 0.3:  # a text to replace, somewhere
+        resource["text"] = rng.choice([None, {}, {"div": ""}, "x"])
+        if rng.random() < 0.5:
+            resource = {**{k: resource[k] for k in list(resource)[::-1]}}
+    assert list(narrative.with_narrative(resource).items()) == list(plain_with_narrative(resource).items())
+
+
+def test_an_observation_value_out_of_range_is_named_by_its_answer() -> None:
+    """The issue's path is written only for an issue, as it was for each answer."""
+    intake = load_package().questionnaires()["intake"]
+    answers: list[dict[str, Any]] = [{"valueInteger": 3}, {"valueInteger": 12}]
+    qr: dict[str, Any] = {
+          "resourceType": "QuestionnaireResponse", "id": "q", "identifier": {"system": "s", "value": "E/qr/1"},
+          "subject": {"reference": "Patient/p"}, "authored": "2026-01-05", "status": "completed",
+          "item": [{"linkId": "pain", "item": [{"linkId": "pain.nrs", "answer": answers}]}]}
+    with pytest.raises(MappingError) as err:
+        extract_observations(qr, intake)
+    assert [i.expression for i in err.value.issues] == ["QuestionnaireResponse.item.where(linkId='pain.nrs').answer[1]"]
+    assert "between 0 and 10" in err.value.issues[0].diagnostics
+    answers.pop()
+    [obs] = extract_observations(qr, intake)
+    assert (obs["effectiveDateTime"], "issued" in obs, obs["derivedFrom"]) == (
+        "2026-01-05", False, [{"reference": "QuestionnaireResponse/q"}])
+    assert list(obs) == ["resourceType", "id", "meta", "identifier", "status", "category", "code", "subject",
+                         "effectiveDateTime", "valueQuantity", "derivedFrom"]
