@@ -18,6 +18,12 @@ validated once: the cold case) and prints the CPU time per resource and what the
 afterwards (tracemalloc, after a collection), at each tenth of the way; the caches' sizes at the end.
 ``--cold N`` does the same without tracemalloc (CPU time only; the workload profiled in
 bench/profiles/validation.md); ``--fold RAW`` prints a py-spy raw profile of it as shares per function.
+
+``--episodes N`` validates what ``POST /api/v1/episodes`` validates: N distinct synthetic episodes (unique
+patient and episode ids), each mapped with ``mappings.bundle.episode_resources`` and each of its ~35 resources
+validated once by the process-wide engine (as ``service.episodes.checks.mapped`` does); prints the CPU ms per
+episode (median of 5 passes over fresh episodes, after a warm-up pass and the gunicorn worker's garbage collector
+tuning, ``service.commands.serve.tune_gc``; ``--no-freeze``: without it).
 """
 
 from __future__ import annotations
@@ -232,6 +238,49 @@ def measure_memory(count: int, trace: bool = True) -> None:
     )
 
 
+def measure_episodes(count: int, passes: int = 5, freeze: bool = True) -> None:
+    """CPU ms of validation per mapped episode, as the API's ingest validates it (distinct episodes)."""
+    import uuid
+
+    from mappings.bundle import episode_resources
+    from mappings.payload import episode_from_json
+    from service.ig import load_package
+    from service.synthetic import synthetic_episode
+    from service.validation import validate
+
+    questionnaires = load_package().questionnaires()
+
+    def episodes(offset: int) -> list[list[JSON]]:
+        out = []
+        for i in range(offset, offset + count):
+            payload = synthetic_episode(i)
+            run = uuid.uuid4().hex[:10]
+            payload["patient"]["value"] = f"{payload['patient']['value']}-{run}"
+            payload["episode_id"] = f"{payload['episode_id']}-{run}"
+            out.append(episode_resources(episode_from_json(payload), questionnaires))
+        return out
+
+    for resources in episodes(10_000):  # compiles every tree the episodes need (not counted)
+        for r in resources:
+            assert not has_errors(validate(r)), validate(r)
+    if freeze:
+        from service.commands.serve import tune_gc
+
+        tune_gc()  # what each gunicorn worker does once its app is loaded
+    per_episode, sizes = [], []
+    for n in range(passes):
+        work = episodes(n * count)
+        sizes += [len(e) for e in work]
+        start = time.process_time()
+        for resources in work:
+            for r in resources:
+                validate(r)
+        per_episode.append((time.process_time() - start) / count * 1000)
+    shown = ", ".join(f"{x:.2f}" for x in per_episode)
+    print(f"{count} episodes x {passes} passes, {statistics.mean(sizes):.1f} resources per episode: "
+          f"validation {statistics.median(per_episode):.2f} ms CPU per episode (median; passes: {shown})")
+
+
 def fold(raw: str, top: int = 40) -> None:
     """Shares of py-spy samples under ``Engine.validate``: inclusive (anywhere on the stack) and own."""
     total, inclusive, own = 0, collections.Counter[str](), collections.Counter[str]()
@@ -253,12 +302,17 @@ def main() -> int:
     parser.add_argument("--startup", type=int, metavar="N", help="measure start-up in N fresh processes instead")
     parser.add_argument("--memory", type=int, metavar="N", help="validate N distinct mapped resources instead")
     parser.add_argument("--cold", type=int, metavar="N", help="the same without tracemalloc")
+    parser.add_argument("--episodes", type=int, metavar="N", help="validate N mapped episodes as the API does")
+    parser.add_argument("--no-freeze", action="store_true", help="--episodes without the worker's gc tuning")
     parser.add_argument("--fold", metavar="RAW", help="print a py-spy raw profile as shares per function")
     args = parser.parse_args()
     if args.fold:
         fold(args.fold)
         return 0
     ensure_definitions()
+    if args.episodes:
+        measure_episodes(args.episodes, freeze=not args.no_freeze)
+        return 0
     if args.memory or args.cold:
         measure_memory(args.memory or args.cold, trace=bool(args.memory))
         return 0

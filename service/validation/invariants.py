@@ -23,6 +23,7 @@ from fhirpathpy.parser import parse
 from service.validation.budget import INVARIANTS, key_bytes
 from service.validation.fhirpath_json import install
 from service.validation.natives import NATIVES, PARTIAL
+from service.validation.ranges import range_native
 
 install()
 
@@ -183,6 +184,8 @@ class Constraint:
             self.native = native[1]
             if key not in PARTIAL:
                 return
+        elif child is None:
+            self.native = range_native(expression)  # partial: the parts below decide what it leaves
         text = f"{child}.all({expression})" if child else expression
         implies = _split_top(text, "implies")
         ors = _split_top(text, "or")
