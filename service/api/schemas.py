@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow.types import UnknownOption
 
 from mappings import canonical as c
 from mappings.domain import ActivityStatus, EpisodeStatus, GoalAchievement, GoalLifecycle, SessionComponent
 from mappings.errors import MappingError
 from mappings.payload import episode_from_json
 from service import limits
+from service.api.quickload import Load, Unsure, quick_loader
+from service.episodes.checks import checked
 
 LOCAL_ID: dict[str, Any] = {"description": "1-40 letters, digits, '.', '-' or '_'"}
 DATE = {"format": "date", "description": "FHIR date YYYY-MM-DD"}
@@ -140,6 +143,33 @@ class EpisodeSchema(Schema):
         values=fields.String(validate=validate.OneOf(get_args(ActivityStatus))),
         metadata={"description": "CarePlan activity statuses a clinician chose, by component; the others follow "
                                  "from the sessions"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._quick = quick_loader(self, own_hooks=True)  # the fields; ``_quick_load`` runs the two hooks
+
+    def load(self, data: Any, *, many: bool | None = None, partial: Any = None,
+             unknown: UnknownOption | None = None) -> Any:
+        """marshmallow's ``load``, after a quick path for a payload that passes every rule of the schema."""
+        if self._quick is not None and many is None and partial is None and unknown is None:
+            try:
+                return self._quick_load(self._quick, data)
+            except Unsure:
+                pass  # marshmallow loads it again and words every error
+        return super().load(data, many=many, partial=partial, unknown=unknown)
+
+    @staticmethod
+    def _quick_load(quick: Load, data: Any) -> dict[str, Any]:
+        """The fields (``service.api.quickload``), ``_sizes`` and ``_domain_rules``; the episode parsed by the
+        last is handed to ``checks.mapped`` with this very dict (``checks.checked``), so it is not parsed again."""
+        out: dict[str, Any] = quick(data)
+        try:
+            limits.check_episode(out)
+            episode = episode_from_json(out)
+        except (limits.LimitError, MappingError) as err:
+            raise Unsure from err
+        checked(out, episode)
+        return out
 
     @pre_load
     def _sizes(self, data: Any, **_kw: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from mappings.bundle import episode_resources
@@ -35,14 +36,32 @@ def error_issues(outcome: dict[str, Any], prefix: str | None = None) -> list[Iss
     return found
 
 
-def mapped(deps: Deps, payload: dict[str, Any]) -> tuple[Episode, list[dict[str, Any]]]:
-    """Map and validate; raise 422 (``MappingError``) with every issue found, first the payload's limits
-    (an EHR edit pulled into the episode meets them too)."""
+#: The payload the transport has just checked (limits and ``episode_from_json``) and its episode, per thread.
+_CHECKED: ContextVar[tuple[dict[str, Any], Episode] | None] = ContextVar("etmi_checked_payload", default=None)
+
+
+def checked(payload: dict[str, Any], episode: Episode) -> None:
+    """The transport checked this very dict (``check_episode``, ``episode_from_json``: ``episode``); the
+    write that maps it next does not check it again. Unchanged since: nothing between mutates a payload."""
+    _CHECKED.set((payload, episode))
+
+
+def _episode(payload: dict[str, Any]) -> Episode:
+    """The payload's limits (an EHR edit pulled into the episode meets them too) and its episode."""
+    held = _CHECKED.get()
+    if held is not None and held[0] is payload:
+        _CHECKED.set(None)
+        return held[1]
     try:
         limits.check_episode(payload)
     except limits.LimitError as err:
         raise MappingError([Issue("error", err.code, err.message, err.path)]) from err
-    episode = episode_from_json(payload)
+    return episode_from_json(payload)
+
+
+def mapped(deps: Deps, payload: dict[str, Any]) -> tuple[Episode, list[dict[str, Any]]]:
+    """Map and validate; raise 422 (``MappingError``) with every issue found, first the payload's limits."""
+    episode = _episode(payload)
     questionnaires = deps.questionnaires()
     missing = {r.questionnaire for r in episode.responses} - set(questionnaires)
     if missing:
