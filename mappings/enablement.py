@@ -116,12 +116,31 @@ def _switches(questionnaire: dict[str, Any], answers: Answers,
             on_disabled(node)
 
 
-def enabled_answers(answers: Answers, questionnaire: dict[str, Any]) -> tuple[Answers, list[Issue]]:
-    """The answers to enabled items, and an issue for each answer to an item that is not enabled."""
+def _ordered(questionnaire: dict[str, Any]) -> bool:
+    """Whether every enableWhen asks about an item that comes earlier (linkIds unique). Then one pass decides
+    as two: when an item is decided, the answers it reads are final, so the answers kept by ``enabled_answers``
+    are kept again by it (a fixed point) and each item is decided the same way in a second pass."""
+    nodes = qtables.tables(questionnaire).nodes
+    position = {node.link: i for i, node in enumerate(nodes)}
+    if len(position) != len(nodes):
+        return False
+    for i, node in enumerate(nodes):
+        for condition in node.item.get("enableWhen") or []:
+            question = condition.get("question", "")
+            if not isinstance(question, str) or position.get(question, -1) >= i:  # a later item or itself
+                return False  # (an unknown linkId: never dropped, so its answers are final)
+    return True
+
+
+def _one_pass(answers: Answers, questionnaire: dict[str, Any]) -> tuple[Answers, list[Issue], set[str]]:
+    """The answers to enabled items, an issue for each answer to an item that is not enabled, and the linkIds
+    of the items decided disabled on the way."""
     kept = dict(answers)
     issues: list[Issue] = []
+    found: set[str] = set()
 
     def drop(node: qtables.Node) -> None:
+        found.add(node.link)
         if node.link in kept:
             del kept[node.link]
             item = node.item
@@ -130,12 +149,29 @@ def enabled_answers(answers: Answers, questionnaire: dict[str, Any]) -> tuple[An
                                 f"answers.{node.link}"))
 
     _switches(questionnaire, kept, drop)
+    return kept, issues, found
+
+
+def enabled_answers(answers: Answers, questionnaire: dict[str, Any]) -> tuple[Answers, list[Issue]]:
+    """The answers to enabled items, and an issue for each answer to an item that is not enabled."""
+    kept, issues, _ = _one_pass(answers, questionnaire)
     return kept, issues
 
 
 def disabled_links(answers: Answers, questionnaire: dict[str, Any]) -> set[str]:
     """linkIds of every item (answered or not) that the answers leave disabled."""
-    kept, _ = enabled_answers(answers, questionnaire)
-    found: set[str] = set()
+    kept, _, found = _one_pass(answers, questionnaire)
+    if qtables.derived(questionnaire, "enablement.ordered", _ordered):
+        return found
+    found = set()
     _switches(questionnaire, kept, lambda node: found.add(node.link))
     return found
+
+
+def decide(answers: Answers, questionnaire: dict[str, Any]) -> tuple[Answers, list[Issue], set[str]]:
+    """``enabled_answers(answers)`` and the ``disabled_links`` of the answers it keeps, in one pass when the
+    Questionnaire's enableWhen ask only about earlier items."""
+    kept, issues, found = _one_pass(answers, questionnaire)
+    if not qtables.derived(questionnaire, "enablement.ordered", _ordered):
+        found = disabled_links(kept, questionnaire)
+    return kept, issues, found

@@ -15,7 +15,7 @@ from mappings import canonical as c
 from mappings import qtables, refs
 from mappings.careplan import careplan_identifier
 from mappings.domain import AnswerValue, Episode, QuestionnaireAnswers, QuestionnaireKind
-from mappings.enablement import enabled_answers
+from mappings.enablement import decide
 from mappings.errors import Issue, MappingError
 from mappings.scoring import complete_scores
 
@@ -123,8 +123,8 @@ def answers_to_questionnaire_response(
     known = qtables.tables(questionnaire).items
     issues = [Issue("error", "not-found", f"{link} is not an item of {questionnaire.get('url')}", f"answers.{link}")
               for link in response.answer_map() if link not in known]
-    enabled, disabled = enabled_answers(response.answer_map(), questionnaire)
-    answers, score_issues = complete_scores(enabled, questionnaire)
+    enabled, disabled, off = decide(response.answer_map(), questionnaire)
+    answers, score_issues = complete_scores(enabled, questionnaire, off)
     issues += disabled + score_issues
     codings = qtables.derived(questionnaire, "questionnaire.codings", _codings)
     items = _items(questionnaire.get("item", []), answers, issues, codings)

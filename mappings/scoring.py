@@ -74,13 +74,36 @@ def _options(questionnaire: dict[str, Any]) -> dict[str, dict[str, dict[str, Any
     return table
 
 
-def _scored(questionnaire: dict[str, Any], link: str, value: AnswerValue) -> float | None:
-    """``item_score`` of the item ``link``, a chosen option found in a per-Questionnaire table (an answer
-    that is a string can only equal a code that is one)."""
-    if not isinstance(value, str):
-        return item_score(qtables.tables(questionnaire).items[link], value)
-    option = qtables.derived(questionnaire, "scoring.options", _options).get(link, {}).get(value)
-    return None if option is None else _ordinal(option)
+def _ordinals(questionnaire: dict[str, Any]) -> dict[tuple[str, str], float | None]:
+    """(linkId, option code) -> the option's ordinalValue, filled in as options are chosen (options only)."""
+    return {}
+
+
+def _item_scores(questionnaire: dict[str, Any], inputs: tuple[str, ...],
+                 answers: dict[str, tuple[AnswerValue, ...]]) -> dict[str, float]:
+    """``item_score`` of the first answer of each answered input that has one; a chosen option found in
+    per-Questionnaire tables (an answer that is a string can only equal a code that is one)."""
+    items = qtables.tables(questionnaire).items
+    known = qtables.derived(questionnaire, "scoring.ordinals", _ordinals)
+    scores: dict[str, float] = {}
+    for link in inputs:
+        given = answers.get(link)
+        if not given:
+            continue
+        value = given[0]
+        if not isinstance(value, str):
+            score = item_score(items[link], value)
+        else:
+            try:
+                score = known[(link, value)]
+            except KeyError:  # not chosen before
+                option = qtables.derived(questionnaire, "scoring.options", _options).get(link, {}).get(value)
+                score = None if option is None else _ordinal(option)
+                if option is not None:  # kept for the Questionnaire's own options only
+                    known[(link, value)] = score
+        if score is not None:
+            scores[link] = score
+    return scores
 
 
 def item_range(item: dict[str, Any]) -> tuple[float, float]:
@@ -140,8 +163,7 @@ def complete_scores(
             out.pop(total_id, None)
             continue
         given = answers[total_id][0] if answers.get(total_id) else None
-        scores = {i: s for i in inputs
-                  if answers.get(i) and (s := _scored(questionnaire, i, answers[i][0])) is not None}
+        scores = _item_scores(questionnaire, inputs, answers)
         missing = [i for i in inputs if not answers.get(i)]
         out.pop(total_id, None)
         if len(scores) + len(missing) < len(inputs):

@@ -8,6 +8,7 @@ parts read once) against their issues' paths.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import OrderedDict
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 import orjson
 import pytest
 
-from mappings import narrative
+from mappings import enablement, narrative, qtables, scoring
 from mappings.bundle import NO_REFERENCE_INSIDE, _rewrite
+from mappings.enablement import disabled_links, enabled_answers
 from mappings.errors import MappingError
 from mappings.extraction import extract_observations
 from service.ig import load_package
+from tests.unit.test_mapping_speed_equivalence import random_answers, random_form, walk_disabled, walk_enabled
 
 
 class Text(str):
@@ -124,3 +127,57 @@ def test_an_observation_value_out_of_range_is_named_by_its_answer() -> None:
         "2026-01-05", False, [{"reference": "QuestionnaireResponse/q"}])
     assert list(obs) == ["resourceType", "id", "meta", "identifier", "status", "category", "code", "subject",
                          "effectiveDateTime", "valueQuantity", "derivedFrom"]
+
+
+def ordered_form(rng: random.Random) -> dict[str, Any]:
+    """A random nested form whose enableWhen ask only about earlier items (and unknown ones)."""
+    form = random_form(rng)
+    links = [n.link for n in qtables.tables(form).nodes]
+    for i, node in enumerate(qtables.tables(form).nodes):
+        for condition in node.item.get("enableWhen", []):
+            condition["question"] = rng.choice([*links[:i], "unknown"])
+    return copy.deepcopy(form)  # a new object: tables of its final content
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_one_pass_decides_as_the_recursive_walk_when_enablewhen_looks_back(seed: int) -> None:
+    rng = random.Random(seed)
+    form, answers = ordered_form(rng), random_answers(rng)
+    assert enablement._ordered(form)
+    kept, issues = walk_enabled(answers, form)
+    assert enabled_answers(answers, form) == (kept, issues)
+    assert disabled_links(answers, form) == walk_disabled(answers, form)
+    assert enablement.decide(answers, form) == (kept, issues, walk_disabled(kept, form))
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_decide_gives_the_two_calls_on_any_form(seed: int) -> None:
+    rng = random.Random(seed)
+    form, answers = random_form(rng), random_answers(rng)
+    kept, issues = walk_enabled(answers, form)
+    assert enablement.decide(answers, form) == (kept, issues, walk_disabled(kept, form))
+
+
+def test_the_etmi_questionnaires_are_decided_in_one_pass() -> None:
+    assert all(enablement._ordered(q) for q in load_package().questionnaires().values())
+    assert not enablement._ordered({"item": [{"linkId": "a", "enableWhen": [{"question": "b", "operator": "exists",
+                                                                             "answerBoolean": True}]},
+                                             {"linkId": "b"}]})
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_item_scores_as_item_score_of_each_item(seed: int) -> None:
+    """Chosen options' ordinals kept per Questionnaire give what item_score reads from the item."""
+    rng = random.Random(seed)
+    intake = load_package().questionnaires()["intake"]
+    items = qtables.tables(intake).items
+    for total, (_, inputs) in scoring.RULES.items():
+        answers: dict[str, tuple[Any, ...]] = {}
+        for link in inputs:
+            codes = [o["valueCoding"]["code"] for o in items[link].get("answerOption", [])]
+            choice = rng.choice([*codes, "not-an-option", 3, 2.5, True, None])
+            if choice is not None:
+                answers[link] = (choice,)
+        expected = {i: s for i in inputs if answers.get(i) and (s := scoring.item_score(items[i], answers[i][0]))
+                    is not None}
+        assert scoring._item_scores(intake, inputs, answers) == expected, total
