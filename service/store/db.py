@@ -2,12 +2,24 @@
 
 On SQLite every transaction starts with ``BEGIN IMMEDIATE``: one writer at a time, no lock
 upgrades that end in ``database is locked``; WAL lets readers run beside the writer.
+
+WAL checkpoints (copying the WAL's pages into the database file, with two fsyncs) do not run inside a
+writer's commit, where every queued writer would wait for them: after every ``CHECKPOINT_EVERY``-th write
+transaction of a process, once its write lock is released, a short-lived thread runs a PASSIVE checkpoint
+(one at a time per process; it waits for no reader or writer). SQLite's own autocheckpoint stays as a
+backstop at ``BACKSTOP_PAGES``. The bound: the WAL holds at most ``BACKSTOP_PAGES`` plus the pages committed
+while one checkpoint after the lock runs (the backstop's checkpoint is skipped as busy then, and tried again at
+each commit). Written with pauses, the WAL restarts from its beginning after each checkpoint and stays near
+``CHECKPOINT_EVERY`` transactions; under a steady stream of writers it rarely finds that moment, grows to the
+backstop, whose checkpoint under the lock has only the pages since the last checkpoint to copy.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
@@ -24,8 +36,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Table, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger("etmi.store")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE = "etmi_write"  # execution option: this transaction writes
+CHECKPOINT_EVERY = 8  # write transactions of a process between two of its checkpoints (about 50 pages each)
+BACKSTOP_PAGES = 4000  # SQLite's autocheckpoint, inside a commit: 16 MB of WAL with 4 KB pages
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterQueue] = weakref.WeakKeyDictionary()
 
 
@@ -74,6 +89,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(BACKSTOP_PAGES)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -108,12 +124,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 class _WriterQueue:
     """SQLite writers queue here: threads on a lock, processes on ``flock`` of a file beside the
-    database (the kernel queues waiters; SQLite's busy handler would poll with growing sleeps)."""
+    database (the kernel queues waiters; SQLite's busy handler would poll with growing sleeps).
+
+    It also starts the WAL checkpoints (module docstring), after the lock is released."""
 
     def __init__(self, database: str) -> None:
         self._thread_lock = threading.Lock()
-        self._path = f"{database}.writelock" if database and database != ":memory:" else ""
+        self._database = database if database and database != ":memory:" else ""
+        self._path = f"{database}.writelock" if self._database else ""
         self._fd: int | None = None
+        self._writes = 0  # write transactions since this process's last checkpoint (under the thread lock)
+        self._checkpointing = threading.Lock()  # held by the running checkpoint thread
+        self.checkpointer: threading.Thread | None = None
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
@@ -125,7 +147,27 @@ class _WriterQueue:
     def __exit__(self, *_exc: object) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._writes += 1
+        start = (self._writes >= CHECKPOINT_EVERY and bool(self._database)
+                 and self._checkpointing.acquire(blocking=False))  # none running in this process
+        if start:
+            self._writes = 0
         self._thread_lock.release()
+        if start:
+            self.checkpointer = threading.Thread(target=self._checkpoint, name="etmi-wal-checkpoint", daemon=True)
+            self.checkpointer.start()
+
+    def _checkpoint(self) -> None:
+        try:
+            connection = sqlite3.connect(self._database, timeout=1, isolation_level=None)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error as err:  # busy, or the database went away: the next one (or the backstop) catches up
+            log.debug("WAL checkpoint skipped: %s", type(err).__name__)
+        finally:
+            self._checkpointing.release()
 
     def __del__(self) -> None:
         if self._fd is not None:
