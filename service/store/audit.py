@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.security.audit_event import AuditRecord, audit_event
+from service.security.audit_event import AuditRecord, audit_event, audit_events
 from service.store.db import table, transaction
 from service.store.models import AuditRow
 
@@ -24,7 +24,8 @@ from service.store.models import AuditRow
 def audit_rows(records: Sequence[AuditRecord]) -> list[dict[str, Any]]:
     return [{"at": r.at, "actor": r.actor[:255], "action": r.action, "resource_type": r.resource_type,
              "resource_id": r.resource_id, "version_id": r.version_id, "request_id": r.request_id,
-             "outcome": r.outcome, "patient_id": r.patient_id, "event": audit_event(r)} for r in records]
+             "outcome": r.outcome, "patient_id": r.patient_id, "event": event}
+            for r, event in zip(records, audit_events(records), strict=True)]
 
 
 def record(sessions: sessionmaker[Session], records: Sequence[AuditRecord]) -> None:

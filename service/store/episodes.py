@@ -19,7 +19,7 @@ from service.security.audit_event import AuditRecord
 from service.store.audit import audit_rows, record
 from service.store.db import table, transaction
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
-from service.store.outbox import enqueue
+from service.store.outbox import enqueue_ids
 from service.store.prepared import PreparedBatch, prepare
 from service.store.resources import Saved, save_resources
 
@@ -47,6 +47,7 @@ _ADD_PATIENT = {name: dialect.insert(table(PatientRow)).on_conflict_do_nothing(i
                 .returning(table(PatientRow).c.id)  # a row only when inserted (psycopg's rowcount here is -1)
                 for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_EPISODE = insert(table(DomainRecord))
+_UPDATE_EPISODE = update(table(DomainRecord)).where(table(DomainRecord).c.id == bindparam("pk"))
 _INSERT_AUDIT = insert(table(AuditRow))
 _INSERT_REPLY = insert(table(IdempotencyRow))
 
@@ -75,14 +76,14 @@ class SqlUnit:
     def put_episode(self, episode_id: str, patient_id: str, data: dict[str, Any], now: datetime) -> EpisodeRecord:
         conn = self.session.connection()  # Core statements, as the rest of the unit (no ORM flush)
         if self._row is None:
-            pk = conn.execute(_INSERT_EPISODE.values(
-                kind="episode", business_id=episode_id, patient_id=patient_id, episode_id=episode_id, data=data,
-                version=1, updated_at=now)).inserted_primary_key
+            pk = conn.execute(_INSERT_EPISODE, {
+                "kind": "episode", "business_id": episode_id, "patient_id": patient_id, "episode_id": episode_id,
+                "data": data, "version": 1, "updated_at": now}).inserted_primary_key
             self._row = (pk[0] if pk else None, EpisodeRecord(episode_id, patient_id, data, 1))
         elif self._row[1].data != data:
             old = self._row[1]
-            conn.execute(update(table(DomainRecord)).where(table(DomainRecord).c.id == self._row[0])
-                         .values(data=data, version=old.version + 1, updated_at=now))
+            conn.execute(_UPDATE_EPISODE, {"pk": self._row[0], "data": data, "version": old.version + 1,
+                                           "updated_at": now})
             self._row = (self._row[0], EpisodeRecord(old.episode_id, old.patient_id, data, old.version + 1))
         return self._row[1]
 
@@ -92,18 +93,16 @@ class SqlUnit:
 
     def enqueue(self, patient_key: str, local_id: str, bundle: dict[str, Any], targets: Sequence[str],
                 now: datetime) -> list[int]:
-        rows = enqueue(self.session, patient_key=patient_key, resource_type="Bundle", local_id=local_id,
-                       operation="transaction", resource=bundle, targets=targets, now=now)
-        self.session.flush()
-        return [row.id for row in rows]
+        return enqueue_ids(self.session, patient_key=patient_key, resource_type="Bundle", local_id=local_id,
+                           operation="transaction", resource=bundle, targets=targets, now=now)
 
     def audit(self, records: Sequence[AuditRecord]) -> None:
         self.session.connection().execute(_INSERT_AUDIT, audit_rows(records))
 
     def keep_reply(self, key: str, reply: StoredReply, now: datetime) -> None:
-        self.session.connection().execute(_INSERT_REPLY.values(
-            key=key, request_hash=reply.request_hash, status_code=reply.status, location=reply.location,
-            body=reply.body, created_at=now))
+        self.session.connection().execute(_INSERT_REPLY, {
+            "key": key, "request_hash": reply.request_hash, "status_code": reply.status, "location": reply.location,
+            "body": reply.body, "created_at": now})
 
 
 class EpisodeStore:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from service.store.db import transaction, utcnow
+from service.store.db import table, transaction, utcnow
 from service.store.models import IdMapRow, OutboxRow
 from service.store.wakeup import notify
 
@@ -76,19 +76,35 @@ def enqueue(
     """Add one entry per target name in the caller's transaction (the one that stores the data); with
     no target, one entry with ``target = NULL``: every target configured when it is sent. On PostgreSQL the
     idle workers are notified when that transaction commits (``service/store/wakeup.py``)."""
-    moment = now or utcnow()
-    names: list[str | None] = [*targets] or [None]
-    rows = [
-        OutboxRow(
-            patient_key=patient_key, target=target, resource_type=resource_type, local_id=local_id,
-            operation=operation, resource=resource, status="pending", attempts=0, next_attempt_at=moment,
-            created_at=moment, updated_at=moment,
-        )
-        for target in names
-    ]
+    rows = [OutboxRow(**values) for values in _entries(patient_key, resource_type, local_id, operation, resource,
+                                                       targets, now or utcnow())]
     session.add_all(rows)
     notify(session)
     return rows
+
+
+def enqueue_ids(
+    session: Session, *, patient_key: str, resource_type: str, local_id: str, operation: Operation,
+    resource: dict[str, Any], targets: Sequence[str] = (), now: datetime | None = None,
+) -> list[int]:
+    """``enqueue`` as one Core ``INSERT .. RETURNING id`` on the session's connection, the ids in target order:
+    no ORM object to build and flush (the episode writes' form, inside the write lock)."""
+    rows = _entries(patient_key, resource_type, local_id, operation, resource, targets, now or utcnow())
+    ids = [int(row_id) for (row_id,) in session.connection().execute(_INSERT_ENTRIES, rows)]
+    notify(session)
+    return ids
+
+
+#: built once (the statement object is its compiled-cache key); ids in the order of the rows
+_INSERT_ENTRIES = insert(table(OutboxRow)).returning(table(OutboxRow).c.id, sort_by_parameter_order=True)
+
+
+def _entries(patient_key: str, resource_type: str, local_id: str, operation: Operation, resource: dict[str, Any],
+             targets: Sequence[str], moment: datetime) -> list[dict[str, Any]]:
+    names: list[str | None] = [*targets] or [None]
+    return [{"patient_key": patient_key, "target": target, "resource_type": resource_type, "local_id": local_id,
+             "operation": operation, "resource": resource, "status": "pending", "attempts": 0,
+             "next_attempt_at": moment, "created_at": moment, "updated_at": moment} for target in names]
 
 
 class OutboxRepository:
