@@ -111,13 +111,22 @@ def conditional_query(resource: dict[str, Any]) -> str:
 #: the reference rewrite does not look inside them.
 NO_REFERENCE_INSIDE = frozenset({"text", "meta", "coding", "code", "category", "valueCoding", "valueCodeableConcept",
                                  "valueQuantity"})
+#: ... and elements whose R4 type is a primitive wherever they occur (a string, a number or a boolean): a dict with
+#: no other keys holds no Reference (an Identifier of system and value, an answer's value, a Coding), and the
+#: rewrite does not enter it.
+FLAT_KEYS = NO_REFERENCE_INSIDE | frozenset({
+    "system", "value", "display", "version", "userSelected", "unit", "linkId", "url", "valueBoolean", "valueInteger",
+    "valueDecimal", "valueString", "valueDate", "valueDateTime", "valueTime", "valueInstant", "valueUri", "valueUrl",
+    "valueCanonical", "valueCode", "valueId", "valueOid", "valueUuid", "valueMarkdown", "valuePositiveInt",
+    "valueUnsignedInt", "valueBase64Binary"})
 
 
 def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
     """``value`` with in-bundle references replaced: a dict or list on the way to a replaced reference is a
     new one, everything else is shared with ``value`` (not copied: the mapped resources are not changed
     afterwards, and the Bundle is only serialised). Plain dicts and lists are told apart by their class
-    first (the JSON of every resource), subclasses by ``isinstance``."""
+    first (the JSON of every resource), subclasses by ``isinstance``; a dict of ``FLAT_KEYS`` is not entered,
+    a plain Reference of one key is rewritten without a call."""
     out = None
     for key, item in value.items():
         cls = item.__class__
@@ -130,7 +139,7 @@ def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
             if (new := _rewrite_list(item, local)) is item:
                 continue
         elif cls is dict or isinstance(item, dict):
-            if (new := _rewrite(item, local)) is item:
+            if (new := _rewrite_dict(item, local)) is item:
                 continue
         elif not isinstance(item, str) or key != "reference" or (new := local.get(item, item)) is item:
             continue  # a number or a boolean, or a string of a str subclass that is not a local reference
@@ -140,12 +149,23 @@ def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
     return value if out is None else out
 
 
+def _rewrite_dict(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
+    """``_rewrite`` of an element: a plain Reference ``{"reference": "Type/id"}`` and a dict of ``FLAT_KEYS``
+    decided without walking them."""
+    if len(value) == 1 and (ref := value.get("reference")).__class__ is str:
+        new = local.get(ref)
+        return value if new is None else {"reference": new}
+    if value.keys() <= FLAT_KEYS:
+        return value
+    return _rewrite(value, local)
+
+
 def _rewrite_list(value: list[Any], local: dict[str, str]) -> list[Any]:
     changed = None
     for i, item in enumerate(value):
         cls = item.__class__
         if cls is dict or (cls is not list and isinstance(item, dict)):
-            new: Any = _rewrite(item, local)
+            new: Any = _rewrite_dict(item, local)
         elif cls is list or isinstance(item, list):
             new = _rewrite_list(item, local)
         else:

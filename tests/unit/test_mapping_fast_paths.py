@@ -17,11 +17,13 @@ import orjson
 import pytest
 
 from mappings import enablement, narrative, qtables, scoring
-from mappings.bundle import NO_REFERENCE_INSIDE, _rewrite
+from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, _rewrite, episode_resources
 from mappings.enablement import disabled_links, enabled_answers
 from mappings.errors import MappingError
 from mappings.extraction import extract_observations
+from mappings.payload import episode_from_json
 from service.ig import load_package
+from service.synthetic import synthetic_episode
 from tests.unit.test_mapping_speed_equivalence import random_answers, random_form, walk_disabled, walk_enabled
 
 
@@ -29,16 +31,19 @@ class Text(str):
     """A str subclass: the rewrite still replaces it as a reference."""
 
 
-def plain_rewrite(value: Any, local: dict[str, str]) -> Any:
-    """The rewrite as it was before the classes were told apart (isinstance only)."""
+def plain_rewrite(value: Any, local: dict[str, str], flat: frozenset[str] = FLAT_KEYS) -> Any:
+    """The rewrite as it was before the classes were told apart (isinstance only), not entering a dict of
+    ``flat`` keys (below the resource)."""
     if isinstance(value, dict):
+        if value.keys() <= flat and "resourceType" not in value:
+            return value
         out = None
         for key, item in value.items():
             if isinstance(item, str):
                 if key != "reference" or (new := local.get(item, item)) is item:
                     continue
             elif key in NO_REFERENCE_INSIDE or not isinstance(item, (dict, list)) \
-                    or (new := plain_rewrite(item, local)) is item:
+                    or (new := plain_rewrite(item, local, flat)) is item:
                 continue
             if out is None:
                 out = dict(value)
@@ -47,7 +52,7 @@ def plain_rewrite(value: Any, local: dict[str, str]) -> Any:
     if isinstance(value, list):
         changed = None
         for i, item in enumerate(value):
-            if isinstance(item, (dict, list)) and (new := plain_rewrite(item, local)) is not item:
+            if isinstance(item, (dict, list)) and (new := plain_rewrite(item, local, flat)) is not item:
                 if changed is None:
                     changed = list(value)
                 changed[i] = new
@@ -60,7 +65,7 @@ def random_json(rng: random.Random, depth: int) -> Any:
     kind = rng.random()
     if depth > 3 or kind < 0.3:
         return rng.choice([1, 2.5, True, None, "s", *refs])
-    keys = ["reference", "subject", "item", "answer", *sorted(NO_REFERENCE_INSIDE)[:4], "value"]
+    keys = ["reference", "subject", "item", "answer", *sorted(NO_REFERENCE_INSIDE)[:4], "value", "system"]
     if kind < 0.65:
         made: dict[str, Any] = {k: random_json(rng, depth + 1) for k in rng.sample(keys, rng.randrange(1, 5))}
         return OrderedDict(made) if rng.random() < 0.1 else made
@@ -78,6 +83,17 @@ def test_the_rewrite_replaces_as_the_plain_walk(seed: int) -> None:
     fast, plain = _rewrite(resource, local), plain_rewrite(resource, local)
     assert fast == plain
     assert orjson.dumps(resource, option=orjson.OPT_PASSTHROUGH_SUBCLASS, default=repr) == before  # not changed
+
+
+def test_dicts_of_primitive_elements_hold_no_reference_in_mapped_episodes() -> None:
+    """FLAT_KEYS is the R4 rule (elements that are primitives wherever they occur); the mapped resources of
+    synthetic episodes are rewritten the same without it."""
+    questionnaires = load_package().questionnaires()
+    for i in range(30):
+        resources = episode_resources(episode_from_json(synthetic_episode(i)), questionnaires)
+        local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources}
+        for resource in resources:
+            assert _rewrite(resource, local) == plain_rewrite(resource, local, frozenset())
 
 
 def plain_with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
