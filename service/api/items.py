@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Blueprint
 
 from mappings import canonical as c
 from mappings.questionnaire import questionnaire_kind
 from service.api.responses import WriteResultSchema, errors
-from service.api.routes_common import caller, require_json_body, respond
+from service.api.routes_common import ApiBlueprint, caller, require_json_body, respond
 from service.api.schemas import (
     GoalSchema,
     GoalStatusSchema,
@@ -30,7 +29,7 @@ from service.episodes.items import add, all_of, replace
 from service.episodes.writes import Change, EpisodeWriter
 from service.errors import ApiError
 
-bp = Blueprint("episode-items", __name__, url_prefix="/api/v1/episodes",
+bp = ApiBlueprint("episode-items", __name__, url_prefix="/api/v1/episodes",
                description="Sessions, questionnaire responses, goals, outcome scores and stage of change")
 bp.before_request(require_json_body)
 

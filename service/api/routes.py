@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 
 from mappings.refs import identifier, resource_id
 from service import caller as context
 from service.api import audit, items, outbox
 from service.api.responses import EpisodeReadSchema, PatientOutSchema, PatientReadSchema, WriteResultSchema, errors
-from service.api.routes_common import caller, require_json_body, respond
+from service.api.routes_common import ApiBlueprint, caller, require_json_body, respond
 from service.api.schemas import EpisodeSchema, PatientSchema
 from service.caller import audit_record, authorize, authorize_episode, check_stored, current, with_agent
 from service.episodes.checks import not_found
@@ -22,8 +22,8 @@ from service.episodes.writes import EpisodeWriter
 from service.errors import ApiError
 from service.fhir.respond import json_response
 
-episodes = Blueprint("episodes", __name__, url_prefix="/api/v1/episodes", description="ETMI episodes of care")
-patients = Blueprint("patients", __name__, url_prefix="/api/v1/patients",
+episodes = ApiBlueprint("episodes", __name__, url_prefix="/api/v1/episodes", description="ETMI episodes of care")
+patients = ApiBlueprint("patients", __name__, url_prefix="/api/v1/patients",
                      description="Patients, by business identifier only")
 
 

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from flask import Response, request
+from flask import Request, Response, request
+from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from service.caller import actor, request_id
 from service.episodes.model import Caller, WriteResult
 from service.errors import ApiError
-from service.fhir.parse import if_match
+from service.fhir.parse import if_match, parsed_json
 from service.fhir.respond import json_response
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser, reading a JSON body as the request guard parsed it (``parsed_json``: the same
+    value webargs' own ``json.loads(body.decode("utf-8"))`` gives) instead of parsing it again."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if is_json_request(req) and (held := parsed_json(req, strict_utf8=True)) is not None:
+            return held[0]
+        return super()._raw_load_json(req)
+
+
+class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
+    """A flask-smorest blueprint whose ``arguments`` read the body through ``BodyParser``."""
+
+    ARGUMENTS_PARSER = BodyParser()
 
 
 def caller(patient_limit: str | None) -> Caller:
