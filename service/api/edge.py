@@ -27,6 +27,7 @@ log = logging.getLogger("etmi.app")
 DEFAULT_BASE = "http://localhost"
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = "max-age=31536000"
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -53,7 +54,7 @@ class PublicBase:
 
 def is_loopback(address: str | None) -> bool:
     """127.0.0.0/8, ::1 (and IPv4-mapped forms); an empty address is a Unix socket, local too."""
-    if not address:
+    if not address or address in LOOPBACK:  # the usual answers without parsing the address
         return True
     try:
         ip = ipaddress.ip_address(address.split("%")[0])

@@ -52,6 +52,8 @@ def install(app: Flask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "-")
+        if not access.isEnabledFor(logging.INFO):  # ETMI_LOG_LEVEL=WARNING: no access line to build
+            return response
         took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         extra = {"event": "request", "method": request.method, "path": route(), "status": response.status_code,
                  "duration_ms": round(took, 2), "request_id": g.get("request_id", "-")}

@@ -145,14 +145,27 @@ def _start() -> None:
     g.metrics_started = time.perf_counter()
 
 
+#: The per-route series children, looked up once per label set (``labels()`` takes a lock and checks its labels on
+#: every call); bounded by the routes x methods x statuses the app answers.
+_LATENCY: dict[tuple[str, str], Any] = {}
+_REQUESTS: dict[tuple[str, str, int], Any] = {}
+
+
 def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     rule = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
     if rule == "/metrics":
         return response
+    method, status = request.method, response.status_code
     if started is not None:
-        LATENCY.labels(rule, request.method).observe(time.perf_counter() - started)
-    REQUESTS.labels(rule, request.method, str(response.status_code)).inc()
+        latency = _LATENCY.get((rule, method))
+        if latency is None:
+            latency = _LATENCY.setdefault((rule, method), LATENCY.labels(rule, method))
+        latency.observe(time.perf_counter() - started)
+    counter = _REQUESTS.get((rule, method, status))
+    if counter is None:
+        counter = _REQUESTS.setdefault((rule, method, status), REQUESTS.labels(rule, method, str(status)))
+    counter.inc()
     return response
 
 
