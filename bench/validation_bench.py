@@ -263,10 +263,16 @@ def measure_episodes(count: int, passes: int = 5, freeze: bool = True) -> None:
     for resources in episodes(10_000):  # compiles every tree the episodes need (not counted)
         for r in resources:
             assert not has_errors(validate(r)), validate(r)
-    if freeze:
-        from service.commands.serve import tune_gc
+    if freeze:  # what each gunicorn worker does once its app is loaded (older trees: freeze only)
+        try:
+            from service.commands.serve import tune_gc
+        except ImportError:
+            import gc
 
-        tune_gc()  # what each gunicorn worker does once its app is loaded
+            gc.collect()
+            gc.freeze()
+        else:
+            tune_gc()
     per_episode, sizes = [], []
     for n in range(passes):
         work = episodes(n * count)

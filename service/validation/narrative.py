@@ -79,6 +79,34 @@ _PLAIN_TAG = re.compile(r"<(/?)([a-z][a-z0-9]*)>")
 #: character XML 1.0 forbids or discourages (controls, surrogates, U+FFFE/U+FFFF).
 _NOT_PLAIN = re.compile("[<>&\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _FAST_TAGS = ALLOWED_HTML - {"img"}
+
+
+def _alternation(words: list[str]) -> str:
+    """A regular expression matching exactly ``words``, as a trie (each alternative starts with its own letter)."""
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        if word:
+            heads.setdefault(word[0], []).append(word[1:])
+    branches = [head + _alternation(tails) for head, tails in sorted(heads.items())]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in words and branches else body
+
+
+def _content(depth: int) -> str:
+    """Text and allowed elements without attributes nested ``depth`` deep (each closed by its own name)."""
+    if depth == 0:
+        return _ASCII_RUN
+    inner = _content(depth - 1)
+    return f"{_ASCII_RUN}(?:<(?P<t{depth}>{_alternation(sorted(_FAST_TAGS))})>{inner}</(?P=t{depth})>{_ASCII_RUN})*+"
+
+
+#: Text that _NOT_PLAIN would pass, for ASCII: no markup characters, no controls but tab, newline and return.
+_ASCII_RUN = "[^<>&\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*+"
+_GRAMMAR_DEPTH = 5
+_PLAIN_ASCII = re.compile(_content(_GRAMMAR_DEPTH))
+_ASCII_TEXT = re.compile(r">[ \t\r\n]*+[^< \t\r\n]")
 #: The last div decided and its verdict (a reference to the div, not a copy), replaced as one tuple.
 _LAST_DIV: list[tuple[str | None, tuple[bool, bool]]] = [(None, (True, True))]
 
@@ -110,7 +138,18 @@ def _parsed_div(div: str) -> tuple[bool, bool]:
 
 def _plain_div(div: str) -> tuple[bool, bool] | None:
     """(True, has text) for an XHTML div of allowed elements without attributes, entities or unusual
-    characters, which the XML parser would read the same way; None for anything else."""
+    characters, which the XML parser would read the same way; None for anything else. ASCII markup nested at most
+    ``_GRAMMAR_DEPTH`` deep is read by one regular expression (the mapping's narratives), the rest by ``_scan_div``."""
+    if div.isascii() and div.startswith(_DIV_OPEN) and div.endswith(_DIV_CLOSE):
+        end = len(div) - len(_DIV_CLOSE)
+        if _PLAIN_ASCII.fullmatch(div, len(_DIV_OPEN), end) is not None:
+            # every '>' ends a tag: text with something else than whitespace starts after one (or the div's)
+            return True, _ASCII_TEXT.search(div, len(_DIV_OPEN) - 1, end) is not None
+    return _scan_div(div)
+
+
+def _scan_div(div: str) -> tuple[bool, bool] | None:
+    """``_plain_div`` by splitting at the tags (any characters, any depth)."""
     if not div.startswith(_DIV_OPEN) or not div.endswith(_DIV_CLOSE):
         return None
     parts = _PLAIN_TAG.split(div[len(_DIV_OPEN) : len(div) - len(_DIV_CLOSE)])

@@ -18,7 +18,7 @@ import pytest
 from service.validation import Engine, has_errors
 from service.validation.budget import CacheBudget
 from service.validation.invariants import Constraint
-from service.validation.narrative import ALLOWED_HTML, _check_div, _plain_div
+from service.validation.narrative import _PLAIN_ASCII, ALLOWED_HTML, _check_div, _plain_div, _scan_div
 from service.validation.natives import NATIVES
 from service.validation.walker import MEMO_RAW_BYTES
 from tests.validation import fixtures
@@ -111,6 +111,55 @@ def test_the_narrative_scan_agrees_with_the_xml_parser() -> None:
             assert fast == _check_div(div), div
     assert scanned > 300, "the scan should decide plain markup itself"
     assert _plain_div(divs[-5]) == (True, True)
+
+
+def _ascii_div(rng: random.Random) -> str:
+    """Markup of every allowed element and near misses, nested up to 8 deep, ASCII text with controls."""
+    tags = [*sorted(ALLOWED_HTML), "h", "abb", "tablex", "Br", "img"]
+    texts = ["a", " ", "\t", "\n", "\r\n", "Value: 7 {score}", "x & y", "<", ">", "\x0b", "\x1f", "\x7f", "\x00"]
+    out, stack = [], []
+    for _ in range(rng.randint(0, 40)):
+        roll = rng.random()
+        if roll < 0.4 and len(stack) < 8:
+            name = rng.choice(tags)
+            out.append(f"<{name}>" if rng.random() < 0.95 else f"<{name} >")
+            stack.append(name)
+        elif roll < 0.7 and stack:
+            name = stack.pop() if rng.random() < 0.95 else rng.choice(tags)
+            out.append(f"</{name}>")
+        else:
+            out.append(rng.choice(texts) if rng.random() < 0.1 else rng.choice(texts[:6]))
+    out.extend(f"</{name}>" for name in reversed(stack) if rng.random() < 0.97)
+    return '<div xmlns="http://www.w3.org/1999/xhtml">' + "".join(out) + "</div>"
+
+
+def test_the_ascii_grammar_agrees_with_the_tag_scan() -> None:
+    """_plain_div reads ASCII markup up to 5 deep with one regular expression, the rest by splitting at tags."""
+    rng = random.Random(20)
+    divs = [_ascii_div(rng) for _ in range(6000)]
+    opening = '<div xmlns="http://www.w3.org/1999/xhtml">'
+    divs += [opening + "<p>" * n + "x" + "</p>" * n + "</div>" for n in range(12)]
+    divs += [opening + "<b>" * 3000 + "</div>", opening + "<p><b>x</p></b>" * 500 + "</div>"]
+    by_grammar = 0
+    for div in divs:
+        assert _plain_div(div) == _scan_div(div), div
+        by_grammar += _PLAIN_ASCII.fullmatch(div, len(opening), len(div) - 6) is not None
+    assert by_grammar > 1000, by_grammar
+
+
+def test_the_mapped_narratives_are_read_by_the_grammar() -> None:
+    from mappings.bundle import episode_resources
+    from mappings.payload import episode_from_json
+    from service.ig import load_package
+    from service.synthetic import synthetic_episode
+
+    questionnaires = load_package().questionnaires()
+    for i in range(6):
+        for resource in episode_resources(episode_from_json(synthetic_episode(i)), questionnaires):
+            div = resource["text"]["div"]
+            start = len('<div xmlns="http://www.w3.org/1999/xhtml">')
+            assert _PLAIN_ASCII.fullmatch(div, start, len(div) - len("</div>")) is not None, div
+            assert _plain_div(div) == _scan_div(div) == _check_div(div) == (True, True)
 
 
 @pytest.fixture
