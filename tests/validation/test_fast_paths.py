@@ -117,7 +117,8 @@ def _ascii_div(rng: random.Random) -> str:
     """Markup of every allowed element and near misses, nested up to 8 deep, ASCII text with controls."""
     tags = [*sorted(ALLOWED_HTML), "h", "abb", "tablex", "Br", "img"]
     texts = ["a", " ", "\t", "\n", "\r\n", "Value: 7 {score}", "x & y", "<", ">", "\x0b", "\x1f", "\x7f", "\x00"]
-    out, stack = [], []
+    out: list[str] = []
+    stack: list[str] = []
     for _ in range(rng.randint(0, 40)):
         roll = rng.random()
         if roll < 0.4 and len(stack) < 8:
