@@ -5,8 +5,8 @@ upgrades that end in ``database is locked``; WAL lets readers run beside the wri
 
 WAL checkpoints (copying the WAL's pages into the database file, with two fsyncs) do not run inside a
 writer's commit, where every queued writer would wait for them: after every ``CHECKPOINT_EVERY``-th write
-transaction of a process, once its write lock is released, a short-lived thread runs a PASSIVE checkpoint
-(one at a time per process; it waits for no reader or writer). SQLite's own autocheckpoint stays as a
+transaction of a process, once its write lock is released, the process's checkpoint thread runs a PASSIVE
+checkpoint (one at a time per process; it waits for no reader or writer). SQLite's own autocheckpoint stays as a
 backstop at ``BACKSTOP_PAGES``. The bound: the WAL holds at most ``BACKSTOP_PAGES`` plus the pages committed
 while one checkpoint after the lock runs (the backstop's checkpoint is skipped as busy then, and tried again at
 each commit). Written with pauses, the WAL restarts from its beginning after each checkpoint and stays near
@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
 import sqlite3
 import threading
 import weakref
@@ -135,7 +136,6 @@ class _WriterQueue:
         self._fd: int | None = None
         self._writes = 0  # write transactions since this process's last checkpoint (under the thread lock)
         self._checkpointing = threading.Lock()  # held by the running checkpoint thread
-        self.checkpointer: threading.Thread | None = None
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
@@ -149,15 +149,15 @@ class _WriterQueue:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._writes += 1
         start = (self._writes >= CHECKPOINT_EVERY and bool(self._database)
-                 and self._checkpointing.acquire(blocking=False))  # none running in this process
+                 and self._checkpointing.acquire(blocking=False))  # none asked for or running in this process
         if start:
             self._writes = 0
         self._thread_lock.release()
         if start:
-            self.checkpointer = threading.Thread(target=self._checkpoint, name="etmi-wal-checkpoint", daemon=True)
-            self.checkpointer.start()
+            _CHECKPOINTER.ask(self)
 
     def _checkpoint(self) -> None:
+        """On the checkpoint thread: a PASSIVE checkpoint on a connection of its own."""
         try:
             connection = sqlite3.connect(self._database, timeout=1, isolation_level=None)
             try:
@@ -169,9 +169,42 @@ class _WriterQueue:
         finally:
             self._checkpointing.release()
 
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until no checkpoint this queue asked for is pending or running (tests)."""
+        if self._checkpointing.acquire(timeout=timeout):
+            self._checkpointing.release()
+
     def __del__(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+
+
+class _Checkpointer:
+    """One daemon thread per process runs the checkpoints that writer queues ask for, one after the other:
+    asking costs the writer a put on a queue (starting a thread per checkpoint waited for the thread to run)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._pid = 0  # the process whose thread serves ``_asked`` (a forked child starts its own)
+        self._asked: queue.SimpleQueue[_WriterQueue] = queue.SimpleQueue()
+
+    def ask(self, writers: _WriterQueue) -> None:
+        if self._pid != os.getpid():
+            with self._guard:
+                if self._pid != os.getpid():
+                    self._asked = queue.SimpleQueue()
+                    threading.Thread(target=self._serve, args=(self._asked,), name="etmi-wal-checkpoint",
+                                     daemon=True).start()
+                    self._pid = os.getpid()
+        self._asked.put(writers)
+
+    @staticmethod
+    def _serve(asked: queue.SimpleQueue[_WriterQueue]) -> None:
+        while True:
+            asked.get()._checkpoint()
+
+
+_CHECKPOINTER = _Checkpointer()
 
 
 def alembic_config(engine: Engine) -> Config:
