@@ -43,14 +43,9 @@ class Prepared:
     index: ResourceIndex
     head: bytes  # the members before "meta" (all of them when the resource has no meta)
     tail: bytes  # the members after "meta"
-
-    @property
-    def resource_type(self) -> str:
-        return str(self.resource["resourceType"])
-
-    @property
-    def resource_id(self) -> str:
-        return str(self.resource["id"])
+    resource_type: str
+    resource_id: str
+    tokens: tuple[dict[str, Any], ...]  # the rows of its search tokens
 
     def stored(self, version: int, last_updated: str) -> orjson.Fragment:
         """The stored JSON: the resource with ``meta.versionId`` and ``meta.lastUpdated`` set."""
@@ -60,8 +55,7 @@ class Prepared:
         return orjson.Fragment(b"{" + b",".join(parts) + b"}")
 
     def token_rows(self) -> list[dict[str, Any]]:
-        return [{"resource_type": self.resource_type, "resource_id": self.resource_id, "name": name,
-                 "system": system, "code": code} for name, system, code in self.index.tokens]
+        return list(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,10 @@ def prepare_one(resource: dict[str, Any]) -> Prepared:
     at = keys.index("meta") if "meta" in resource else len(keys)
     head = _inner({k: resource[k] for k in keys[:at]})
     tail = _inner({k: resource[k] for k in keys[at + 1:]})
-    return Prepared(resource, content_hash(resource), index_resource(resource), head, tail)
+    rtype, rid, index = str(resource["resourceType"]), str(resource["id"]), index_resource(resource)
+    tokens = tuple({"resource_type": rtype, "resource_id": rid, "name": name, "system": system, "code": code}
+                   for name, system, code in index.tokens)
+    return Prepared(resource, content_hash(resource), index, head, tail, rtype, rid, tokens)
 
 
 def prepare(resources: list[dict[str, Any]]) -> PreparedBatch:

@@ -38,7 +38,8 @@ def save_resources(session: Session, batch: list[dict[str, Any]] | PreparedBatch
     """
     items = (batch if isinstance(batch, PreparedBatch) else prepare(batch)).items
     current = _current_versions(session, {(p.resource_type, p.resource_id) for p in items})
-    saved, rows_out, tokens_out = [], [], []
+    saved, rows_out = [], []
+    tokens_out: list[dict[str, Any]] = []  # built by ``prepare``, before the transaction
     updated = instant_string(now)
     for item in items:
         rtype, rid, digest, idx = item.resource_type, item.resource_id, item.digest, item.index
@@ -51,7 +52,7 @@ def save_resources(session: Session, batch: list[dict[str, Any]] | PreparedBatch
                          "patient_id": idx.patient_id, "status": idx.status, "date_low": idx.date_low,
                          "date_high": idx.date_high, "last_updated": now, "resource": item.stored(version, updated),
                          "resource_hash": digest})
-        tokens_out += item.token_rows()
+        tokens_out += item.tokens
         saved.append(Saved(rtype, rid, version, changed=True))
     _replace_current(session, [s for s in saved if s.changed and s.version_id > 1],
                      [current[(s.resource_type, s.resource_id)][2] for s in saved if s.changed and s.version_id > 1])
