@@ -66,6 +66,9 @@ class Elem:
     #: A primitive with nothing to check beyond its type (no fixed value, pattern, binding, maxLength or
     #: canonical targets): the walker checks its values inline.
     plain: bool = False
+    #: How the memo serves this element's values: [lookups, hits] of the current probe, values left to walk
+    #: without it (``memo.judge``), its name in memo keys (``memo.memo_id``; 0 until first needed).
+    memo_use: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     _group: ConstraintGroup | None = None
 
     @property

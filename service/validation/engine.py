@@ -45,6 +45,7 @@ class Engine:
         self.compiler = Compiler(self.defs, set(self.primitives))
         #: Issues of already validated complex values, by (element, type, JSON): see Walker.item.
         self.memo: Memo = {}
+        self.memo_ids: dict[tuple[Any, ...], list[int]] = {}
         #: Which kind of conformance resource a canonical URL names (see typerules.check_canonical).
         self.canonical_kinds: dict[str, str | None] = {}
         self.questionnaires = QuestionnaireCache()
@@ -60,6 +61,7 @@ class Engine:
         self.compiler = Compiler(self.defs, set(self.primitives))
         self.terminology = Terminology(self.defs, self.ucum)
         self.memo.clear()
+        self.memo_ids.clear()
         self.canonical_kinds.clear()
 
     def validate(self, resource: Any, profile: str | None = None) -> JSON:

@@ -34,6 +34,8 @@ class Validator(Protocol):
     terminology: Terminology
     questionnaires: QuestionnaireCache
     memo: Memo
+    #: The names elements share in memo keys (``memo.memo_id``), by what their values' checks read of them.
+    memo_ids: dict[tuple[Any, ...], list[int]]
     canonical_kinds: dict[str, str | None]
 
     def is_resource_type(self, name: str) -> bool: ...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
@@ -19,3 +21,11 @@ def hashable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def dump_json(value: Any) -> str:
+    """A value as JSON for a message (its repr if it is not JSON)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)

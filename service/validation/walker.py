@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from service.validation import memo as memos
 from service.validation.bundle import check_full_urls, check_links, check_searchset
 from service.validation.compiler import Elem, TypeNode
 from service.validation.extensions import check_extension
@@ -14,20 +15,13 @@ from service.validation.outcome import Issues
 from service.validation.primitives import ABSOLUTE
 from service.validation.protocols import Validator
 from service.validation.questionnaire import check_answers, check_questionnaire
-from service.validation.shapes import as_list
+from service.validation.shapes import as_list, dump_json
 from service.validation.slicing import check_cardinality, pattern_matches, walk_sliced
 from service.validation.typerules import check_after, check_canonical
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
 NO_MEMO = RESOURCE_CODES
 __all__ = ["MEMO_LIMIT", "MEMO_RAW_BYTES", "Walker"]
-
-
-def _dump(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return repr(value)
 
 
 class Walker:
@@ -217,7 +211,9 @@ class Walker:
     def item(self, value: Any, elem: Elem, code: str, path: str) -> None:
         """Validates one value; complex values are memoised by their JSON unless they hold a reference that
         the walk's state resolves (``#id``, or any reference inside a Bundle)."""
-        if type(value) is not dict or code in NO_MEMO:
+        use = elem.memo_use
+        if use[2] > 0 or type(value) is not dict or code in NO_MEMO:
+            use[2] -= use[2] > 0  # this element's values rarely repeat (memo.judge): a while without the memo
             self._item(value, elem, code, path)
             return
         try:
@@ -229,9 +225,11 @@ class Walker:
             # a reference's checks read the walk's state only for "#id" (contained) and Bundle fullUrls
             self._item(value, elem, code, path)
             return
-        key = (id(elem), code, memo_bytes(dumped))
+        key = (use[3] or memos.memo_id(elem, self.engine.memo_ids), code, memo_bytes(dumped))
         memo = self.engine.memo
         entry = memo.get(key)
+        if len(dumped) > MEMO_RAW_BYTES:
+            memos.judge(use, entry is not None)
         if entry is None:
             outer, self.issues = self.issues, Issues()
             try:
@@ -269,7 +267,7 @@ class Walker:
             if code == "canonical" and elem.canonical_targets is not None:
                 check_canonical(self, value, elem, path)
         elif not isinstance(value, dict):
-            self.issues.error("structure", path, f"{code} must be a JSON object, not {_dump(value)}")
+            self.issues.error("structure", path, f"{code} must be a JSON object, not {dump_json(value)}")
             return
         elif code in RESOURCE_CODES:
             self.resource(value, path, contained=elem.name == "contained")
@@ -277,9 +275,9 @@ class Walker:
         else:
             self._complex_item(value, elem, code, path)
         if elem.fixed is not None and value != elem.fixed[0]:
-            self.issues.error("value", path, f"Value must be exactly {_dump(elem.fixed[0])}")
+            self.issues.error("value", path, f"Value must be exactly {dump_json(elem.fixed[0])}")
         if elem.pattern is not None and not pattern_matches(elem.pattern[0], value):
-            self.issues.error("value", path, f"Value must match the pattern {_dump(elem.pattern[0])}")
+            self.issues.error("value", path, f"Value must match the pattern {dump_json(elem.pattern[0])}")
         if elem.binding is not None:
             self.engine.terminology.check_binding(value, code, elem.binding, path, self.issues, len(elem.types) > 1)
 
