@@ -126,7 +126,7 @@ def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
     new one, everything else is shared with ``value`` (not copied: the mapped resources are not changed
     afterwards, and the Bundle is only serialised). Plain dicts and lists are told apart by their class
     first (the JSON of every resource), subclasses by ``isinstance``; a dict of ``FLAT_KEYS`` is not entered,
-    a plain Reference of one key is rewritten without a call."""
+    and a plain Reference of one key is rewritten where it is found (``_element``)."""
     out = None
     for key, item in value.items():
         cls = item.__class__
@@ -139,7 +139,7 @@ def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
             if (new := _rewrite_list(item, local)) is item:
                 continue
         elif cls is dict or isinstance(item, dict):
-            if (new := _rewrite_dict(item, local)) is item:
+            if (new := _element(item, local)) is item:
                 continue
         elif not isinstance(item, str) or key != "reference" or (new := local.get(item, item)) is item:
             continue  # a number or a boolean, or a string of a str subclass that is not a local reference
@@ -149,31 +149,38 @@ def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
     return value if out is None else out
 
 
-def _rewrite_dict(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
-    """``_rewrite`` of an element: a plain Reference ``{"reference": "Type/id"}`` and a dict of ``FLAT_KEYS``
-    decided without walking them."""
+def _element(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
+    """``_rewrite`` of a dict below the resource: a plain Reference ``{"reference": "Type/id"}`` and a dict of
+    ``FLAT_KEYS`` decided without walking them."""
     if len(value) == 1 and (ref := value.get("reference")).__class__ is str:
         new = local.get(ref)
         return value if new is None else {"reference": new}
-    if value.keys() <= FLAT_KEYS:
-        return value
-    return _rewrite(value, local)
+    return value if value.keys() <= FLAT_KEYS else _rewrite(value, local)
 
 
 def _rewrite_list(value: list[Any], local: dict[str, str]) -> list[Any]:
+    """``_rewrite`` of a list: its elements, ``_element``'s two cases inline (most elements)."""
     changed = None
     for i, item in enumerate(value):
         cls = item.__class__
-        if cls is dict or (cls is not list and isinstance(item, dict)):
-            new: Any = _rewrite_dict(item, local)
+        if cls is dict:
+            if len(item) == 1 and (ref := item.get("reference")).__class__ is str:
+                if (target := local.get(ref)) is None:
+                    continue
+                new: Any = {"reference": target}
+            elif item.keys() <= FLAT_KEYS or (new := _rewrite(item, local)) is item:
+                continue
         elif cls is list or isinstance(item, list):
-            new = _rewrite_list(item, local)
+            if (new := _rewrite_list(item, local)) is item:
+                continue
+        elif isinstance(item, dict):
+            if (new := _element(item, local)) is item:
+                continue
         else:
             continue
-        if new is not item:
-            if changed is None:
-                changed = list(value)
-            changed[i] = new
+        if changed is None:
+            changed = list(value)
+        changed[i] = new
     return value if changed is None else changed
 
 

@@ -28,13 +28,20 @@ def with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
     text = resource.get("text")
     if isinstance(text, dict) and text.get("div"):
         return resource
-    if text is None and "text" not in resource:  # the usual case: the keys up to the anchor, text, then update
-        keys = list(resource)  # keeps the keys it has in their places and adds the others after text, in order
-        anchor = max(map(keys.index, _BEFORE_TEXT.intersection(keys)), default=-1) + 1
-        out = {k: resource[k] for k in keys[:anchor]}
-        out["text"] = narrative(resource)
-        out.update(resource)
-        return out
+    if "text" not in resource:  # the usual case: the keys before text lead (in every resource the mappings make)
+        keys = list(resource)
+        anchor = 0
+        for key in keys:
+            if key not in _BEFORE_TEXT:
+                break
+            anchor += 1
+        if _BEFORE_TEXT.isdisjoint(keys[anchor:]):
+            out = {}
+            for key in keys[:anchor]:
+                out[key] = resource[key]
+            out["text"] = narrative(resource)
+            out.update(resource)  # keeps the keys it has in their places and adds the others after text, in order
+            return out
     keys = [k for k in resource if k != "text"]
     anchor = 0  # after the last of the keys that come before text
     for i, key in enumerate(keys):
@@ -52,13 +59,19 @@ _BEFORE_TEXT = frozenset({"resourceType", "id", "meta", "implicitRules", "langua
 
 def narrative(resource: dict[str, Any]) -> dict[str, str]:
     """The generated Narrative of one resource."""
-    rtype = str(resource.get("resourceType", "Resource"))
-    heading, rows = _BUILDERS.get(rtype, _generic)(resource)
-    shown = [f"{label}{_COLON}{value}" for label, value in rows if value]
-    text = _ROW.join([heading, *shown])
-    if text.count(_ROW) == text.count(_COLON) == len(shown):  # no marker in the text itself
-        # html.escape maps each character on its own, so one call escapes every piece at once
-        head, _, items = escape(text).partition(_ROW)
+    rtype = resource.get("resourceType", "Resource")
+    heading, rows = _BUILDERS.get(rtype if rtype.__class__ is str else str(rtype), _generic)(resource)
+    pieces = [heading]
+    for label, value in rows:
+        if value:
+            pieces.append(f"{label}{_COLON}{value}")
+    text = _ROW.join(pieces)
+    shown = len(pieces) - 1
+    if text.count(_ROW) == shown and text.count(_COLON) == shown:  # no marker in the text itself
+        # html.escape maps each character on its own, so escaping the joined text escapes every piece at once
+        # (its five replacements, written out: no call)
+        head, _, items = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+            '"', "&quot;").replace("'", "&#x27;").partition(_ROW)
         body = f"<p><b>{head}</b></p>" + (f"<ul><li>{items.replace(_ROW, '</li><li>').replace(_COLON, ': ')}</li></ul>"
                                           if shown else "")
     else:
