@@ -108,9 +108,11 @@ def _switches(questionnaire: dict[str, Any], answers: Answers,
     on: list[bool] = []
     for node, parent, gate in qtables.derived(questionnaire, "enablement.gated", _gated):
         enabled = parent < 0 or on[parent]
-        if enabled and gate is not None:
-            results = [_holds(condition, answers) for condition in gate[1]]
-            enabled = any(results) if gate[0] else all(results)
+        if enabled and gate is not None:  # every condition decided (as any() or all() of the list of them)
+            enabled = not gate[0]
+            for condition in gate[1]:
+                if _holds(condition, answers) is gate[0]:
+                    enabled = gate[0]
         on.append(enabled)
         if not enabled:
             on_disabled(node)

@@ -198,7 +198,11 @@ def _answer_map(found: list[tuple[str, int, dict[str, Any]]]) -> dict[str, tuple
     for link, _, answer in found:
         value = _plain(answer)
         if value is not None:
-            values.setdefault(link, []).append(value)
+            kept = values.get(link)
+            if kept is None:
+                values[link] = [value]
+            else:
+                kept.append(value)
     return {k: tuple(v) for k, v in values.items()}
 
 

@@ -112,8 +112,11 @@ def _items(q_items: list[dict[str, Any]], answers: dict[str, tuple[AnswerValue, 
                 rendered.append(answer_to_fhir(item, v, f"answers.{item['linkId']}[{i}]"))
             except MappingError as err:
                 issues.extend(err.issues)
-        out.append({"linkId": item["linkId"], **({"text": item["text"]} if "text" in item else {}),
-                    "answer": rendered})
+        made = {"linkId": item["linkId"]}
+        if "text" in item:
+            made["text"] = item["text"]
+        made["answer"] = rendered
+        out.append(made)
     return out
 
 
@@ -121,9 +124,10 @@ def answers_to_questionnaire_response(
     response: QuestionnaireAnswers, episode: Episode, questionnaire: dict[str, Any]
 ) -> dict[str, Any]:
     known = qtables.tables(questionnaire).items
+    given = response.answer_map()
     issues = [Issue("error", "not-found", f"{link} is not an item of {questionnaire.get('url')}", f"answers.{link}")
-              for link in response.answer_map() if link not in known]
-    enabled, disabled, off = decide(response.answer_map(), questionnaire)
+              for link in given if link not in known]
+    enabled, disabled, off = decide(given, questionnaire)
     answers, score_issues = complete_scores(enabled, questionnaire, off)
     issues += disabled + score_issues
     codings = qtables.derived(questionnaire, "questionnaire.codings", _codings)

@@ -34,17 +34,19 @@ def identifier(*parts: str | int) -> dict[str, str]:
 def resource_id(ident: dict[str, str]) -> str:
     """Deterministic FHIR id for a business identifier (a UUID: never numeric, 36 characters)."""
     name = f"{ident['system']}|{ident['value']}".encode()
-    return _as_uuid(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest(), 0x50)
+    return _as_uuid(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest(), "5")
 
 
-def _as_uuid(digest: bytes, version: int) -> str:
-    """``str(uuid.UUID(bytes=digest[:16], version=...))`` without the UUID object: the version in the high
-    nibble of byte 6, the RFC 4122 variant in the top bits of byte 8 (as ``uuid.uuid5`` does, uuid.py)."""
-    raw = bytearray(digest[:16])
-    raw[6] = (raw[6] & 0x0F) | version
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+#: Hex digit of a UUID's byte 8 high nibble -> the digit with the RFC 4122 variant (top bits 10).
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
+
+
+def _as_uuid(digest: bytes, version: str) -> str:
+    """``str(uuid.UUID(bytes=digest[:16], version=...))`` without the UUID object (as ``uuid.uuid5`` does,
+    uuid.py): in the hex of the first 16 bytes, the version digit replaces the high nibble of byte 6 (digit 12)
+    and the variant's top bits replace those of byte 8 (digit 16)."""
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{version}{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def patient_identifier(patient: PatientRef) -> dict[str, str]:
@@ -75,7 +77,7 @@ def patient_id(patient: PatientRef) -> str:
     """The Patient's FHIR id: HMAC-SHA256(key, ``system|value``), shown as a UUID (36 characters)."""
     known: str | None = patient.__dict__.get("_fhir_id")
     if known is None:  # computed once per PatientRef (``in_context`` makes a new one for each mapping)
-        known = _as_uuid(hmac.digest(patient.id_key, f"{patient.system}|{patient.value}".encode(), "sha256"), 0x40)
+        known = _as_uuid(hmac.digest(patient.id_key, f"{patient.system}|{patient.value}".encode(), "sha256"), "4")
         object.__setattr__(patient, "_fhir_id", known)  # not a field: equality, hash and repr ignore it
     return known
 

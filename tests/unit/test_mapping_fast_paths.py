@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import random
+import uuid
 from collections import OrderedDict
 from typing import Any
 
 import orjson
 import pytest
 
-from mappings import enablement, narrative, qtables, scoring
+from mappings import enablement, narrative, qtables, refs, scoring
 from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, _rewrite, episode_resources
 from mappings.enablement import disabled_links, enabled_answers
 from mappings.errors import MappingError
@@ -197,3 +198,11 @@ def test_item_scores_as_item_score_of_each_item(seed: int) -> None:
         expected = {i: s for i in inputs if answers.get(i) and (s := scoring.item_score(items[i], answers[i][0]))
                     is not None}
         assert scoring._item_scores(intake, inputs, answers) == expected, total
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_uuids_from_digests_as_the_uuid_module(version: int) -> None:
+    rng = random.Random(version)
+    for _ in range(2000):
+        digest = rng.randbytes(rng.choice([16, 20, 32]))
+        assert refs._as_uuid(digest, str(version)) == str(uuid.UUID(bytes=digest[:16], version=version))
