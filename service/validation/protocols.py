@@ -19,7 +19,8 @@ from service.validation.terminology import Terminology
 
 JSON = dict[str, Any]
 #: Issues of already validated complex values, by (element, type, JSON or its digest), each with the stamp
-#: of the walk that last used it: ``[issues, stamp]`` (see ``Walker.item``).
+#: of the walk that last used it: ``[issues, stamp]`` (see ``Walker.item``); also the slice a sliced array's
+#: item matched, by (element, "#slice", JSON): ``[index or -1, stamp]`` (``slicing._slice_of``).
 MemoKey = tuple[int, str, bytes]
 Memo = dict[MemoKey, list[Any]]
 
@@ -51,5 +52,7 @@ class Walk(Protocol):
     env: dict[str, Any]
     full_urls: dict[str, str]
     host: tuple[str, str]
+    #: The walk's stamp in the memo's entries (``memo.keep_recent``).
+    stamp: int
 
     def item(self, value: Any, elem: Elem, code: str, path: str) -> None: ...

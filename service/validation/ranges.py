@@ -27,17 +27,32 @@ _TARGET = re.compile(
 )
 
 
+#: Whether a set of JSON property names has the choice's Quantity as its only JSON name, by (choice, names).
+_ALONE: dict[tuple[str, tuple[str, ...]], bool] = {}
+
+
+def _alone(data: dict[str, Any], choice: str, wanted: str) -> bool:
+    names = tuple(data)
+    found = _ALONE.get((choice, names))
+    if found is None:
+        found = True
+        for key in names:
+            name = key[1:] if key[:1] == "_" else key
+            if key != wanted and name.startswith(choice) and name[len(choice) : len(choice) + 1].isupper():
+                found = False
+        if len(_ALONE) >= 1024:
+            _ALONE.clear()
+        _ALONE[(choice, names)] = found
+    return found
+
+
 def _quantity_value(data: dict[str, Any], choice: str) -> int | float | None:
     """The ``value`` of ``data[choice + "Quantity"]`` when that is the choice's only JSON property and the value is
     a plain JSON number; else None."""
     wanted = choice + "Quantity"
     quantity = data.get(wanted)
-    if type(quantity) is not dict or "_value" in quantity:
+    if type(quantity) is not dict or "_value" in quantity or not _alone(data, choice, wanted):
         return None
-    for key in data:
-        name = key[1:] if key[:1] == "_" else key
-        if key != wanted and name.startswith(choice) and name[len(choice) : len(choice) + 1].isupper():
-            return None
     value = quantity.get("value")
     return value if type(value) is int or type(value) is float else None
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from service.validation.compiler import Elem, Slice
+from service.validation.memo import MEMO_LIMIT, MEMO_RAW_BYTES, keep_recent
 from service.validation.outcome import Issues
 from service.validation.protocols import Walk
 
@@ -68,12 +71,33 @@ def _disc_matches(item: Any, path: tuple[str, ...], expected: tuple[Any, ...] | 
     return False
 
 
+def _slice_of(walker: Walk, item: dict[str, Any], elem: Elem) -> Slice | None:
+    """``match_slice`` remembered in the engine's memo by (element, "#slice", the item's JSON up to
+    ``MEMO_RAW_BYTES``): a pure function of the item's content, stamped and dropped like the memo's other entries."""
+    try:
+        dumped = orjson.dumps(item)
+    except TypeError:
+        return match_slice(item, elem.slices)
+    if len(dumped) > MEMO_RAW_BYTES:
+        return match_slice(item, elem.slices)
+    memo = walker.engine.memo
+    entry = memo.get((id(elem), "#slice", dumped))
+    if entry is None:
+        piece = match_slice(item, elem.slices)
+        if len(memo) >= MEMO_LIMIT:
+            keep_recent(memo)
+        index = -1 if piece is None else elem.slices.index(piece)
+        memo[(id(elem), "#slice", bytes(memoryview(dumped)))] = entry = [index, walker.stamp]
+    entry[1] = walker.stamp
+    return None if entry[0] < 0 else elem.slices[entry[0]]
+
+
 def walk_sliced(walker: Walk, values: list[Any], elem: Elem, code: str, path: str) -> None:
     """Walks the items of a sliced array, each with its slice's element, and counts the slices."""
     counts: dict[str, int] = {}
     issues = walker.issues
     for i, item in enumerate(values):
-        piece = match_slice(item, elem.slices) if isinstance(item, dict) else None
+        piece = _slice_of(walker, item, elem) if isinstance(item, dict) else None
         if piece is None:
             if elem.closed:
                 issues.error("structure", f"{path}[{i}]", f"This item does not match any slice of {elem.name} (closed)")

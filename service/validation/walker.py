@@ -221,14 +221,15 @@ class Walker:
         except TypeError:
             self._item(value, elem, code, path)
             return
-        if len(dumped) > MEMO_MAX_BYTES or (b'"reference"' in dumped and (self.full_urls or b'"#' in dumped)):
-            # a reference's checks read the walk's state only for "#id" (contained) and Bundle fullUrls
+        size = len(dumped)
+        if size > MEMO_MAX_BYTES or (b'"reference"' in dumped and (self.full_urls or b'"#' in dumped)):
             self._item(value, elem, code, path)
             return
-        key = (use[3] or memos.memo_id(elem, self.engine.memo_ids), code, memo_bytes(dumped))
+        raw = dumped if size <= MEMO_RAW_BYTES else memo_bytes(dumped)  # memo_bytes, a call saved on most values
+        key = (use[3] or memos.memo_id(elem, self.engine.memo_ids), code, raw)
         memo = self.engine.memo
         entry = memo.get(key)
-        if len(dumped) > MEMO_RAW_BYTES:
+        if raw is not dumped:
             memos.judge(use, entry is not None)
         if entry is None:
             outer, self.issues = self.issues, Issues()

@@ -69,3 +69,19 @@ def test_values_that_never_repeat_are_walked_without_the_memo_with_the_same_issu
     assert engine.validate(bad) == reference.validate(copy.deepcopy(bad))
     assert any("txt-1" in i["diagnostics"] for i in engine.validate(bad)["issue"])
     assert len(engine.memo) == before  # nothing new remembered for that narrative
+
+
+def test_a_remembered_slice_match_gives_the_issues_a_fresh_match_gives() -> None:
+    """Sliced items (Observation.category, slice 'survey') matched once are looked up in the memo afterwards."""
+    engine = Engine()
+    survey = fixtures.fresh("Observation")["category"][0]
+    other = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "exam"}]}
+    outcomes = []
+    for categories in ([survey], [other], [other, survey], [survey], [other]):
+        resource = fixtures.fresh("Observation")
+        resource["category"] = copy.deepcopy(categories)
+        outcomes.append(engine.validate(resource))
+        assert outcomes[-1] == Engine().validate(copy.deepcopy(resource)), categories
+    assert any(key[1] == "#slice" for key in engine.memo)
+    missing = [i for i in outcomes[1]["issue"] if "Slice category:" in i["diagnostics"]]
+    assert missing and not [i for i in outcomes[3]["issue"] if "Slice category:" in i["diagnostics"]], outcomes
