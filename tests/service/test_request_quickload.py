@@ -77,7 +77,17 @@ def _set(data: Any, path: tuple[Any, ...], value: Any) -> Any:
 _DELETE = object()
 
 
-VALID = [json.loads(EXAMPLE.read_text()), unique_episode(3, seed=20), unique_episode(4, seed=21)]  # ids: random
+def _every_field() -> dict[str, Any]:
+    """The example with the optional fields it leaves out: activity statuses and a response's status."""
+    data: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    data["activity_statuses"] = {"goal-setting": "in-progress", "postcard": "cancelled"}
+    data["responses"][0]["status"] = "amended"
+    data["episode_id"] += "-all"
+    return data
+
+
+VALID = [json.loads(EXAMPLE.read_text()), unique_episode(3, seed=20), unique_episode(4, seed=21),  # ids: random
+         _every_field()]
 
 
 def _valid() -> list[dict[str, Any]]:
