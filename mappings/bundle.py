@@ -82,7 +82,30 @@ def episode_resources(episode: Episode, questionnaires: Questionnaires,
     out += [collect(f"scores[{i}]", score_to_observation, s, episode) for i, s in enumerate(episode.scores)]
     if issues:
         raise MappingError(issues)
-    return [with_narrative(r) for r in out]  # every resource sent carries a generated narrative (dom-6)
+    resources = Resources(with_narrative(r) for r in out)  # every resource sent carries a narrative (dom-6)
+    for resource in resources:
+        if resource["resourceType"] == "QuestionnaireResponse":  # made by answers_to_questionnaire_response
+            resources.opaque[id(resource)] = (resource, _QR_OPAQUE)
+    return resources
+
+
+class Resources(list[dict[str, Any]]):
+    """The resources ``episode_resources`` made, in a list that also knows which of their elements hold no
+    Reference by construction, so ``transaction_bundle`` does not walk them: the items of its
+    QuestionnaireResponses (answers of the types ``answer_to_fhir`` makes: codings and primitives). Each entry
+    holds the resource and the keys not entered (``NO_REFERENCE_INSIDE`` and those), and is used only for that
+    very object: a resource replaced in the list is walked as any other. Rule: the mapped resources are not
+    changed in place (as for the Bundle, which shares their parts). A copy (``list()``, a slice, ``copy``,
+    pickle) is a plain list."""
+
+    __slots__ = ("opaque",)
+
+    def __init__(self, resources: Iterable[dict[str, Any]] = ()) -> None:
+        super().__init__(resources)
+        self.opaque: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
+
+    def __reduce__(self) -> tuple[type[list[dict[str, Any]]], tuple[list[dict[str, Any]]]]:
+        return list, (list(self),)
 
 
 def episode_issues(episode: Episode) -> list[Issue]:
@@ -121,19 +144,25 @@ FLAT_KEYS = NO_REFERENCE_INSIDE | frozenset({
     "valueUnsignedInt", "valueBase64Binary"})
 
 
-def _rewrite(value: dict[str, Any], local: dict[str, str]) -> dict[str, Any]:
+#: The top-level elements of a QuestionnaireResponse the mapping made that the rewrite does not enter.
+_QR_OPAQUE = NO_REFERENCE_INSIDE | {"item"}
+
+
+def _rewrite(value: dict[str, Any], local: dict[str, str], skip: frozenset[str] = NO_REFERENCE_INSIDE
+             ) -> dict[str, Any]:
     """``value`` with in-bundle references replaced: a dict or list on the way to a replaced reference is a
     new one, everything else is shared with ``value`` (not copied: the mapped resources are not changed
     afterwards, and the Bundle is only serialised). Plain dicts and lists are told apart by their class
     first (the JSON of every resource), subclasses by ``isinstance``; a dict of ``FLAT_KEYS`` is not entered,
-    and a plain Reference of one key is rewritten where it is found (``_element``)."""
+    and a plain Reference of one key is rewritten where it is found (``_element``). ``skip``: the keys not
+    entered (a resource's elements that hold no Reference by construction, ``Resources``)."""
     out = None
     for key, item in value.items():
         cls = item.__class__
         if cls is str:  # most values: only a reference's changes
             if key != "reference" or (new := local.get(item, item)) is item:
                 continue
-        elif key in NO_REFERENCE_INSIDE:
+        elif key in skip:
             continue
         elif cls is list or (cls is not dict and isinstance(item, list)):
             if (new := _rewrite_list(item, local)) is item:
@@ -187,12 +216,16 @@ def _rewrite_list(value: list[Any], local: dict[str, str]) -> list[Any]:
 def transaction_bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """A transaction Bundle of conditional entries; in-bundle references become ``urn:uuid`` URLs. Each entry's
     resource is a new dict (without ``id``) that shares the parts holding no in-bundle reference with the
-    given resource (``_rewrite``): neither is changed here."""
+    given resource (``_rewrite``): neither is changed here. Elements of ``episode_resources``' resources that hold
+    no Reference by construction (``Resources``) are not walked."""
+    opaque = resources.opaque if isinstance(resources, Resources) else {}
     resources = list(resources)
     local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources}
     entries = []
     for resource in resources:
-        body = _rewrite(resource, local)
+        known = opaque.get(id(resource))
+        body = _rewrite(resource, local) if known is None or known[0] is not resource \
+            else _rewrite(resource, local, known[1])
         body = dict(body) if body is resource else body  # a new dict either way
         body.pop("id", None)
         rtype, query = resource["resourceType"], conditional_query(resource)

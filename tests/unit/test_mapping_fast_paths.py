@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from mappings import enablement, narrative, qtables, refs, scoring
-from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, _rewrite, episode_resources
+from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, Resources, _rewrite, episode_resources, transaction_bundle
 from mappings.enablement import disabled_links, enabled_answers
 from mappings.errors import MappingError
 from mappings.extraction import extract_observations
@@ -206,3 +206,38 @@ def test_uuids_from_digests_as_the_uuid_module(version: int) -> None:
     for _ in range(2000):
         digest = rng.randbytes(rng.choice([16, 20, 32]))
         assert refs._as_uuid(digest, str(version)) == str(uuid.UUID(bytes=digest[:16], version=version))
+
+
+def _walk_keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value).union(*(_walk_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_walk_keys(v) for v in value))
+    return set()
+
+
+def test_the_bundle_of_mapped_resources_is_the_bundle_of_a_plain_list() -> None:
+    """The QuestionnaireResponse items episode_resources vouches for hold no Reference: not walking them
+    changes nothing."""
+    questionnaires = load_package().questionnaires()
+    for i in range(40):
+        resources = episode_resources(episode_from_json(synthetic_episode(i)), questionnaires)
+        assert isinstance(resources, Resources) and len(resources.opaque) == sum(
+            r["resourceType"] == "QuestionnaireResponse" for r in resources) > 0
+        for resource in resources:
+            if resource["resourceType"] == "QuestionnaireResponse":
+                assert "reference" not in _walk_keys(resource["item"])
+        assert orjson.dumps(transaction_bundle(resources)) == orjson.dumps(transaction_bundle(list(resources)))
+
+
+def test_a_resource_replaced_in_the_list_is_walked() -> None:
+    resources = episode_resources(episode_from_json(synthetic_episode(1)), load_package().questionnaires())
+    i, qr = next((i, r) for i, r in enumerate(resources) if r["resourceType"] == "QuestionnaireResponse")
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    changed = copy.deepcopy(qr)
+    changed["item"].append({"linkId": "x", "answer": [{"valueReference": {"reference": f"Patient/{patient['id']}"}}]})
+    resources[i] = changed
+    entry = transaction_bundle(resources)["entry"][i]["resource"]
+    assert entry["item"][-1]["answer"][0]["valueReference"] == {"reference": f"urn:uuid:{patient['id']}"}
+    assert type(copy.deepcopy(resources)) is list and type(copy.copy(resources)) is list
+    assert type(resources[:]) is list and copy.deepcopy(resources) == resources
