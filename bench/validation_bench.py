@@ -18,18 +18,12 @@ validated once: the cold case) and prints the CPU time per resource and what the
 afterwards (tracemalloc, after a collection), at each tenth of the way; the caches' sizes at the end.
 ``--cold N`` does the same without tracemalloc (CPU time only; the workload profiled in
 bench/profiles/validation.md); ``--fold RAW`` prints a py-spy raw profile of it as shares per function.
-
-``--episodes N`` validates what ``POST /api/v1/episodes`` validates: N distinct synthetic episodes (unique
-patient and episode ids), each mapped with ``mappings.bundle.episode_resources`` and each of its ~35 resources
-validated once by the process-wide engine (as ``service.episodes.checks.mapped`` does); prints the CPU ms per
-episode (median of 5 passes over fresh episodes, after a warm-up pass and the gunicorn worker's garbage collector
-tuning, ``service.commands.serve.tune_gc``; ``--no-freeze``: without it).
+``--episodes N``, ``--episode-work N [--map-only]``: mapped episodes as the API validates them (validation_episodes.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import copy
 import random
 import statistics
@@ -42,6 +36,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # bench/: common, paths, validation_episodes
 
 from service.validation import Engine, has_errors
 from tests.validation import fixtures
@@ -201,7 +196,6 @@ def measure_memory(count: int, trace: bool = True) -> None:
     import gc
     import tracemalloc
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from common import RESOURCES_PER_EPISODE
     from paths import _mapped
 
@@ -238,70 +232,6 @@ def measure_memory(count: int, trace: bool = True) -> None:
     )
 
 
-def measure_episodes(count: int, passes: int = 5, freeze: bool = True) -> None:
-    """CPU ms of validation per mapped episode, as the API's ingest validates it (distinct episodes)."""
-    import uuid
-
-    from mappings.bundle import episode_resources
-    from mappings.payload import episode_from_json
-    from service.ig import load_package
-    from service.synthetic import synthetic_episode
-    from service.validation import validate
-
-    questionnaires = load_package().questionnaires()
-
-    def episodes(offset: int) -> list[list[JSON]]:
-        out = []
-        for i in range(offset, offset + count):
-            payload = synthetic_episode(i)
-            run = uuid.uuid4().hex[:10]
-            payload["patient"]["value"] = f"{payload['patient']['value']}-{run}"
-            payload["episode_id"] = f"{payload['episode_id']}-{run}"
-            out.append(episode_resources(episode_from_json(payload), questionnaires))
-        return out
-
-    for resources in episodes(10_000):  # compiles every tree the episodes need (not counted)
-        for r in resources:
-            assert not has_errors(validate(r)), validate(r)
-    if freeze:  # what each gunicorn worker does once its app is loaded (older trees: freeze only)
-        try:
-            from service.commands.serve import tune_gc
-        except ImportError:
-            import gc
-
-            gc.collect()
-            gc.freeze()
-        else:
-            tune_gc()
-    per_episode, sizes = [], []
-    for n in range(passes):
-        work = episodes(n * count)
-        sizes += [len(e) for e in work]
-        start = time.process_time()
-        for resources in work:
-            for r in resources:
-                validate(r)
-        per_episode.append((time.process_time() - start) / count * 1000)
-    shown = ", ".join(f"{x:.2f}" for x in per_episode)
-    print(f"{count} episodes x {passes} passes, {statistics.mean(sizes):.1f} resources per episode: "
-          f"validation {statistics.median(per_episode):.2f} ms CPU per episode (median; passes: {shown})")
-
-
-def fold(raw: str, top: int = 40) -> None:
-    """Shares of py-spy samples under ``Engine.validate``: inclusive (anywhere on the stack) and own."""
-    total, inclusive, own = 0, collections.Counter[str](), collections.Counter[str]()
-    for line in Path(raw).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f.split(" (")[0] for f in stack.split(";")]
-        if "Engine.validate" in frames:
-            total += int(count)
-            inclusive.update({name: int(count) for name in set(frames)})
-            own[frames[-1]] += int(count)
-    for title, shares in (("inclusive", inclusive), ("own", own)):
-        print(f"{title} ({total:,} samples under Engine.validate):")
-        print("\n".join(f"{100 * n / total:6.1f}% {name}" for name, n in shares.most_common(top)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 7")
@@ -310,14 +240,23 @@ def main() -> int:
     parser.add_argument("--cold", type=int, metavar="N", help="the same without tracemalloc")
     parser.add_argument("--episodes", type=int, metavar="N", help="validate N mapped episodes as the API does")
     parser.add_argument("--no-freeze", action="store_true", help="--episodes without the worker's gc tuning")
+    parser.add_argument("--episode-work", type=int, metavar="N", help="map N episodes and validate them (valgrind)")
+    parser.add_argument("--map-only", action="store_true", help="--episode-work without the validation")
     parser.add_argument("--fold", metavar="RAW", help="print a py-spy raw profile as shares per function")
     args = parser.parse_args()
     if args.fold:
+        from validation_episodes import fold
+
         fold(args.fold)
         return 0
     ensure_definitions()
-    if args.episodes:
-        measure_episodes(args.episodes, freeze=not args.no_freeze)
+    if args.episodes or args.episode_work:
+        from validation_episodes import episode_work, measure_episodes
+
+        if args.episodes:
+            measure_episodes(args.episodes, freeze=not args.no_freeze)
+        else:
+            episode_work(args.episode_work, not args.map_only)
         return 0
     if args.memory or args.cold:
         measure_memory(args.memory or args.cold, trace=bool(args.memory))

@@ -20,7 +20,6 @@ from service.validation.slicing import check_cardinality, pattern_matches, walk_
 from service.validation.typerules import check_after, check_canonical
 
 RESOURCE_CODES = frozenset({"Resource", "DomainResource"})
-NO_MEMO = RESOURCE_CODES
 __all__ = ["MEMO_LIMIT", "MEMO_RAW_BYTES", "Walker"]
 
 
@@ -212,7 +211,7 @@ class Walker:
         """Validates one value; complex values are memoised by their JSON unless they hold a reference that
         the walk's state resolves (``#id``, or any reference inside a Bundle)."""
         use = elem.memo_use
-        if use[2] > 0 or type(value) is not dict or code in NO_MEMO:
+        if use[2] > 0 or type(value) is not dict or code in RESOURCE_CODES:
             use[2] -= use[2] > 0  # this element's values rarely repeat (memo.judge): a while without the memo
             self._item(value, elem, code, path)
             return
@@ -222,7 +221,8 @@ class Walker:
             self._item(value, elem, code, path)
             return
         size = len(dumped)
-        if size > MEMO_MAX_BYTES or (b'"reference"' in dumped and (self.full_urls or b'"#' in dumped)):
+        local = self.full_urls or b"#" in dumped  # one byte first (memchr): '"reference"' costs as much as dumps
+        if size > MEMO_MAX_BYTES or (local and b'"reference"' in dumped and (self.full_urls or b'"#' in dumped)):
             self._item(value, elem, code, path)
             return
         raw = dumped if size <= MEMO_RAW_BYTES else memo_bytes(dumped)  # memo_bytes, a call saved on most values
