@@ -228,8 +228,13 @@ def _answers(items: Any) -> list[Row]:
         if not isinstance(item, dict):
             continue
         label = str(item.get("text") or item.get("linkId") or "")
-        answers = [a for a in item.get("answer", []) if isinstance(a, dict)]
-        shown = value_x(answers[0]) if len(answers) == 1 else ", ".join([value_x(a) for a in answers])
+        given = item.get("answer")
+        if given.__class__ is list and len(given) == 1 and given[0].__class__ is dict:  # most items: one answer
+            answers = given
+            shown = _answer_text(given[0])
+        else:
+            answers = [a for a in item.get("answer", []) if isinstance(a, dict)]
+            shown = value_x(answers[0]) if len(answers) == 1 else ", ".join([value_x(a) for a in answers])
         rows.append((label, shown))  # a group (no answer) is left out
         if "item" in item:
             rows += _answers(item["item"])
@@ -237,6 +242,22 @@ def _answers(items: Any) -> list[Row]:
             if "item" in a:
                 rows += _answers(a["item"])
     return rows
+
+
+#: value[x] of an answer whose text is the value itself (``value_x`` of a primitive).
+_PRIMITIVE_ANSWERS = frozenset({"valueBoolean", "valueDecimal", "valueInteger", "valueDate", "valueDateTime",
+                                "valueTime", "valueString", "valueUri"})
+
+
+def _answer_text(answer: dict[str, Any]) -> str:
+    """``value_x(answer)``, an answer of one coding or one primitive value without looking for its key."""
+    if len(answer) == 1:
+        for key, value in answer.items():
+            if key == "valueCoding":
+                return concept(value)
+            if key in _PRIMITIVE_ANSWERS and value.__class__ in (str, int, float, bool):
+                return str(value).lower() if value.__class__ is bool else str(value)
+    return value_x(answer)
 
 
 def _questionnaire_response(r: dict[str, Any]) -> Built:

@@ -241,3 +241,22 @@ def test_a_resource_replaced_in_the_list_is_walked() -> None:
     assert entry["item"][-1]["answer"][0]["valueReference"] == {"reference": f"urn:uuid:{patient['id']}"}
     assert type(copy.deepcopy(resources)) is list and type(copy.copy(resources)) is list
     assert type(resources[:]) is list and copy.deepcopy(resources) == resources
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_answer_texts_as_value_x(seed: int) -> None:
+    rng = random.Random(seed)
+    keys = ["valueCoding", "valueInteger", "valueBoolean", "valueString", "valueDecimal", "valueDate", "valueQuantity",
+            "valueReference", "valueAttachment", "item", "extension", "valueUri"]
+    values: list[Any] = [1, 0, 2.5, True, False, "a&b", "", None, Text("t"), {"code": "c"}, {"display": "d"},
+                         {"text": "t", "code": "c"}, {"value": 3, "unit": "min"}, [1], {"display": "who"}]
+    for _ in range(200):
+        answer = {k: rng.choice(values) for k in rng.sample(keys, rng.randrange(1, 3))}
+        assert _outcome(narrative._answer_text, answer) == _outcome(narrative.value_x, answer), answer
+
+
+def _outcome(function: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return "value", function(*args)
+    except Exception as err:  # the same failure either way
+        return "raised", type(err)
