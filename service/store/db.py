@@ -23,7 +23,7 @@ import queue
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, create_engine, event, exc
+from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("etmi.store")
@@ -103,6 +103,36 @@ def table(model: Any) -> Table:
     """A mapped class's table, for Core statements on a session's connection (``session.connection().execute``):
     no ORM unit of work or bulk bookkeeping, which cost more than the statements on the write path."""
     return cast(Table, model.__table__)
+
+
+#: (table, columns) -> the INSERT's SQL, its columns in parameter order and their bind processors (SQLite)
+_INSERT_PLANS: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...], list[Any]]] = {}
+
+
+def insert_rows(conn: Connection, target: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``conn.execute(insert(target), rows)`` (all rows with the keys of the first). On SQLite, inside the write
+    lock, without SQLAlchemy's per-row parameter handling: each value goes through its column type's own bind
+    processor (the stored values are the same) and the rows to the driver's ``executemany`` as tuples."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(target), rows)
+        return
+    keys = tuple(rows[0])
+    plan = _INSERT_PLANS.get((target.name, keys))
+    if plan is None:
+        compiled = insert(target).compile(dialect=conn.dialect, column_keys=list(keys))
+        order = tuple(compiled.positiontup or ())
+        if sorted(order) != sorted(keys):  # a column default SQLAlchemy fills in: its own path
+            conn.execute(insert(target), rows)
+            return
+        types = [target.c[key].type.dialect_impl(conn.dialect) for key in order]
+        plan = _INSERT_PLANS.setdefault((target.name, keys), (str(compiled), order, [
+            kind.bind_processor(conn.dialect) for kind in types]))
+    sql, order, processors = plan
+    pairs = list(zip(order, processors, strict=True))
+    conn.exec_driver_sql(sql, [tuple(process(row[key]) if process else row[key] for key, process in pairs)
+                               for row in rows])
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

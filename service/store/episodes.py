@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.episodes.ports import EpisodeRecord, PatientRecord, PreparedResources, StoredReply, WriteCollision
 from service.security.audit_event import AuditRecord
 from service.store.audit import audit_rows, record
-from service.store.db import table, transaction
+from service.store.db import insert_rows, table, transaction
 from service.store.models import AuditRow, DomainRecord, IdempotencyRow, PatientRow
 from service.store.outbox import enqueue_ids
 from service.store.prepared import PreparedBatch, prepare
@@ -48,7 +48,6 @@ _ADD_PATIENT = {name: dialect.insert(table(PatientRow)).on_conflict_do_nothing(i
                 for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_EPISODE = insert(table(DomainRecord))
 _UPDATE_EPISODE = update(table(DomainRecord)).where(table(DomainRecord).c.id == bindparam("pk"))
-_INSERT_AUDIT = insert(table(AuditRow))
 _INSERT_REPLY = insert(table(IdempotencyRow))
 
 
@@ -97,7 +96,7 @@ class SqlUnit:
                            operation="transaction", resource=bundle, targets=targets, now=now)
 
     def audit(self, records: Sequence[AuditRecord]) -> None:
-        self.session.connection().execute(_INSERT_AUDIT, audit_rows(records))
+        insert_rows(self.session.connection(), table(AuditRow), audit_rows(records))
 
     def keep_reply(self, key: str, reply: StoredReply, now: datetime) -> None:
         self.session.connection().execute(_INSERT_REPLY, {

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.store.db import table
+from service.store.db import insert_rows, table
 from service.store.index import instant_string
 from service.store.models import FhirResourceRow, SearchToken
 from service.store.prepared import PreparedBatch, content_hash, prepare
@@ -58,15 +58,11 @@ def save_resources(session: Session, batch: list[dict[str, Any]] | PreparedBatch
                      [current[(s.resource_type, s.resource_id)][2] for s in saved if s.changed and s.version_id > 1])
     conn = session.connection()  # Core inserts on the connection: one executemany per table (the ORM's bulk path
     # splits the rows by which columns are None, and its bookkeeping cost more than the rest of the write)
-    if rows_out:
-        conn.execute(_INSERT_RESOURCES, rows_out)
-    if tokens_out:
-        conn.execute(_INSERT_TOKENS, tokens_out)
+    insert_rows(conn, table(FhirResourceRow), rows_out)
+    insert_rows(conn, table(SearchToken), tokens_out)
     return saved
 
 
-_INSERT_RESOURCES = insert(table(FhirResourceRow))
-_INSERT_TOKENS = insert(table(SearchToken))
 #: built once (the statement objects are the compiled-cache key): types and ids bound as expanding lists
 _CURRENT = select(FhirResourceRow.resource_type, FhirResourceRow.resource_id, FhirResourceRow.version_id,
                   FhirResourceRow.resource_hash, FhirResourceRow.pk, FhirResourceRow.current).where(
