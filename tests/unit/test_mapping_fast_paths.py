@@ -12,6 +12,7 @@ import copy
 import random
 import uuid
 from collections import OrderedDict
+from html import escape
 from typing import Any
 
 import orjson
@@ -260,3 +261,11 @@ def _outcome(function: Any, *args: Any) -> tuple[str, Any]:
         return "value", function(*args)
     except Exception as err:  # the same failure either way
         return "raised", type(err)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_escape_as_html_escape(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(500):
+        text = "".join(rng.choice("ab&<>\"' \x01é") for _ in range(rng.randrange(12)))
+        assert narrative._escape(text) == escape(text)
