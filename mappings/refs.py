@@ -28,13 +28,27 @@ _NAMESPACE_BYTES = _NAMESPACE.bytes
 
 def identifier(*parts: str | int) -> dict[str, str]:
     """The business identifier of an ETMI resource, e.g. ``identifier("EP-1", "goal", "G1")``."""
-    return {"system": canonical.SID_RESOURCE, "value": "/".join(map(str, parts))}
+    try:
+        value = "/".join(parts)  # type: ignore[arg-type]  # strings (most parts): joined as they are
+    except TypeError:  # a number among them
+        value = "/".join(map(str, parts))
+    return {"system": canonical.SID_RESOURCE, "value": value}
+
+
+_IDS: dict[str, str] = {}  # "system|value" -> its id, for the last few thousand identifiers (pure: a cache)
 
 
 def resource_id(ident: dict[str, str]) -> str:
-    """Deterministic FHIR id for a business identifier (a UUID: never numeric, 36 characters)."""
-    name = f"{ident['system']}|{ident['value']}".encode()
-    return _as_uuid(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest(), "5")
+    """Deterministic FHIR id for a business identifier (a UUID: never numeric, 36 characters). An episode's
+    resources refer to its CarePlan and Condition many times: each id is computed once and kept."""
+    name = f"{ident['system']}|{ident['value']}"
+    known = _IDS.get(name)
+    if known is None:
+        known = _as_uuid(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest(), "5")
+        if len(_IDS) >= 4096:
+            _IDS.clear()
+        _IDS[name] = known
+    return known
 
 
 #: Hex digit of a UUID's byte 8 high nibble -> the digit with the RFC 4122 variant (top bits 10).

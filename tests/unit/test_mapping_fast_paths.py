@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
+from mappings import canonical as c
 from mappings import enablement, narrative, qtables, refs, scoring
 from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, Resources, _rewrite, episode_resources, transaction_bundle
 from mappings.enablement import disabled_links, enabled_answers
@@ -269,3 +270,13 @@ def test_escape_as_html_escape(seed: int) -> None:
     for _ in range(500):
         text = "".join(rng.choice("ab&<>\"' \x01é") for _ in range(rng.randrange(12)))
         assert narrative._escape(text) == escape(text)
+
+
+def test_ids_kept_and_cleared_are_the_uuid_modules() -> None:
+    """Ids are kept for the last 4,096 identifiers: past that the table starts again, with the same ids."""
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, c.BASE)
+    for round_ in range(2):
+        for i in range(5000):
+            ident = refs.identifier("EP-9", "goal", i, Text("x"))
+            assert ident["value"] == f"EP-9/goal/{i}/x" and len(refs._IDS) <= 4096
+            assert refs.resource_id(ident) == str(uuid.uuid5(namespace, f"{ident['system']}|{ident['value']}")), round_
