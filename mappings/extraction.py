@@ -196,7 +196,10 @@ def _plain(answer: dict[str, Any]) -> AnswerValue | None:
 def _answer_map(found: list[tuple[str, int, dict[str, Any]]]) -> dict[str, tuple[AnswerValue, ...]]:
     values: dict[str, list[AnswerValue]] = {}
     for link, _, answer in found:
-        value = _plain(answer)
+        if len(answer) == 1 and "valueCoding" in answer and answer["valueCoding"].__class__ is dict:
+            value: AnswerValue | None = str(answer["valueCoding"].get("code"))  # most answers: _plain's first case
+        else:
+            value = _plain(answer)
         if value is not None:
             kept = values.get(link)
             if kept is None:

@@ -29,18 +29,20 @@ def with_narrative(resource: dict[str, Any]) -> dict[str, Any]:
     if isinstance(text, dict) and text.get("div"):
         return resource
     if "text" not in resource:  # the usual case: the keys before text lead (in every resource the mappings make)
-        keys = list(resource)
-        anchor = 0
-        for key in keys:
-            if key not in _BEFORE_TEXT:
+        out: dict[str, Any] = {}
+        placed = False
+        for key, value in resource.items():
+            if not placed:
+                if key in _BEFORE_TEXT:
+                    out[key] = value
+                    continue
+                out["text"] = None  # its place; the narrative is made from ``resource`` below
+                placed = True
+            elif key in _BEFORE_TEXT:  # one after other keys: placed by the general case below
                 break
-            anchor += 1
-        if _BEFORE_TEXT.isdisjoint(keys[anchor:]):
-            out = {}
-            for key in keys[:anchor]:
-                out[key] = resource[key]
+            out[key] = value
+        else:
             out["text"] = narrative(resource)
-            out.update(resource)  # keeps the keys it has in their places and adds the others after text, in order
             return out
     keys = [k for k in resource if k != "text"]
     anchor = 0  # after the last of the keys that come before text
@@ -122,7 +124,8 @@ def quantity(value: Any) -> str:
     if not isinstance(value, dict) or "value" not in value:
         return ""
     unit = value.get("unit") or value.get("code") or ""
-    return f"{_number(value['value'])} {unit}".strip()
+    number = value["value"]  # an int or a float formats as str() gives it, without the call
+    return f"{number if number.__class__ in (int, float) else _number(number)} {unit}".strip()
 
 
 def _number(value: Any) -> str:

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from mappings import canonical as c
-from mappings import enablement, narrative, qtables, refs, scoring
+from mappings import enablement, extraction, narrative, qtables, refs, scoring
 from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, Resources, _rewrite, episode_resources, transaction_bundle
 from mappings.enablement import disabled_links, enabled_answers
 from mappings.errors import MappingError
@@ -280,3 +280,14 @@ def test_ids_kept_and_cleared_are_the_uuid_modules() -> None:
             ident = refs.identifier("EP-9", "goal", i, Text("x"))
             assert ident["value"] == f"EP-9/goal/{i}/x" and len(refs._IDS) <= 4096
             assert refs.resource_id(ident) == str(uuid.uuid5(namespace, f"{ident['system']}|{ident['value']}")), round_
+
+
+def test_quantities_and_answer_maps_as_before() -> None:
+    """A Quantity's number formats as _number gave it; a one-coding answer maps as _plain gives it."""
+    for number in (0, 3, -2, 2.5, 1e21, 1.0, True, False, "7", None, Text("8")):
+        quantity = {"value": number, "unit": "min"}
+        assert narrative.quantity(quantity) == f"{narrative._number(number)} min".strip()
+    answers: list[dict[str, Any]] = [{"valueCoding": {"code": "a"}}, {"valueCoding": {"code": 3}}, {"valueCoding": {}},
+                                     {"valueCoding": {"code": "a"}, "item": []}, {"valueInteger": 2}]
+    for answer in answers:
+        assert extraction._answer_map([("q", 0, answer)]) == {"q": (extraction._plain(answer),)}
