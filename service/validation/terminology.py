@@ -96,26 +96,24 @@ class Terminology:
             return
         if code in ("code", "string", "uri"):
             ok = isinstance(value, str) and expansion.has_code(value)
-            shown = repr(value)
-        elif code == "Coding":
+        elif code in ("Coding", "Quantity"):
             if "code" not in value:
                 return
             ok = expansion.has_coding(value.get("system"), value.get("code"))
-            shown = f"{value.get('system')}#{value.get('code')}"
         elif code == "CodeableConcept":
             codings = [c for c in as_list(value.get("coding")) if isinstance(c, dict)]
             if not codings and strength == "extensible":
                 return
             ok = any(expansion.has_coding(c.get("system"), c.get("code")) for c in codings)
-            shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings) or "no coding"
-        elif code == "Quantity":
-            if "code" not in value:
-                return
-            ok = expansion.has_coding(value.get("system"), value.get("code"))
-            shown = f"{value.get('system')}#{value.get('code')}"
         else:
             return
-        if not ok:
+        if not ok:  # what is shown is built only for an issue
+            if code == "CodeableConcept":
+                shown = ", ".join(f"{c.get('system')}#{c.get('code')}" for c in codings) or "no coding"
+            elif code in ("Coding", "Quantity"):
+                shown = f"{value.get('system')}#{value.get('code')}"
+            else:
+                shown = repr(value)
             message = f"The value {shown} is not in the value set {url} ({strength} binding)"
             # a Quantity's unit outside a required binding on a many-typed choice is a warning, as in the
             # HL7 validator (R4's vital-signs component.value[x] binds all its types to UCUM vital units)
