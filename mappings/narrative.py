@@ -181,10 +181,6 @@ def _identifiers(resource: dict[str, Any]) -> str:
     return ", ".join(str(i.get("value")) for i in idents if isinstance(i, dict) and i.get("value"))
 
 
-def _extensions(resource: dict[str, Any], url: str) -> list[Any]:
-    return [e for e in resource.get("extension", []) if isinstance(e, dict) and e.get("url") == url]
-
-
 # -- resource types ----------------------------------------------------------------------------------
 Built = tuple[str, list[Row]]
 
@@ -223,12 +219,18 @@ def _careplan(r: dict[str, Any]) -> Built:
 
 
 def _procedure(r: dict[str, Any]) -> Built:
-    number = next((e.get("valuePositiveInt") for e in _extensions(r, c.ETMI_EXT_SESSION_NUMBER)), None)
-    components = "; ".join(concept(e.get("valueCodeableConcept")) for e in _extensions(r, c.ETMI_EXT_SESSION_COMPONENT))
+    number, numbered, components = None, False, []  # the first session number; every component, in order
+    for e in r.get("extension", []):
+        if isinstance(e, dict):
+            url = e.get("url")
+            if url == c.ETMI_EXT_SESSION_NUMBER and not numbered:
+                number, numbered = e.get("valuePositiveInt"), True
+            elif url == c.ETMI_EXT_SESSION_COMPONENT:
+                components.append(concept(e.get("valueCodeableConcept")))
     heading = concept(r.get("code")) or "Procedure"
     return heading, [("Session", "" if number is None else str(number)), ("Status", str(r.get("status") or "")),
                      ("Performed", value_x(r, "performed")), ("Category", concept(r.get("category"))),
-                     ("Components", components)]
+                     ("Components", "; ".join(components))]
 
 
 def _observation(r: dict[str, Any]) -> Built:

@@ -291,3 +291,26 @@ def test_quantities_and_answer_maps_as_before() -> None:
                                      {"valueCoding": {"code": "a"}, "item": []}, {"valueInteger": 2}]
     for answer in answers:
         assert extraction._answer_map([("q", 0, answer)]) == {"q": (extraction._plain(answer),)}
+
+
+def plain_procedure_rows(r: dict[str, Any]) -> tuple[str, str]:
+    """Session number and components as _procedure read them before (one filtered list per extension URL)."""
+    def extensions(url: str) -> list[Any]:
+        return [e for e in r.get("extension", []) if isinstance(e, dict) and e.get("url") == url]
+    number = next((e.get("valuePositiveInt") for e in extensions(c.ETMI_EXT_SESSION_NUMBER)), None)
+    components = "; ".join(narrative.concept(e.get("valueCodeableConcept"))
+                           for e in extensions(c.ETMI_EXT_SESSION_COMPONENT))
+    return "" if number is None else str(number), components
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_procedure_rows_as_before(seed: int) -> None:
+    rng = random.Random(seed)
+    choices: list[Any] = [{"url": c.ETMI_EXT_SESSION_NUMBER, "valuePositiveInt": 2},
+                          {"url": c.ETMI_EXT_SESSION_NUMBER, "valuePositiveInt": 3}, {"url": c.ETMI_EXT_SESSION_NUMBER},
+                          {"url": c.ETMI_EXT_SESSION_COMPONENT, "valueCodeableConcept": {"text": "walk"}},
+                          {"url": c.ETMI_EXT_SESSION_COMPONENT, "valueCodeableConcept": {"coding": [{"code": "x"}]}},
+                          {"url": c.ETMI_EXT_SESSION_COMPONENT}, {"url": "other", "valuePositiveInt": 9}, "junk"]
+    resource = {"resourceType": "Procedure", "extension": [rng.choice(choices) for _ in range(rng.randrange(6))]}
+    rows = dict(narrative._procedure(resource)[1])
+    assert (rows["Session"], rows["Components"]) == plain_procedure_rows(resource)
