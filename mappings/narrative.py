@@ -132,10 +132,11 @@ def _number(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def value_x(element: dict[str, Any], prefix: str = "value") -> str:
-    """The text of a choice element ``value[x]`` (Quantity, CodeableConcept, Coding, Range, primitives)."""
+def value_x(element: dict[str, Any], prefix: str = "value", keys: tuple[str, ...] | None = None) -> str:
+    """The text of a choice element ``value[x]`` (Quantity, CodeableConcept, Coding, Range, primitives);
+    ``keys``: ``_choice_keys(prefix, element)`` when the caller has them."""
     start = len(prefix)
-    for key in _choice_keys(prefix, element):
+    for key in _choice_keys(prefix, element) if keys is None else keys:
         value, kind = element[key], key[start:]
         if kind == "Quantity":
             return quantity(value)
@@ -166,6 +167,21 @@ def _choice_keys(prefix: str, element: dict[str, Any]) -> tuple[str, ...]:
         if len(_CHOICE_KEYS) >= 4096:
             _CHOICE_KEYS.clear()
         _CHOICE_KEYS[shape] = keys
+    return keys
+
+
+_OBSERVATION_KEYS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _observation_keys(r: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``_choice_keys`` of an Observation for value[x] and effective[x], found once per set of keys."""
+    shape = tuple(r)
+    keys = _OBSERVATION_KEYS.get(shape)
+    if keys is None:
+        keys = (_choice_keys("value", r), _choice_keys("effective", r))
+        if len(_OBSERVATION_KEYS) >= 4096:
+            _OBSERVATION_KEYS.clear()
+        _OBSERVATION_KEYS[shape] = keys
     return keys
 
 
@@ -234,8 +250,10 @@ def _procedure(r: dict[str, Any]) -> Built:
 
 
 def _observation(r: dict[str, Any]) -> Built:
-    rows: list[Row] = [("Value", value_x(r)), ("Status", str(r.get("status") or "")),
-                       ("Effective", value_x(r, "effective")), ("Interpretation", concepts(r.get("interpretation")))]
+    values, effective = _observation_keys(r)
+    rows: list[Row] = [("Value", value_x(r, "value", values)), ("Status", str(r.get("status") or "")),
+                       ("Effective", value_x(r, "effective", effective)),
+                       ("Interpretation", concepts(r.get("interpretation")))]
     rows += [(concept(comp.get("code")) or "Component", value_x(comp)) for comp in r.get("component", [])
              if isinstance(comp, dict)]
     return concept(r.get("code")) or "Observation", rows

@@ -314,3 +314,16 @@ def test_procedure_rows_as_before(seed: int) -> None:
     resource = {"resourceType": "Procedure", "extension": [rng.choice(choices) for _ in range(rng.randrange(6))]}
     rows = dict(narrative._procedure(resource)[1])
     assert (rows["Session"], rows["Components"]) == plain_procedure_rows(resource)
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_observation_rows_as_value_x(seed: int) -> None:
+    """The value[x] and effective[x] keys found once per set of keys read as value_x finds them."""
+    rng = random.Random(seed)
+    keys = ["valueQuantity", "valueString", "valueCodeableConcept", "effectiveDateTime", "effectivePeriod", "status",
+            "value", "effective", "valuex", "code", "issued"]
+    values: list[Any] = ["s", 3, True, {"value": 2, "unit": "d"}, {"text": "t"}, {"start": "2026", "end": "2027"}]
+    for _ in range(40):
+        r = {"resourceType": "Observation", **{k: rng.choice(values) for k in rng.sample(keys, rng.randrange(6))}}
+        rows = dict(narrative._observation(r)[1])
+        assert (rows["Value"], rows["Effective"]) == (narrative.value_x(r), narrative.value_x(r, "effective"))
