@@ -28,6 +28,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 import orjson
 from alembic import command
@@ -189,7 +190,8 @@ class _WriterQueue:
     def _checkpoint(self) -> None:
         """On the checkpoint thread: a PASSIVE checkpoint on a connection of its own."""
         try:
-            connection = sqlite3.connect(self._database, timeout=1, isolation_level=None)
+            connection = sqlite3.connect(f"file:{quote(self._database)}?mode=rw", timeout=1, isolation_level=None,
+                                         uri=True)  # never creates a file: a database removed since is skipped
             try:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:

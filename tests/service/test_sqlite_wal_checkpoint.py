@@ -146,3 +146,12 @@ def test_under_concurrent_writers_the_backstop_bounds_the_wal(tmp_path: Path, mo
         assert os.path.getsize(f"{database}-wal") <= 32 + bound * FRAME, during
     finally:
         store.close()
+
+
+def test_a_checkpoint_for_a_removed_database_creates_no_file(tmp_path: Path) -> None:
+    writers = db._WriterQueue(str(tmp_path / "gone.db"))
+    for _ in range(getattr(db, "CHECKPOINT_EVERY", 8)):  # as many writes as ask for a checkpoint
+        writers.__enter__()
+        writers.__exit__(None, None, None)
+    writers.settle()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gone.db.writelock"]
