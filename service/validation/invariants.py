@@ -44,8 +44,9 @@ _CACHE_LIMIT = 4096
 _RAW_KEY_BYTES = 128
 
 
-def _compact(dumped: bytes) -> bytes:
-    return bytes(memoryview(key_bytes(dumped, _RAW_KEY_BYTES)))  # an exact-size copy, not orjson's buffer
+def _compact(raw: bytes) -> bytes:
+    """A key's bytes as stored: an exact-size copy (orjson's bytes hold its whole buffer)."""
+    return bytes(memoryview(raw))
 
 
 #: Expressions fhirpathpy failed to evaluate (counted as passing; reported by the bench/tests).
@@ -141,18 +142,18 @@ class Part:
         try:
             if self.members is not None:
                 projected = {k: data[k] for k in self._selected(data)} if isinstance(data, dict) else data
-                key: Any = (base, _compact(orjson.dumps(projected)) if projected else b"")
+                key: Any = (base, key_bytes(orjson.dumps(projected), _RAW_KEY_BYTES) if projected else b"")
                 if not projected:
                     data = {}
             else:
-                key = (base, _compact(orjson.dumps(data)))
+                key = (base, key_bytes(orjson.dumps(data), _RAW_KEY_BYTES))
         except TypeError:
             return self._run(data, base, env)
-        found = self.cache.get(key, _MISSING)
+        found = self.cache.get(key, _MISSING)  # looked up with orjson's bytes as they are, copied when stored
         if found is _MISSING:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
-            found = self.cache[key] = self._run(data, base, env)
+            found = self.cache[(base, _compact(key[1]))] = self._run(data, base, env)
             INVARIANTS.spend(len(key[1]))
         return found  # type: ignore[return-value]
 
@@ -260,15 +261,15 @@ class ConstraintGroup:
             return [c for c in self.pure if not c.holds(data, base, env)]
         selected = selected_keys(data, self.members, self.key_memo)
         try:
-            key = (base, _compact(orjson.dumps({k: data[k] for k in selected})))
+            raw = key_bytes(orjson.dumps({k: data[k] for k in selected}), _RAW_KEY_BYTES)
         except TypeError:
             return [c for c in self.pure if not c.holds(data, base, env)]
-        found = self.cache.get(key)
+        found = self.cache.get((base, raw))  # looked up with orjson's bytes as they are, copied when stored
         if found is None:
             if len(self.cache) >= _CACHE_LIMIT:
                 self.cache.clear()
-            found = self.cache[key] = tuple(c for c in self.pure if not c.holds(data, base, env))
-            INVARIANTS.spend(len(key[1]))
+            found = self.cache[(base, _compact(raw))] = tuple(c for c in self.pure if not c.holds(data, base, env))
+            INVARIANTS.spend(len(raw))
         return list(found)
 
 
