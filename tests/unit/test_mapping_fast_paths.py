@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from mappings import canonical as c
-from mappings import enablement, extraction, narrative, qtables, refs, scoring
+from mappings import enablement, extraction, narrative, qtables, refs, scoring, texts
 from mappings.bundle import FLAT_KEYS, NO_REFERENCE_INSIDE, Resources, _rewrite, episode_resources, transaction_bundle
 from mappings.enablement import disabled_links, enabled_answers
 from mappings.errors import MappingError
@@ -254,7 +254,7 @@ def test_answer_texts_as_value_x(seed: int) -> None:
                          {"text": "t", "code": "c"}, {"value": 3, "unit": "min"}, [1], {"display": "who"}]
     for _ in range(200):
         answer = {k: rng.choice(values) for k in rng.sample(keys, rng.randrange(1, 3))}
-        assert _outcome(narrative._answer_text, answer) == _outcome(narrative.value_x, answer), answer
+        assert _outcome(texts.answer_text, answer) == _outcome(texts.value_x, answer), answer
 
 
 def _outcome(function: Any, *args: Any) -> tuple[str, Any]:
@@ -269,7 +269,7 @@ def test_escape_as_html_escape(seed: int) -> None:
     rng = random.Random(seed)
     for _ in range(500):
         text = "".join(rng.choice("ab&<>\"' \x01é") for _ in range(rng.randrange(12)))
-        assert narrative._escape(text) == escape(text)
+        assert texts.escape_html(text) == escape(text)
 
 
 def test_ids_kept_and_cleared_are_the_uuid_modules() -> None:
@@ -286,7 +286,7 @@ def test_quantities_and_answer_maps_as_before() -> None:
     """A Quantity's number formats as _number gave it; a one-coding answer maps as _plain gives it."""
     for number in (0, 3, -2, 2.5, 1e21, 1.0, True, False, "7", None, Text("8")):
         quantity = {"value": number, "unit": "min"}
-        assert narrative.quantity(quantity) == f"{narrative._number(number)} min".strip()
+        assert texts.quantity(quantity) == f"{texts.number_text(number)} min".strip()
     answers: list[dict[str, Any]] = [{"valueCoding": {"code": "a"}}, {"valueCoding": {"code": 3}}, {"valueCoding": {}},
                                      {"valueCoding": {"code": "a"}, "item": []}, {"valueInteger": 2}]
     for answer in answers:
@@ -298,7 +298,7 @@ def plain_procedure_rows(r: dict[str, Any]) -> tuple[str, str]:
     def extensions(url: str) -> list[Any]:
         return [e for e in r.get("extension", []) if isinstance(e, dict) and e.get("url") == url]
     number = next((e.get("valuePositiveInt") for e in extensions(c.ETMI_EXT_SESSION_NUMBER)), None)
-    components = "; ".join(narrative.concept(e.get("valueCodeableConcept"))
+    components = "; ".join(texts.concept(e.get("valueCodeableConcept"))
                            for e in extensions(c.ETMI_EXT_SESSION_COMPONENT))
     return "" if number is None else str(number), components
 
@@ -326,4 +326,4 @@ def test_observation_rows_as_value_x(seed: int) -> None:
     for _ in range(40):
         r = {"resourceType": "Observation", **{k: rng.choice(values) for k in rng.sample(keys, rng.randrange(6))}}
         rows = dict(narrative._observation(r)[1])
-        assert (rows["Value"], rows["Effective"]) == (narrative.value_x(r), narrative.value_x(r, "effective"))
+        assert (rows["Value"], rows["Effective"]) == (texts.value_x(r), texts.value_x(r, "effective"))
