@@ -9,7 +9,6 @@ the response is completed or amended. Each Questionnaire is compiled once into :
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +73,7 @@ def check_answers(engine: Validator, qr: JSON, path: str, issues: Issues) -> Non
 
 
 def _items(q_items: dict[str, tuple[int, QItem]], items: list[Any], path: str, ctx: _Context) -> None:
-    last, seen = -1, Counter[Any]()
+    last, seen = -1, dict[Any, int]()  # a plain dict: building a Counter per level cost more than the level
     answered: set[str] = set()
     for i, item in enumerate(as_list(items)):
         if not isinstance(item, dict):
@@ -91,8 +90,8 @@ def _items(q_items: dict[str, tuple[int, QItem]], items: list[Any], path: str, c
         if index < last:
             ctx.issues.error("structure", ipath, f"Item '{link}' is out of the Questionnaire's order")
         last = index
-        seen[link] += 1
-        if seen[link] > 1 and not q_item.repeats:
+        seen[link] = times = seen.get(link, 0) + 1
+        if times > 1 and not q_item.repeats:
             ctx.issues.error("structure", ipath, f"Item '{link}' appears more than once but does not repeat")
         if item.get("answer") or item.get("item"):
             answered.add(q_item.link)
