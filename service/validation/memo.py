@@ -23,6 +23,8 @@ MEMO_RAW_BYTES = 256
 MEMO_LIMIT = 8192
 #: One stamp per walk (``Walker.stamp``).
 CLOCK = itertools.count()
+#: Names shared by elements in memo keys (``memo_id``), negated.
+_NAMES = itertools.count(1)
 #: An element's values keyed by a digest are looked up PROBE times; if under one in MIN_HITS was found, its next
 #: SKIP values are walked without the memo (no JSON, digest or entry for values that never repeat, such as each
 #: resource's narrative), then it is probed again.
@@ -43,9 +45,9 @@ def memo_id(elem: Elem, shared: dict[tuple[Any, ...], list[int]]) -> int:
         return id(elem)
     signature = (elem.definition, elem.name, tuple(elem.types.items()), elem.targets, elem.canonical_targets,
                  elem.binding, elem.max_length, elem.ext_url, elem.system_type)  # fmt: skip
+    if not elem.memo_use[3]:
+        elem.memo_use[3] = -next(_NAMES)  # negative: never an id(); drawn before the list can be shared (threads)
     use = elem.memo_use = shared.setdefault(signature, elem.memo_use)
-    if not use[3]:
-        use[3] = -len(shared)  # negative: never an id()
     return use[3]
 
 
