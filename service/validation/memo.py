@@ -66,14 +66,17 @@ def keep_recent(memo: Memo) -> None:
     """Drop the least recently used half of the memo (every MEMO_LIMIT / 2 insertions), in place. The median stamp
     is found by sorting the stamps alone: ints, no tuple per entry, so no burst of container allocations to start
     a garbage collection over the whole heap. Entries last used before it go; if that frees under a quarter (one
-    walk stamped most of them), those used at it go too, so the memo never stays full."""
-    stamps = sorted([entry[1] for entry in memo.values()])
+    walk stamped most of them), those used at it go too, so the memo never stays full. The threads of a worker
+    share the memo: it is read from one snapshot (``list(dict.items())`` runs no Python code, so no other thread
+    changes the dict during it) and a key another thread dropped first is skipped."""
+    entries = list(memo.items())
+    stamps = sorted([entry[1] for _, entry in entries])
     cut = stamps[len(stamps) // 2]
-    old = [key for key, entry in memo.items() if entry[1] < cut]
+    old = [key for key, entry in entries if entry[1] < cut]
     if len(old) < len(stamps) // 4:
-        old = [key for key, entry in memo.items() if entry[1] <= cut]
+        old = [key for key, entry in entries if entry[1] <= cut]
     for key in old:
-        del memo[key]
+        memo.pop(key, None)
 
 
 def memo_bytes(dumped: bytes) -> bytes:

@@ -25,7 +25,6 @@ DEV = [Requirement(r) for r in PYPROJECT["optional-dependencies"]["dev"]]
 NOT_IMPORTED = {
     "fhir-core": "fhir.resources' base package, pinned to the range fhir.resources 8.x works with",
     "apispec": "flask-smorest builds the OpenAPI document with it; pinned for OpenAPI 3.1",
-    "webargs": "flask-smorest parses request arguments with it; pinned to the major version it supports",
 }
 IMPORT_NAMES = {"pyjwt": "jwt", "fhir-resources": "fhir.resources"}
 

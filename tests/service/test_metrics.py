@@ -103,6 +103,19 @@ def test_a_database_error_is_a_503_with_retry_after_not_a_500(app: Flask) -> Non
     assert "SELECT" not in response.get_data(as_text=True)
 
 
+def _workers(master: int) -> list[int]:
+    """The gunicorn worker pids: the serve process's children."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def _only(workers: list[int], keep: set[int]) -> None:
+    """Pause every worker outside ``keep`` (SIGSTOP) and resume the rest, so that the next connection is
+    accepted by a worker in ``keep``: which worker answers is then decided by the test, not the kernel."""
+    for pid in workers:
+        os.kill(pid, signal.SIGCONT if pid in keep else signal.SIGSTOP)
+
+
 @pytest.mark.slow
 def test_under_gunicorn_with_a_multiprocess_dir_every_scrape_sums_every_worker(tmp_path: Path) -> None:
     port, prom = free_port(), tmp_path / "prom"
@@ -115,6 +128,8 @@ def test_under_gunicorn_with_a_multiprocess_dir_every_scrape_sums_every_worker(t
         proc = subprocess.Popen([str(cli), "serve", "--port", str(port), "--workers", "3", "--threads", "1"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    series = ("etmi_http_requests_total", (("method", "GET"), ("route", "/fhir/<rtype>/<rid>"), ("status", "404")))
+    workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -123,16 +138,20 @@ def test_under_gunicorn_with_a_multiprocess_dir_every_scrape_sums_every_worker(t
                 break
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.3)
-        for _ in range(30):
-            assert requests.get(f"{base}/fhir/Goal/none", timeout=5).status_code == 404
-        counts = set()
-        for _ in range(6):  # answered by different workers: each must see the sum of all of them
-            text = requests.get(f"{base}/metrics", timeout=5).text
-            counts.add(parse_samples(text)[("etmi_http_requests_total",
-                                            (("method", "GET"), ("route", "/fhir/<rtype>/<rid>"), ("status", "404")))])
-        assert counts == {30.0}
-        assert len(list(prom.glob("counter_*.db"))) >= 2, "more than one gunicorn worker answered"
+        deadline = time.monotonic() + 30
+        while len(workers := _workers(proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 3, workers
+        for worker in workers:  # each worker answers 10 of the 30 requests
+            _only(workers, {worker})
+            for _ in range(10):
+                assert requests.get(f"{base}/fhir/Goal/none", timeout=5).status_code == 404
+        assert {int(f.stem.split("_")[1]) for f in prom.glob("counter_*.db")} == set(workers)
+        for worker in workers:  # and each, asked alone, reports the sum over all of them
+            _only(workers, {worker})
+            assert parse_samples(requests.get(f"{base}/metrics", timeout=5).text)[series] == 30.0, worker
     finally:
+        _only(workers, set(workers))
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(30)

@@ -6,11 +6,13 @@ issues the memo would have given.
 from __future__ import annotations
 
 import copy
+import sys
+import threading
 from typing import Any
 
 from service.validation import Engine
 from service.validation.compiler import CORE
-from service.validation.memo import MIN_HITS, PROBE, memo_id
+from service.validation.memo import MIN_HITS, PROBE, keep_recent, memo_id
 from tests.validation import fixtures
 
 ETMI = "http://etmi.example.org/fhir/StructureDefinition/"
@@ -85,3 +87,32 @@ def test_a_remembered_slice_match_gives_the_issues_a_fresh_match_gives() -> None
     assert any(key[1] == "#slice" for key in engine.memo)
     missing = [i for i in outcomes[1]["issue"] if "Slice category:" in i["diagnostics"]]
     assert missing and not [i for i in outcomes[3]["issue"] if "Slice category:" in i["diagnostics"]], outcomes
+
+
+def test_eviction_while_other_threads_add_entries_never_raises() -> None:
+    """A worker's threads share one memo: eviction by one thread while others insert (the 1-in-500 500 error seen
+    under gunicorn's threads, "dictionary changed size during iteration") and two threads evicting at once."""
+    memo: dict[Any, list[Any]] = {}
+    errors: list[BaseException] = []
+
+    def work(base: int) -> None:
+        try:
+            for n in range(60_000):
+                memo[(base, n, b"")] = [(), n]
+                if len(memo) >= 2_000:
+                    keep_recent(memo)
+        except BaseException as error:  # the test reports whatever escaped
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: inside any iteration over the memo
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert 0 < len(memo) < 2_100
