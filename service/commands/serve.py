@@ -17,6 +17,10 @@ collections run every ``GC_GEN0`` allocations instead of CPython's 700. An episo
 frees tens of thousands of container objects, so with the default the collector ran 3-4 times per write
 (0.7-1.3 ms of a ~16 ms write); with these settings 0.1 ms (``bench/profiles/ingest.md``, Session 20).
 Reference cycles are still collected: the thresholds only space the collections out.
+
+A worker's threads also hand the interpreter lock to each other every ``SWITCH_INTERVAL`` (0.5 ms) instead of
+CPython's 5 ms: the thread holding the store's SQLite write lock (``service/store/db.py``) no longer waits up to
+5 ms for the GIL while a request thread maps or validates, so the lock is held for less wall time.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ HELP = "run the API and FHIR façade with gunicorn (default 127.0.0.1:8000)"
 MALLOC_ARENAS = 2  # glibc malloc arenas per process: the 4 threads of a worker share 2 (bench/profiles/memory.md)
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 GC_GEN0 = 10_000  # container allocations between young collections in a worker (CPython's default: 700)
+SWITCH_INTERVAL = 0.0005  # seconds a worker thread holds the GIL before another may take it (CPython: 0.005)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +91,7 @@ def worker_app(settings: Settings) -> Any:
 
     app = create_app(settings)
     tune_gc()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     return app
 
 
