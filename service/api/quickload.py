@@ -73,9 +73,9 @@ def _field(field: fields.Field[Any]) -> Load:
         raise Unsupported(repr(field))
     validators = tuple(field.validators)
     if type(field) is fields.String:
-        return _string(validators)
+        return _exact(str, validators)
     if type(field) is fields.Integer and field.strict:  # a loose Integer turns 3.0 and "3" into 3
-        return _integer(validators)
+        return _exact(int, validators)
     if type(field) is fields.Boolean:
         return _boolean(field, validators)
     if type(field) is fields.Raw:
@@ -89,17 +89,10 @@ def _field(field: fields.Field[Any]) -> Load:
     raise Unsupported(repr(field))
 
 
-def _string(validators: Validators) -> Load:
+def _exact(kind: type, validators: Validators) -> Load:
+    """A value of exactly ``kind`` (a bool is no int here), then the field's validators."""
     def load(value: Any) -> Any:
-        if type(value) is not str:
-            raise Unsure
-        return _validated(validators, value)
-    return load
-
-
-def _integer(validators: Validators) -> Load:
-    def load(value: Any) -> Any:
-        if type(value) is not int:
+        if type(value) is not kind:
             raise Unsure
         return _validated(validators, value)
     return load
