@@ -67,9 +67,11 @@ def keep_recent(memo: Memo) -> None:
     is found by sorting the stamps alone: ints, no tuple per entry, so no burst of container allocations to start
     a garbage collection over the whole heap. Entries last used before it go; if that frees under a quarter (one
     walk stamped most of them), those used at it go too, so the memo never stays full. The threads of a worker
-    share the memo: it is read from one snapshot (``list(dict.items())`` runs no Python code, so no other thread
-    changes the dict during it) and a key another thread dropped first is skipped."""
-    entries = list(memo.items())
+    share the memo: it is read from a copy (``dict.copy`` allocates one object, before it reads the dict, and runs
+    no Python code, so no other thread adds to the dict while it is read; ``list(memo.items())`` allocates a tuple
+    per entry, and a garbage collection started by one may finalise a generator, running Python code and letting
+    other threads run) and a key another thread dropped first is skipped."""
+    entries = memo.copy().items()
     stamps = sorted([entry[1] for _, entry in entries])
     cut = stamps[len(stamps) // 2]
     old = [key for key, entry in entries if entry[1] < cut]

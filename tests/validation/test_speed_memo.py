@@ -6,6 +6,7 @@ issues the memo would have given.
 from __future__ import annotations
 
 import copy
+import gc
 import sys
 import threading
 from typing import Any
@@ -89,9 +90,15 @@ def test_a_remembered_slice_match_gives_the_issues_a_fresh_match_gives() -> None
     assert missing and not [i for i in outcomes[3]["issue"] if "Slice category:" in i["diagnostics"]], outcomes
 
 
+def _python_code_in_a_collection(phase: str, info: dict[str, int]) -> None:
+    """Stands for a finaliser (a generator's, a socket's ResourceWarning) run by a collection inside C code."""
+
+
 def test_eviction_while_other_threads_add_entries_never_raises() -> None:
     """A worker's threads share one memo: eviction by one thread while others insert (the 1-in-500 500 error seen
-    under gunicorn's threads, "dictionary changed size during iteration") and two threads evicting at once."""
+    under gunicorn's threads, "dictionary changed size during iteration") and two threads evicting at once. Threads
+    switch as often as CPython allows, and a garbage collection (which runs Python code: finalisers, here a callback)
+    starts every 100 allocations, so that any read of the memo other threads can interrupt is interrupted."""
     memo: dict[Any, list[Any]] = {}
     errors: list[BaseException] = []
 
@@ -104,8 +111,10 @@ def test_eviction_while_other_threads_add_entries_never_raises() -> None:
         except BaseException as error:  # the test reports whatever escaped
             errors.append(error)
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible: inside any iteration over the memo
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(100)
+    gc.callbacks.append(_python_code_in_a_collection)
     threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
     try:
         for thread in threads:
@@ -114,5 +123,7 @@ def test_eviction_while_other_threads_add_entries_never_raises() -> None:
             thread.join()
     finally:
         sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(_python_code_in_a_collection)
     assert errors == []
     assert 0 < len(memo) < 2_100
