@@ -66,11 +66,10 @@ def keep_recent(memo: Memo) -> None:
     """Drop the least recently used half of the memo (every MEMO_LIMIT / 2 insertions), in place. The median stamp
     is found by sorting the stamps alone: ints, no tuple per entry, so no burst of container allocations to start
     a garbage collection over the whole heap. Entries last used before it go; if that frees under a quarter (one
-    walk stamped most of them), those used at it go too, so the memo never stays full. The threads of a worker
-    share the memo: it is read from a copy (``dict.copy`` allocates one object, before it reads the dict, and runs
-    no Python code, so no other thread adds to the dict while it is read; ``list(memo.items())`` allocates a tuple
-    per entry, and a garbage collection started by one may finalise a generator, running Python code and letting
-    other threads run) and a key another thread dropped first is skipped."""
+    walk stamped most of them), those used at it go too, so the memo never stays full. A worker's threads share
+    the memo, so it is read from a ``dict.copy`` (no Python code runs while that reads the dict, so no other thread
+    can add to it meanwhile; ``list(memo.items())`` allocates a tuple per entry, and a collection started by one
+    may run a finaliser and switch threads) and a key another thread dropped first is skipped."""
     entries = memo.copy().items()
     stamps = sorted([entry[1] for _, entry in entries])
     cut = stamps[len(stamps) // 2]

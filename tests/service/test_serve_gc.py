@@ -1,7 +1,6 @@
 """A gunicorn worker of ``etmi-fhir serve`` loads its app through ``worker_app``, which tunes the garbage
 collector (start-up objects frozen, young collections ``GC_GEN0`` allocations apart) and the GIL's switch
-interval (``SWITCH_INTERVAL``). Probed in a fresh
-interpreter (the settings are process-wide); not timed."""
+interval (``SWITCH_INTERVAL``). Probed in a fresh interpreter (the settings are process-wide); not timed."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ print(before[0], gc.get_threshold()[0], gc.get_threshold()[1:] == before[1:], gc
 """
 
 
-def test_worker_app_freezes_start_up_objects_and_spaces_young_collections(tmp_path: Path) -> None:
+def test_worker_app_tunes_the_collector_and_the_switch_interval(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETMI_")}
     env.update(ETMI_AUTH_MODE="none", ETMI_DATABASE_URL=f"sqlite:///{tmp_path / 'e.db'}")
     done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120,
