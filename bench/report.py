@@ -57,6 +57,11 @@ def _servers(results: dict[str, Any]) -> list[Row]:
         ratio = p["rate"] / p["baseline_rate"]
         rows.append([f"push to HAPI, {p['size']:,} resources: resources/s (1 worker, defaults)", round(p["rate"], 1),
                      round(p["baseline_rate"], 1), f"{ratio:.2f}", "at least 0.90", verdict(ratio >= 0.9), _load(p)])
+    if (taken := _largest(results, "ingest")) and (pushed := _largest(results, "push")):
+        rate = taken["size"] / taken["seconds"]
+        rows.append([f"ingest ({taken['size']:,} res.) against what HAPI absorbs: resources/s", round(rate),
+                     round(pushed["baseline_rate"], 1), f"{rate / pushed['baseline_rate']:.0f}x",
+                     "(context: above 1x the EHR is the limit)", "-", _load(taken)])
     if lat := results.get("latency"):
         rows.append([f"write -> readable on HAPI, p50 s ({lat['episodes']} episodes)", round(lat["p50_s"], 2),
                      round(lat["read_p50_s"], 3), "-", "p50 under 2 s", verdict(lat["p50_s"] < 2), _load(lat)])
